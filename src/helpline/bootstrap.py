@@ -1,0 +1,50 @@
+"""The one place that picks concrete adapters and wires them together.
+
+Nothing is created at import time: `build_container` is called by the CLI, the tests and
+the benchmarks, each with its own settings.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from helpline.config import Settings
+from helpline.realtime.bus import InProcessBus
+from helpline.services.ratelimit import SlidingWindowLimiter
+from helpline.storage.db import create_engine, create_session_factory
+from helpline.storage.uow import Clock, UnitOfWork, utc_now
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    bus: InProcessBus
+    login_limiter: SlidingWindowLimiter
+    clock: Clock = utc_now
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.bus.publish, self.clock)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
+    engine = create_engine(settings.database_url)
+    return Container(
+        settings=settings,
+        engine=engine,
+        session_factory=create_session_factory(engine),
+        bus=InProcessBus(),
+        login_limiter=SlidingWindowLimiter(
+            settings.login_attempts, settings.login_window_seconds, time.monotonic
+        ),
+        clock=clock,
+    )

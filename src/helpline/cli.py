@@ -1,0 +1,174 @@
+"""The `helpline` command: serve, migrate, demo, create-user, create-token."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from helpline.bootstrap import build_container
+from helpline.config import Settings
+from helpline.domain.errors import DomainError
+from helpline.domain.users import Role
+from helpline.logs import configure_logging
+from helpline.storage import migrate as migrations
+
+app = typer.Typer(help="Helpline: self-hosted omnichannel contact center.", no_args_is_help=True)
+console = Console()
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _serve(settings: Settings) -> None:
+    from helpline.web.app import create_app
+
+    configure_logging(json=settings.log_json)
+    application = create_app(build_container(settings))
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the latest version."""
+    settings = _settings()
+    migrations.upgrade(settings.database_url)
+    console.print("[green]database is up to date[/green]")
+
+
+@app.command()
+def serve(
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="apply migrations first")
+    ] = True,
+) -> None:
+    """Run the web server (REST API, console, websockets) on HELPLINE_HOST:HELPLINE_PORT."""
+    settings = _settings()
+    if migrate_first:
+        migrations.upgrade(settings.database_url)
+    _serve(settings)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="where the demo's SQLite file goes")] = Path("var/demo"),
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after loading")] = True,
+) -> None:
+    """Start from a fresh SQLite file, load demo data in ru/en/ar, print the logins and serve."""
+    from helpline.demo_data import DemoLogin, seed_demo
+
+    db = data_dir / "helpline.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    os.environ.setdefault("HELPLINE_DATABASE_URL", f"sqlite+aiosqlite:///{db}")
+    settings = _settings()
+    migrations.upgrade(settings.database_url)
+
+    async def load() -> list[DemoLogin]:
+        container = build_container(settings)
+        try:
+            return list(await seed_demo(container.uow))
+        finally:
+            await container.close()
+
+    logins = asyncio.run(load())
+    table = Table(title=f"Helpline demo on http://{settings.host}:{settings.port}  (sign in at /login)")
+    for column in ("role", "name", "e-mail", "password", "languages"):
+        table.add_column(column)
+    for login in logins:
+        table.add_row(login.role, login.name, login.email, login.password, ", ".join(login.languages))
+    console.print(table)
+    if serve_after:
+        _serve(settings)
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@app.command("create-user")
+def create_user(
+    email: str,
+    name: Annotated[str, typer.Option(help="display name")],
+    role: Annotated[Role, typer.Option(help="agent, supervisor or admin")] = Role.AGENT,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
+) -> None:
+    """Create a console user. The password is prompted for (or read from stdin), never taken as an argument,
+    so it does not end up in shell history or the process list."""
+    from helpline.services.users import UserSpec, do_create_user
+
+    settings = _settings()
+    password = _read_password(password_stdin)
+
+    async def run() -> int:
+        container = build_container(settings)
+        try:
+            async with container.uow() as uow:
+                user = await do_create_user(
+                    uow, UserSpec(email=email, name=name, password=password, role=role)
+                )
+                await uow.commit()
+                return user.id
+        finally:
+            await container.close()
+
+    try:
+        user_id = asyncio.run(run())
+    except DomainError as exc:
+        console.print(f"[red]{exc.field or 'error'}: {exc.reason}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"created user {user_id} ({role.value})")
+
+
+@app.command("create-token")
+def create_token(
+    email: str, name: Annotated[str, typer.Option(help="what the token is for")] = "cli"
+) -> None:
+    """Create an API token for a user and print it once (only its hash is stored)."""
+    from sqlalchemy import select
+
+    from helpline.services.auth import do_create_api_token
+    from helpline.storage.models import User
+
+    settings = _settings()
+
+    async def run() -> str:
+        container = build_container(settings)
+        try:
+            async with container.uow() as uow:
+                user_id = await uow.session.scalar(select(User.id).where(User.email == email.strip().lower()))
+                if user_id is None:
+                    raise DomainError("no such user", field="email")
+                created = await do_create_api_token(uow, user_id, name)
+                await uow.commit()
+                return created.token
+        finally:
+            await container.close()
+
+    try:
+        print(asyncio.run(run()))
+    except DomainError as exc:
+        console.print(f"[red]{exc.field or 'error'}: {exc.reason}[/red]")
+        raise typer.Exit(2) from exc
+
+
+if __name__ == "__main__":
+    app()

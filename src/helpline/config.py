@@ -1,0 +1,47 @@
+"""Settings, read once from the environment (12-factor); nothing reads os.environ elsewhere."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    redis_url: str | None = None
+    #: Region used to read phone numbers typed without a country code.
+    default_region: str = "RU"
+    #: Cookies carry `Secure`; browsers accept that on http://localhost and 127.0.0.1 too.
+    cookie_secure: bool = True
+    session_hours: int = 12
+    login_attempts: int = 5
+    login_window_seconds: int = 900
+    log_json: bool = True
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("HELPLINE_DATA_DIR", "var"))
+        default_db = f"sqlite+aiosqlite:///{data_dir / 'helpline.db'}"
+        return cls(
+            database_url=env.get("HELPLINE_DATABASE_URL") or default_db,
+            host=env.get("HELPLINE_HOST", "127.0.0.1"),
+            port=int(env.get("HELPLINE_PORT", "8000")),
+            redis_url=env.get("HELPLINE_REDIS_URL") or None,
+            default_region=env.get("HELPLINE_DEFAULT_REGION", "RU"),
+            cookie_secure=_flag(env.get("HELPLINE_COOKIE_SECURE"), True),
+            session_hours=int(env.get("HELPLINE_SESSION_HOURS", "12")),
+            login_attempts=int(env.get("HELPLINE_LOGIN_ATTEMPTS", "5")),
+            login_window_seconds=int(env.get("HELPLINE_LOGIN_WINDOW_SECONDS", "900")),
+            log_json=_flag(env.get("HELPLINE_LOG_JSON"), True),
+        )

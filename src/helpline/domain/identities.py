@@ -1,0 +1,87 @@
+"""Channel identities: how one customer is recognised on each channel.
+
+A customer writes from a phone, an e-mail address, a Telegram account… Each of those is an
+identity, and identities are compared after normalisation so that "+7 (912) 345-67-89" and
+"89123456789" find the same person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+
+from helpline.domain.errors import DomainError
+
+
+class IdentityKind(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    TELEGRAM = "telegram"
+    WHATSAPP = "whatsapp"
+    VIBER = "viber"
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
+    VK = "vk"
+    WEBCHAT = "webchat"
+
+
+#: Kinds whose value is a phone number and therefore normalised to E.164.
+PHONE_KINDS = frozenset({IdentityKind.PHONE})
+
+MAX_IDENTITY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A normalised (kind, value) pair; equal pairs denote the same customer."""
+
+    kind: IdentityKind
+    value: str
+
+
+def normalise_phone(raw: str, default_region: str = "RU") -> str:
+    """Return the E.164 form of a phone number, or raise DomainError if it is not one.
+
+    A national number without a country code is read in `default_region` (the operator's
+    country), which is how customers usually type their own number.
+    """
+    try:
+        parsed = phonenumbers.parse(raw, None if raw.strip().startswith("+") else default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise DomainError(f"not a phone number: {exc}", field="value") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise DomainError("not a possible phone number", field="value")
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalise_email(raw: str) -> str:
+    """Lower-case an address and check its rough shape (one @, something on both sides).
+
+    Full RFC 5322 validation rejects real addresses customers use; delivery is the real test.
+    """
+    value = raw.strip().lower()
+    local, sep, domain = value.rpartition("@")
+    if not sep or not local or "." not in domain or any(c.isspace() for c in value):
+        raise DomainError("not an e-mail address", field="value")
+    return value
+
+
+def normalise_identity(kind: IdentityKind | str, raw: str, default_region: str = "RU") -> Identity:
+    """Normalise `raw` for `kind`; raise DomainError (field "value" or "kind") if invalid."""
+    try:
+        kind = IdentityKind(kind)
+    except ValueError as exc:
+        raise DomainError(f"unknown identity kind {kind!r}", field="kind") from exc
+    if kind in PHONE_KINDS:
+        value = normalise_phone(raw, default_region)
+    elif kind is IdentityKind.EMAIL:
+        value = normalise_email(raw)
+    else:
+        value = raw.strip()
+    if not value:
+        raise DomainError("identity value is empty", field="value")
+    if len(value) > MAX_IDENTITY_LENGTH:
+        raise DomainError(f"identity value longer than {MAX_IDENTITY_LENGTH}", field="value")
+    return Identity(kind, value)

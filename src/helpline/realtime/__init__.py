@@ -1,0 +1,1 @@
+"""Fan-out of committed events to connected consoles (in-process, or Redis between instances)."""

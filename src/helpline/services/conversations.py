@@ -1,0 +1,218 @@
+"""Conversations as agents work them: list, read, assign, change status, reply."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, false, or_, select
+
+from helpline.domain.access import Viewer, can_assign, can_view_conversation
+from helpline.domain.conversations import (
+    MAX_MESSAGE_LENGTH,
+    AuthorKind,
+    Channel,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    Priority,
+    check_status_change,
+)
+from helpline.domain.errors import DomainError, NotFound, PermissionDenied
+from helpline.domain.events import Event
+from helpline.services.users import user_team_ids
+from helpline.storage.models import Conversation, Message, Team, User
+from helpline.storage.uow import UnitOfWork
+
+
+def conversation_event(kind: str, conv: Conversation, **payload: object) -> Event:
+    """An event addressed like the conversation, so fan-out can apply the same access rule."""
+    return Event(
+        type=kind,
+        conversation_id=conv.id,
+        team_id=conv.team_id,
+        assignee_id=conv.assignee_id,
+        payload={"conversation_id": conv.id, "status": conv.status, **payload},
+    )
+
+
+def visible_to(viewer: Viewer) -> Select[Conversation]:
+    """The SQL form of `can_view_conversation`; both must agree (a property test checks)."""
+    stmt = select(Conversation)
+    if viewer.sees_everything:
+        return stmt
+    team_clause = Conversation.team_id.in_(viewer.team_ids) if viewer.team_ids else false()
+    return stmt.where(
+        or_(Conversation.assignee_id == viewer.user_id, Conversation.team_id.is_(None), team_clause)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFilter:
+    status: Sequence[ConversationStatus] = ()
+    channel: Sequence[Channel] = ()
+    language: str | None = None
+    tag: str | None = None
+    assignee_id: int | None = None
+    unassigned: bool = False
+    team_id: int | None = None
+    contact_id: int | None = None
+    before_id: int | None = None
+    limit: int = 50
+
+
+async def list_conversations(uow: UnitOfWork, viewer: Viewer, flt: ConversationFilter) -> list[Conversation]:
+    """Newest activity first; `before_id` pages by id so new arrivals do not shift pages."""
+    stmt = visible_to(viewer)
+    if flt.status:
+        stmt = stmt.where(Conversation.status.in_([s.value for s in flt.status]))
+    if flt.channel:
+        stmt = stmt.where(Conversation.channel.in_([c.value for c in flt.channel]))
+    if flt.language:
+        stmt = stmt.where(Conversation.language == flt.language)
+    if flt.assignee_id is not None:
+        stmt = stmt.where(Conversation.assignee_id == flt.assignee_id)
+    if flt.unassigned:
+        stmt = stmt.where(Conversation.assignee_id.is_(None))
+    if flt.team_id is not None:
+        stmt = stmt.where(Conversation.team_id == flt.team_id)
+    if flt.contact_id is not None:
+        stmt = stmt.where(Conversation.contact_id == flt.contact_id)
+    if flt.before_id is not None:
+        stmt = stmt.where(Conversation.id < flt.before_id)
+    stmt = stmt.order_by(Conversation.id.desc())
+    if flt.tag:
+        # Tags are a small JSON list; filtering in Python keeps one code path for both databases.
+        rows = [c for c in await uow.session.scalars(stmt.limit(flt.limit * 20)) if flt.tag in c.tags]
+        return rows[: flt.limit]
+    return list(await uow.session.scalars(stmt.limit(flt.limit)))
+
+
+async def access_conversation(
+    uow: UnitOfWork, viewer: Viewer, conversation_id: int, for_update: bool = False
+) -> Conversation:
+    """Load a conversation the viewer may see; an invisible one is reported as missing, not forbidden,
+    so ids cannot be probed."""
+    stmt = select(Conversation).where(Conversation.id == conversation_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    conv = await uow.session.scalar(stmt)
+    if conv is None or not can_view_conversation(viewer, conv.assignee_id, conv.team_id):
+        raise NotFound("no such conversation", field="conversation_id")
+    return conv
+
+
+async def conversation_messages(
+    uow: UnitOfWork, conversation_id: int, after_id: int | None = None, limit: int = 500
+) -> list[Message]:
+    stmt = select(Message).where(Message.conversation_id == conversation_id)
+    if after_id is not None:
+        stmt = stmt.where(Message.id > after_id)
+    return list(await uow.session.scalars(stmt.order_by(Message.id).limit(limit)))
+
+
+async def do_assign(
+    uow: UnitOfWork, viewer: Viewer, conversation_id: int, assignee_id: int | None, team_id: int | None
+) -> Conversation:
+    conv = await access_conversation(uow, viewer, conversation_id, for_update=True)
+    assignee_teams: frozenset[int] = frozenset()
+    if assignee_id is not None:
+        assignee = await uow.session.get(User, assignee_id)
+        if assignee is None or not assignee.is_active:
+            raise NotFound("no such active user", field="assignee_id")
+        assignee_teams = await user_team_ids(uow, assignee_id)
+    if team_id is not None and await uow.session.get(Team, team_id) is None:
+        raise NotFound("no such team", field="team_id")
+    if not can_assign(viewer, assignee_id, assignee_teams, team_id):
+        raise PermissionDenied(
+            "you may assign only to yourself, your teams and their members", field="assignee_id"
+        )
+    previous = {"assignee_id": conv.assignee_id, "team_id": conv.team_id}
+    conv.assignee_id, conv.team_id = assignee_id, team_id
+    conv.updated_at = uow.now()
+    await uow.session.flush()
+    uow.emit(
+        conversation_event(
+            "conversation.assigned",
+            conv,
+            assignee_id=assignee_id,
+            team_id=team_id,
+            previous=previous,
+            by=viewer.user_id,
+        )
+    )
+    return conv
+
+
+async def do_change_status(
+    uow: UnitOfWork, viewer: Viewer, conversation_id: int, status: ConversationStatus
+) -> Conversation:
+    conv = await access_conversation(uow, viewer, conversation_id, for_update=True)
+    check_status_change(ConversationStatus(conv.status), status)
+    now = uow.now()
+    conv.status = status.value
+    conv.updated_at = now
+    if status is ConversationStatus.RESOLVED:
+        conv.resolved_at = now
+    elif status is ConversationStatus.CLOSED:
+        conv.closed_at = now
+    elif status is ConversationStatus.OPEN:
+        conv.resolved_at = None
+    await uow.session.flush()
+    uow.emit(conversation_event("conversation.status", conv, by=viewer.user_id))
+    return conv
+
+
+async def do_set_priority(
+    uow: UnitOfWork, viewer: Viewer, conversation_id: int, priority: Priority
+) -> Conversation:
+    conv = await access_conversation(uow, viewer, conversation_id, for_update=True)
+    conv.priority = Priority(priority).value
+    conv.updated_at = uow.now()
+    await uow.session.flush()
+    uow.emit(conversation_event("conversation.updated", conv, priority=conv.priority))
+    return conv
+
+
+def check_message_text(text: str) -> str:
+    if not text.strip():
+        raise DomainError("message is empty", field="text")
+    if len(text) > MAX_MESSAGE_LENGTH:
+        raise DomainError(f"message longer than {MAX_MESSAGE_LENGTH} characters", field="text")
+    return text
+
+
+async def do_agent_reply(
+    uow: UnitOfWork, viewer: Viewer, conversation_id: int, text: str, internal: bool = False
+) -> Message:
+    """Store an agent's reply (queued for the channel's delivery) or an internal note.
+
+    Replying to a resolved conversation reopens it; a closed one is final and refuses.
+    """
+    text = check_message_text(text)
+    conv = await access_conversation(uow, viewer, conversation_id, for_update=True)
+    if conv.status == ConversationStatus.CLOSED:
+        raise DomainError("the conversation is closed", field="conversation_id")
+    now = uow.now()
+    message = Message(
+        conversation_id=conv.id,
+        channel_account_id=conv.channel_account_id,
+        direction=Direction.OUTBOUND.value,
+        author_kind=AuthorKind.AGENT.value,
+        author_user_id=viewer.user_id,
+        text=text,
+        is_internal=internal,
+        delivery_status=(DeliveryStatus.SENT if internal else DeliveryStatus.QUEUED).value,
+        created_at=now,
+    )
+    uow.session.add(message)
+    if not internal:
+        if conv.status == ConversationStatus.RESOLVED:
+            conv.status, conv.resolved_at = ConversationStatus.OPEN.value, None
+        if conv.assignee_id is None:
+            conv.assignee_id = viewer.user_id
+        conv.last_message_at = now
+    conv.updated_at = now
+    await uow.session.flush()
+    uow.emit(conversation_event("message.created", conv, message_id=message.id, internal=internal))
+    return message

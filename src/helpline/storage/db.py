@@ -1,0 +1,80 @@
+"""Engine and session factory for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def to_async_url(url: str) -> str:
+    """Accept the URLs people write (`sqlite:///x.db`, `postgresql://…`) and pick our async drivers."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    else:
+        raise ValueError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
+    return parsed.render_as_string(hide_password=False)
+
+
+def to_sync_url(url: str) -> str:
+    """The same database through a synchronous driver, for Alembic."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        parsed = parsed.set(drivername="sqlite")
+    else:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue on the lock instead of failing.
+
+    With the default deferred BEGIN, two transactions that both read and then write deadlock
+    and one gets SQLITE_BUSY at once, whatever the busy timeout; taking the write lock at
+    BEGIN makes them wait their turn (the recipe from SQLAlchemy's pysqlite notes).
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    url = to_async_url(url)
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # One connection: SQLite has one writer anyway, and a single connection in-process
+        # avoids lock waits between our own requests.
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -1,0 +1,239 @@
+"""The relational schema. Migrations in `migrations/versions` must match it (a test checks)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from helpline.storage.types import JsonDoc, UTCDateTime
+
+#: Deterministic constraint names so migrations can drop and alter them on both databases.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    ui_language: Mapped[str] = mapped_column(String(5), default="en")
+    languages: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    capacity: Mapped[int] = mapped_column(Integer, default=5)
+    presence: Mapped[str] = mapped_column(String(20), default="offline")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    skills: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class UserSkill(Base):
+    """Skills live in their own table so routing can find "who speaks ar and knows payments" by index."""
+
+    __tablename__ = "user_skills"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    level: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AuthSession(Base):
+    """A console login. Only a hash of the cookie's token is stored, so a database leak logs no one in."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: Case-folded name for search (see domain.contacts.search_key).
+    name_key: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    language: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    is_vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    personal_manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    tags: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContactIdentity(Base):
+    __tablename__ = "contact_identities"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(255))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContactMerge(Base):
+    """The record of a merge: who merged what, and exactly which rows moved, for audit and undo."""
+
+    __tablename__ = "contact_merges"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    target_contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    source_contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    merged_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    moved: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    source_snapshot: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChannelAccount(Base):
+    """One connected channel: a Telegram bot, a WhatsApp number, the web chat of one site…"""
+
+    __tablename__ = "channel_accounts"
+    __table_args__ = (UniqueConstraint("channel", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(120))
+    config: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_contact_account_last", "contact_id", "channel_account_id", "last_message_at"),
+        Index("ix_conversations_status_last", "status", "last_message_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[str] = mapped_column(String(20), default="normal")
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    language: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_message_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # Provider retries are recognised here: one provider id per channel account.
+        UniqueConstraint("channel_account_id", "provider_message_id"),
+        Index("ix_messages_conversation_created", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    direction: Mapped[str] = mapped_column(String(10))
+    author_kind: Mapped[str] = mapped_column(String(10))
+    author_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    text: Mapped[str] = mapped_column(Text, default="")
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    provider_message_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    delivery_status: Mapped[str] = mapped_column(String(12))
+    delivery_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    size: Mapped[int] = mapped_column(BigInteger)
+    storage_key: Mapped[str] = mapped_column(String(512))
+
+
+#: Tables whose rows belong to a contact and move to the target when two contacts merge.
+#: A new table that references contacts (tickets, CSAT answers…) adds itself here.
+CONTACT_OWNED: tuple[type[Base], ...] = (ContactIdentity, Conversation)

@@ -1,0 +1,1 @@
+"""HTTP and websocket adapters: thin routes that parse, call one service, and render."""

@@ -1,0 +1,66 @@
+"""API fixtures: the real app over ASGI, and users of each role with their own API tokens."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from helpline.bootstrap import Container
+from helpline.domain.users import Role
+from helpline.services.auth import do_create_api_token
+from helpline.services.users import UserSpec, do_create_user
+from helpline.web.app import create_app
+
+PASSWORD = "correct horse battery staple"
+_counter = itertools.count(1)
+
+
+@dataclass
+class Staff:
+    id: int
+    email: str
+    role: Role
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def app(container: Container) -> FastAPI:
+    return create_app(container, own_container=False)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+MakeStaff = Callable[..., Awaitable[Staff]]
+
+
+@pytest.fixture
+def make_staff(container: Container) -> MakeStaff:
+    async def make(role: Role = Role.AGENT, team_ids: tuple[int, ...] = (), name: str | None = None) -> Staff:
+        n = next(_counter)
+        email = f"{role.value}{n}@helpline.test"
+        async with container.uow() as uow:
+            user = await do_create_user(uow, UserSpec(email=email, name=name or f"{role.value} {n}",
+                                                      password=PASSWORD, role=role))
+            if team_ids:
+                from helpline.storage.models import TeamMember
+
+                uow.session.add_all(TeamMember(team_id=t, user_id=user.id) for t in team_ids)
+            token = await do_create_api_token(uow, user.id, "tests")
+            await uow.commit()
+        return Staff(user.id, email, role, token.token)
+
+    return make
