@@ -7,9 +7,12 @@ a handful of indexed statements and no ORM unit-of-work bookkeeping.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from helpline.domain.contacts import search_key
 from helpline.domain.conversations import (
@@ -23,9 +26,8 @@ from helpline.domain.conversations import (
     choose_inbound_target,
 )
 from helpline.domain.events import Event
-from helpline.domain.identities import normalise_identity
+from helpline.domain.identities import Identity, normalise_identity
 from helpline.domain.inbound import InboundMessage
-from helpline.services.contacts import identity_owner
 from helpline.storage.models import Attachment, Contact, ContactIdentity, Conversation, Message
 from helpline.storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -38,107 +40,166 @@ class IngestResult:
     duplicate: bool
 
 
-async def _existing(uow: UnitOfWork, msg: InboundMessage) -> IngestResult | None:
-    if msg.provider_message_id is None:
-        return None
+async def _duplicate(uow: UnitOfWork, message_id: int) -> IngestResult:
     row = (
         await uow.session.execute(
-            select(Message.id, Message.conversation_id, Conversation.contact_id)
+            select(Message.conversation_id, Conversation.contact_id)
             .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(
-                Message.channel_account_id == msg.channel_account_id,
-                Message.provider_message_id == msg.provider_message_id,
-            )
+            .where(Message.id == message_id)
         )
-    ).first()
-    return None if row is None else IngestResult(row[0], row[1], row[2], duplicate=True)
+    ).one()
+    return IngestResult(message_id, row[0], row[1], duplicate=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the store already knows about the sender, fetched in one round trip."""
+
+    duplicate_id: int | None
+    contact_id: int | None
+
+
+# Statements are built once: constructing them per message cost more than running them,
+# and identical statement objects hit SQLAlchemy's compiled-SQL cache.
+_LOOKUP = select(
+    select(Message.id)
+    .where(
+        Message.channel_account_id == bindparam("account_id"),
+        Message.provider_message_id == bindparam("provider_id"),
+    )
+    .scalar_subquery()
+    .label("duplicate_id"),
+    select(ContactIdentity.contact_id)
+    .where(ContactIdentity.kind == bindparam("kind"), ContactIdentity.value == bindparam("value"))
+    .scalar_subquery()
+    .label("contact_id"),
+)
+
+_latest = aliased(Conversation)
+_LATEST = (
+    select(
+        Contact.language,
+        Conversation.id,
+        Conversation.status,
+        Conversation.resolved_at,
+        Conversation.team_id,
+        Conversation.assignee_id,
+    )
+    .select_from(Contact)
+    .outerjoin(
+        Conversation,
+        Conversation.id
+        == select(_latest.id)
+        .where(
+            _latest.contact_id == bindparam("contact_id"),
+            _latest.channel_account_id == bindparam("account_id"),
+        )
+        .order_by(_latest.last_message_at.desc(), _latest.id.desc())
+        .limit(1)
+        .scalar_subquery(),
+    )
+    .where(Contact.id == bindparam("contact_id"))
+)
+_INSERT_CONTACT = insert(Contact).returning(Contact.id)
+_INSERT_IDENTITY = insert(ContactIdentity)
+_INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
+_INSERT_MESSAGE = insert(Message).returning(Message.id)
+
+
+async def _lookup(conn: AsyncConnection, msg: InboundMessage, identity: Identity) -> _Known:
+    row = (
+        await conn.execute(
+            _LOOKUP,
+            {
+                "account_id": msg.channel_account_id,
+                "provider_id": msg.provider_message_id,
+                "kind": identity.kind.value,
+                "value": identity.value,
+            },
+        )
+    ).one()
+    return _Known(row[0], row[1])
+
+
+async def _create_contact(
+    conn: AsyncConnection, msg: InboundMessage, identity: Identity, now: datetime
+) -> int:
+    contact_id: int = (
+        await conn.execute(
+            _INSERT_CONTACT,
+            {
+                "name": msg.sender_name,
+                "name_key": search_key(msg.sender_name),
+                "language": msg.language and msg.language.value,
+                "is_vip": False,
+                "tags": [],
+                "attributes": {},
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    ).scalar_one()
+    await conn.execute(
+        _INSERT_IDENTITY,
+        {
+            "contact_id": contact_id,
+            "kind": identity.kind.value,
+            "value": identity.value,
+            "verified": True,
+            "created_at": now,
+        },
+    )
+    return contact_id
 
 
 async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region: str = "RU") -> IngestResult:
-    """Find or create the contact and conversation, then store the message once per provider id."""
-    existing = await _existing(uow, msg)
-    if existing is not None:
-        return existing
-    session = uow.session
+    """Find or create the contact and conversation, then store the message once per provider id.
+
+    Round trips are counted here: a returning customer costs three statements between
+    BEGIN and COMMIT (look-up, conversation touch, message insert) plus one to find the
+    latest conversation.
+    """
+    conn = await uow.session.connection()
     now = uow.now()
     identity = normalise_identity(msg.identity_kind, msg.identity_value, default_region)
-    contact_id = await identity_owner(uow, identity)
-    if contact_id is None:
-        contact_id = (
-            await session.execute(
-                insert(Contact)
-                .values(
-                    name=msg.sender_name,
-                    name_key=search_key(msg.sender_name),
-                    language=msg.language and msg.language.value,
-                    is_vip=False,
-                    tags=[],
-                    attributes={},
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(Contact.id)
-            )
-        ).scalar_one()
-        await session.execute(
-            insert(ContactIdentity).values(
-                contact_id=contact_id,
-                kind=identity.kind.value,
-                value=identity.value,
-                verified=True,
-                created_at=now,
-            )
-        )
-    latest_row = (
-        await session.execute(
-            select(
-                Conversation.id,
-                Conversation.status,
-                Conversation.resolved_at,
-                Conversation.team_id,
-                Conversation.assignee_id,
-            )
-            .where(
-                Conversation.contact_id == contact_id,
-                Conversation.channel_account_id == msg.channel_account_id,
-            )
-            .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-            .limit(1)
-        )
-    ).first()
-    latest = (
-        None
-        if latest_row is None
-        else LatestConversation(latest_row[0], ConversationStatus(latest_row[1]), latest_row[2])
-    )
+    known = await _lookup(conn, msg, identity)
+    if known.duplicate_id is not None:
+        return await _duplicate(uow, known.duplicate_id)
+    latest: LatestConversation | None = None
+    language = msg.language.value if msg.language else None
+    team_id = assignee_id = None
+    if known.contact_id is None:
+        contact_id = await _create_contact(conn, msg, identity, now)
+    else:
+        contact_id = known.contact_id
+        row = (
+            await conn.execute(_LATEST, {"contact_id": contact_id, "account_id": msg.channel_account_id})
+        ).one()
+        language = language or row[0]
+        if row[1] is not None:
+            latest = LatestConversation(row[1], ConversationStatus(row[2]), row[3])
+            team_id, assignee_id = row[4], row[5]
     target = choose_inbound_target(latest, now)
-    events: list[Event] = []
-    if target is InboundTarget.NEW or latest_row is None:
-        language = (
-            msg.language.value
-            if msg.language
-            else await session.scalar(select(Contact.language).where(Contact.id == contact_id))
-        )
-        conversation_id = (
-            await session.execute(
-                insert(Conversation)
-                .values(
-                    channel_account_id=msg.channel_account_id,
-                    channel=msg.channel.value,
-                    contact_id=contact_id,
-                    status=ConversationStatus.OPEN.value,
-                    priority=Priority.NORMAL.value,
-                    language=language,
-                    tags=[],
-                    created_at=now,
-                    updated_at=now,
-                    last_message_at=now,
-                )
-                .returning(Conversation.id)
+    if latest is None or target is InboundTarget.NEW:
+        team_id = assignee_id = None
+        conversation_id: int = (
+            await conn.execute(
+                _INSERT_CONVERSATION,
+                {
+                    "channel_account_id": msg.channel_account_id,
+                    "channel": msg.channel.value,
+                    "contact_id": contact_id,
+                    "status": ConversationStatus.OPEN.value,
+                    "priority": Priority.NORMAL.value,
+                    "language": language,
+                    "tags": [],
+                    "created_at": now,
+                    "updated_at": now,
+                    "last_message_at": now,
+                },
             )
         ).scalar_one()
-        team_id = assignee_id = None
-        events.append(
+        uow.emit(
             Event(
                 type="conversation.created",
                 conversation_id=conversation_id,
@@ -146,31 +207,32 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
             )
         )
     else:
-        conversation_id, team_id, assignee_id = latest_row[0], latest_row[3], latest_row[4]
+        conversation_id = latest.id
         values: dict[str, object] = {"last_message_at": now, "updated_at": now}
-        if target is InboundTarget.REOPEN or latest_row[1] == ConversationStatus.PENDING:
+        if target is InboundTarget.REOPEN or latest.status is ConversationStatus.PENDING:
             values.update(status=ConversationStatus.OPEN.value, resolved_at=None)
-        await session.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
-    message_id = (
-        await session.execute(
-            insert(Message)
-            .values(
-                conversation_id=conversation_id,
-                channel_account_id=msg.channel_account_id,
-                direction=Direction.INBOUND.value,
-                author_kind=AuthorKind.CUSTOMER.value,
-                text=msg.text,
-                is_internal=False,
-                provider_message_id=msg.provider_message_id,
-                delivery_status=DeliveryStatus.RECEIVED.value,
-                created_at=now,
-                sent_at=msg.sent_at,
-            )
-            .returning(Message.id)
+        await conn.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+    message_id: int = (
+        await conn.execute(
+            _INSERT_MESSAGE,
+            {
+                "conversation_id": conversation_id,
+                "channel_account_id": msg.channel_account_id,
+                "direction": Direction.INBOUND.value,
+                "author_kind": AuthorKind.CUSTOMER.value,
+                "author_user_id": None,
+                "text": msg.text,
+                "is_internal": False,
+                "provider_message_id": msg.provider_message_id,
+                "delivery_status": DeliveryStatus.RECEIVED.value,
+                "delivery_error": None,
+                "created_at": now,
+                "sent_at": msg.sent_at,
+            },
         )
     ).scalar_one()
     if msg.attachments:
-        await session.execute(
+        await conn.execute(
             insert(Attachment),
             [
                 {
@@ -183,8 +245,6 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
                 for a in msg.attachments
             ],
         )
-    for event in events:
-        uow.emit(event)
     uow.emit(
         Event(
             type="message.created",

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from helpline import __version__
@@ -14,6 +16,8 @@ from helpline.web import errors
 from helpline.web.metrics import HttpMetrics
 from helpline.web.routes import auth, contacts, conversations, events, system, users
 from helpline.web.templating import STATIC
+
+SWAGGER = "/static/vendor/swagger-ui-5.35.0"
 
 
 def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
@@ -29,6 +33,8 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
         title="Helpline",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served below from vendored files: no CDN, works offline
+        redoc_url=None,
         description="Omnichannel contact center: REST API v1. Authenticate with a Bearer API token "
         "(create one under /api/v1/me/tokens) or a console session.",
     )
@@ -44,6 +50,21 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
         events.router,
     ):
         app.include_router(router)
+    install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(HttpMetrics, registry=container.metrics)
     return app
+
+
+def install_docs(app: FastAPI) -> None:
+    """Interactive API docs from vendored Swagger UI (a self-hosted product must not need a CDN)."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Helpline API v1",
+            swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+        )

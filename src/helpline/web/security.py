@@ -33,7 +33,6 @@ PUBLIC_ROUTES: Final = frozenset(
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
-        ("GET", "/docs/oauth2-redirect"),
         ("GET", "/login"),
         ("POST", "/login"),
         ("POST", "/api/v1/auth/login"),
