@@ -26,8 +26,10 @@ BACKENDS = ["sqlite", "postgres"]
 def postgres_url() -> str:
     url = os.environ.get("HELPLINE_TEST_POSTGRES_URL")
     if not url:
-        pytest.fail("HELPLINE_TEST_POSTGRES_URL is not set: run the suite with `make test`, which starts "
-                    "PostgreSQL on loopback (scripts/test-services.sh start)")
+        pytest.fail(
+            "HELPLINE_TEST_POSTGRES_URL is not set: run the suite with `make test`, which starts "
+            "PostgreSQL on loopback (scripts/test-services.sh start)"
+        )
     return url
 
 

@@ -53,8 +53,9 @@ def make_staff(container: Container) -> MakeStaff:
         n = next(_counter)
         email = f"{role.value}{n}@helpline.test"
         async with container.uow() as uow:
-            user = await do_create_user(uow, UserSpec(email=email, name=name or f"{role.value} {n}",
-                                                      password=PASSWORD, role=role))
+            user = await do_create_user(
+                uow, UserSpec(email=email, name=name or f"{role.value} {n}", password=PASSWORD, role=role)
+            )
             if team_ids:
                 from helpline.storage.models import TeamMember
 

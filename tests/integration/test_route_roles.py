@@ -81,8 +81,9 @@ def test_every_route_is_public_or_guarded(sqlite_template: Any, tmp_path: Any) -
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_anonymous_gets_401_and_weaker_roles_get_403(backend: str, request: pytest.FixtureRequest,
-                                                     tmp_path: Any, sqlite_template: Any) -> None:
+def test_anonymous_gets_401_and_weaker_roles_get_403(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Any, sqlite_template: Any
+) -> None:
     if backend == "sqlite":
         import shutil
 
@@ -97,13 +98,20 @@ def test_anonymous_gets_401_and_weaker_roles_get_403(backend: str, request: pyte
     app = create_app(container)
     serial = itertools.count()
     with TestClient(app) as tc:
+
         async def seed() -> dict[Role, str]:
             tokens = {}
             for role in Role:
                 async with container.uow() as uow:
-                    user = await do_create_user(uow, UserSpec(email=f"{role.value}{next(serial)}@t.test",
-                                                              name=role.value, password="long enough password",
-                                                              role=role))
+                    user = await do_create_user(
+                        uow,
+                        UserSpec(
+                            email=f"{role.value}{next(serial)}@t.test",
+                            name=role.value,
+                            password="long enough password",
+                            role=role,
+                        ),
+                    )
                     tokens[role] = (await do_create_api_token(uow, user.id, "walk")).token
                     await uow.commit()
             return tokens
@@ -119,9 +127,13 @@ def test_anonymous_gets_401_and_weaker_roles_get_403(backend: str, request: pyte
             bad_token = tc.request(method, url_path, json={}, headers={"Authorization": "Bearer hlp_forged"})
             assert bad_token.status_code == 401, (method, path)
             for weaker in [r for r in Role if r.rank < role.rank]:
-                answer = tc.request(method, url_path, json={}, headers={"Authorization": f"Bearer {tokens[weaker]}"})
+                answer = tc.request(
+                    method, url_path, json={}, headers={"Authorization": f"Bearer {tokens[weaker]}"}
+                )
                 assert answer.status_code == 403, (method, path, weaker, answer.status_code)
-            enough = tc.request(method, url_path, json={}, headers={"Authorization": f"Bearer {tokens[role]}"})
+            enough = tc.request(
+                method, url_path, json={}, headers={"Authorization": f"Bearer {tokens[role]}"}
+            )
             assert enough.status_code not in (401, 403), (method, path, role, enough.text)
             checked += 1
         assert checked >= 20
