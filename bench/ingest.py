@@ -130,7 +130,8 @@ async def run(url: str, n: int, label: str) -> None:
         f"p99 {path.pct(0.99):6.2f} ms   ({n} deliveries, {duplicates} provider retries, {stored} stored)"
     )
     print(
-        f"[{label}] ratio ingest/raw     : {ratio:.2f}   (target >= 0.30: {'met' if ratio >= 0.3 else 'NOT met'})"
+        f"[{label}] ratio ingest/raw     : {ratio:.2f}   "
+        f"(target >= 0.30: {'met' if ratio >= 0.3 else 'NOT met'})"
     )
     assert stored == n - duplicates, "every distinct provider message stored exactly once"
 

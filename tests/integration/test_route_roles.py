@@ -46,7 +46,8 @@ def all_routes(routes: list[Any]) -> list[Any]:
         if included is not None:
             context = route.include_context
             # Paths and guards are declared on the routers themselves, not at include time.
-            assert context.prefix == "" and not context.dependencies, context
+            assert context.prefix == "", context
+            assert not context.dependencies, context
             flat.extend(all_routes(included.routes))
         else:
             flat.append(route)

@@ -59,10 +59,11 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         session, self._session = self.session, None
+        # close() rolls back anything uncommitted and detaches objects without expiring them,
+        # so values already loaded stay readable after the block.
         try:
-            await session.rollback()
-        finally:
             await session.close()
+        finally:
             self._events = []
 
     async def commit(self) -> None:

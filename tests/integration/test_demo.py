@@ -1,0 +1,36 @@
+"""`helpline demo` loads the demo data on a fresh SQLite file, prints the logins, and they work."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import httpx
+
+from tests.integration.test_cli_and_server import serving
+
+
+def test_demo_prints_working_logins_and_serves(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "HELPLINE_DATABASE_URL"}
+    env.update(HELPLINE_COOKIE_SECURE="false", COLUMNS="200")
+    log = tmp_path / "demo.log"
+    with serving(["demo", "--data-dir", str(tmp_path / "demo")], env, log):
+        pass
+    printed = log.read_text()
+    logins = re.findall(r"│\s*(agent|supervisor|admin)\s*│[^│]*│\s*(\S+@\S+)\s*│\s*(\S+)\s*│", printed)
+    assert {role for role, _, _ in logins} == {"agent", "supervisor", "admin"}, printed
+    db = tmp_path / "demo" / "helpline.db"
+    assert db.exists()
+    # Serve the same data again and sign in with every printed login.
+    env["HELPLINE_DATABASE_URL"] = f"sqlite+aiosqlite:///{db}"
+    with serving(["serve"], env, tmp_path / "serve.log") as base:
+        for role, email, password in logins:
+            with httpx.Client(base_url=base) as client:
+                r = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+                assert r.status_code == 200, (email, r.text)
+                assert r.json()["role"] == role
+                conversations = client.get("/api/v1/conversations").json()
+                assert conversations, f"{role} {email} sees no conversation"
+                if role != "agent":
+                    assert {"ru", "en", "ar"} <= {c["language"] for c in conversations}
