@@ -60,12 +60,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    url = to_async_url(url)
+def ensure_sqlite_directory(url: str) -> None:
+    """SQLite creates the file but not its directory; a fresh install has neither."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    url = to_async_url(url)
+    if is_sqlite(url):
+        ensure_sqlite_directory(url)
         # One connection: SQLite has one writer anyway, and a single connection in-process
         # avoids lock waits between our own requests.
         engine = create_async_engine(url, pool_size=1, max_overflow=0, **kwargs)

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from helpline.storage.db import to_sync_url
+from helpline.storage.db import ensure_sqlite_directory, to_sync_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -21,6 +21,7 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    ensure_sqlite_directory(url)
     command.upgrade(alembic_config(url), revision)
 
 
