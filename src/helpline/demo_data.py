@@ -27,7 +27,14 @@ from helpline.services.channel_accounts import do_ensure_channel_account
 from helpline.services.contacts import ContactSpec, do_create_contact
 from helpline.services.conversations import do_agent_reply, do_assign, do_change_status, do_set_priority
 from helpline.services.inbound import ingest_inbound
-from helpline.services.users import UserSpec, access_user, do_create_team, do_create_user, list_users, viewer_for
+from helpline.services.users import (
+    UserSpec,
+    access_user,
+    do_create_team,
+    do_create_user,
+    list_users,
+    viewer_for,
+)
 from helpline.storage.uow import UnitOfWork
 
 RU, EN, AR = Language.RU, Language.EN, Language.AR
@@ -574,11 +581,14 @@ _STEPS: tuple[_Step, ...] = (
     _Says(
         "david_wa",
         3 * _H,
-        "Hello, I topped up my wallet with 5,000 RUB via Apple Pay two hours ago and it still hasn't arrived.",
+        "Hello, I topped up my wallet with 5,000 RUB via Apple Pay two hours ago "
+        "and it still hasn't arrived.",
     ),
     _Says("david_wa", 2 * _H + 55 * _M, "Transaction ID 2F8A-11C9-7B30"),
     _Assign("david_wa", 2 * _H + 40 * _M, "maria", None, "pay"),
-    _Says("guest_web", 15 * _M, "Hi! Is there a minimum age to buy tickets online? I'm visiting from the UK."),
+    _Says(
+        "guest_web", 15 * _M, "Hi! Is there a minimum age to buy tickets online? I'm visiting from the UK."
+    ),
     _Says("guest_web", 14 * _M, "And can I pay with a foreign card?"),
     # -- Arabic ----------------------------------------------------------------------------
     _Says(
