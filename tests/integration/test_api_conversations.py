@@ -94,6 +94,16 @@ async def test_list_filters_and_detail_with_history(
         headers=supervisor.headers,
     )
     assert {c["id"] for c in both.json()} == {ru.conversation_id, ar.conversation_id}
+    tagged = await client.put(
+        f"/api/v1/conversations/{ru.conversation_id}/tags",
+        json={"tags": ["Prize", "VIP"]},
+        headers=supervisor.headers,
+    )
+    assert tagged.json()["tags"] == ["prize", "vip"]
+    by_tag = await client.get("/api/v1/conversations", params={"tag": "vip"}, headers=supervisor.headers)
+    assert [c["id"] for c in by_tag.json()] == [ru.conversation_id]
+    no_match = await client.get("/api/v1/conversations", params={"tag": "vi"}, headers=supervisor.headers)
+    assert no_match.json() == []
     bad = await client.get("/api/v1/conversations", params={"status": "sleeping"}, headers=supervisor.headers)
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["query", "status", 0]

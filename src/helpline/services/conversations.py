@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, false, or_, select
 
 from helpline.domain.access import Viewer, can_assign, can_view_conversation
+from helpline.domain.contacts import normalise_tags
 from helpline.domain.conversations import (
     MAX_MESSAGE_LENGTH,
     AuthorKind,
@@ -21,6 +22,7 @@ from helpline.domain.conversations import (
 from helpline.domain.errors import DomainError, NotFound, PermissionDenied
 from helpline.domain.events import Event
 from helpline.services.users import user_team_ids
+from helpline.storage.json_ops import json_array_contains
 from helpline.storage.models import Conversation, Message, Team, User
 from helpline.storage.uow import UnitOfWork
 
@@ -82,9 +84,7 @@ async def list_conversations(uow: UnitOfWork, viewer: Viewer, flt: ConversationF
         stmt = stmt.where(Conversation.id < flt.before_id)
     stmt = stmt.order_by(Conversation.id.desc())
     if flt.tag:
-        # Tags are a small JSON list; filtering in Python keeps one code path for both databases.
-        rows = [c for c in await uow.session.scalars(stmt.limit(flt.limit * 20)) if flt.tag in c.tags]
-        return rows[: flt.limit]
+        stmt = stmt.where(json_array_contains(Conversation.tags, flt.tag))
     return list(await uow.session.scalars(stmt.limit(flt.limit)))
 
 
@@ -171,6 +171,17 @@ async def do_set_priority(
     conv.updated_at = uow.now()
     await uow.session.flush()
     uow.emit(conversation_event("conversation.updated", conv, priority=conv.priority))
+    return conv
+
+
+async def do_set_tags(
+    uow: UnitOfWork, viewer: Viewer, conversation_id: int, tags: Sequence[str]
+) -> Conversation:
+    conv = await access_conversation(uow, viewer, conversation_id, for_update=True)
+    conv.tags = normalise_tags(tags)
+    conv.updated_at = uow.now()
+    await uow.session.flush()
+    uow.emit(conversation_event("conversation.updated", conv, tags=conv.tags))
     return conv
 
 

@@ -147,6 +147,10 @@ class PriorityIn(In):
     priority: Priority
 
 
+class TagsIn(In):
+    tags: list[str] = Field(max_length=50)
+
+
 class ReplyIn(In):
     text: str = Field(min_length=1, max_length=MAX_MESSAGE_LENGTH)
     internal: bool = False

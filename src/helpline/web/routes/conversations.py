@@ -98,6 +98,15 @@ async def change_priority(
     return schemas.ConversationOut.model_validate(conv)
 
 
+@router.put("/{conversation_id}/tags")
+async def set_tags(
+    conversation_id: int, body: schemas.TagsIn, uow: Uow, principal: Agent
+) -> schemas.ConversationOut:
+    conv = await svc.do_set_tags(uow, principal.viewer, conversation_id, body.tags)
+    await uow.commit()
+    return schemas.ConversationOut.model_validate(conv)
+
+
 @router.post("/{conversation_id}/messages", status_code=status.HTTP_201_CREATED)
 async def reply(
     conversation_id: int, body: schemas.ReplyIn, uow: Uow, principal: Agent
