@@ -26,6 +26,8 @@ class Container:
     session_factory: async_sessionmaker[AsyncSession]
     bus: InProcessBus
     login_limiter: SlidingWindowLimiter
+    #: New anonymous web chat visitors per client address (spam control).
+    visitor_limiter: SlidingWindowLimiter
     clock: Clock = utc_now
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
@@ -46,5 +48,6 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         login_limiter=SlidingWindowLimiter(
             settings.login_attempts, settings.login_window_seconds, time.monotonic
         ),
+        visitor_limiter=SlidingWindowLimiter(30, 3600, time.monotonic),
         clock=clock,
     )

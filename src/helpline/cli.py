@@ -32,7 +32,9 @@ def _serve(settings: Settings) -> None:
     from helpline.web.app import create_app
 
     configure_logging(json=settings.log_json)
-    application = create_app(build_container(settings))
+    container = build_container(settings)
+    asyncio.run(_ensure_defaults(settings))
+    application = create_app(container)
     uvicorn.run(
         application,
         host=settings.host,
@@ -41,6 +43,20 @@ def _serve(settings: Settings) -> None:
         access_log=False,
         proxy_headers=False,
     )
+
+
+async def _ensure_defaults(settings: Settings) -> None:
+    """A fresh install answers on the web chat at once: the default `Website` account exists."""
+    from helpline.domain.conversations import Channel
+    from helpline.services.channel_accounts import do_ensure_channel_account
+
+    container = build_container(settings)
+    try:
+        async with container.uow() as uow:
+            await do_ensure_channel_account(uow, Channel.WEBCHAT, "Website")
+            await uow.commit()
+    finally:
+        await container.close()
 
 
 @app.command()

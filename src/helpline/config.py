@@ -27,6 +27,10 @@ class Settings:
     login_attempts: int = 5
     login_window_seconds: int = 900
     log_json: bool = True
+    #: Origins (scheme://host[:port]) of the sites allowed to embed the chat widget.
+    widget_origins: tuple[str, ...] = ()
+    #: Where uploaded files are kept (local file storage).
+    data_dir: str = "var"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -44,4 +48,8 @@ class Settings:
             login_attempts=int(env.get("HELPLINE_LOGIN_ATTEMPTS", "5")),
             login_window_seconds=int(env.get("HELPLINE_LOGIN_WINDOW_SECONDS", "900")),
             log_json=_flag(env.get("HELPLINE_LOG_JSON"), True),
+            widget_origins=tuple(
+                o.strip().rstrip("/") for o in env.get("HELPLINE_WIDGET_ORIGINS", "").split(",") if o.strip()
+            ),
+            data_dir=str(data_dir),
         )

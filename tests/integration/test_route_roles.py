@@ -22,20 +22,29 @@ from helpline.domain.users import Role
 from helpline.services.auth import do_create_api_token
 from helpline.services.users import UserSpec, do_create_user
 from helpline.web.app import create_app
-from helpline.web.security import PUBLIC_ROUTES, RequireRole
+from helpline.web.security import PUBLIC_ROUTES, RequireRole, RequireVisitor
 from tests.conftest import make_settings
+
+
+def guards(dependant: Dependant) -> list[object]:
+    found = []
+    stack = [dependant]
+    while stack:
+        node = stack.pop()
+        if isinstance(node.call, RequireRole | RequireVisitor):
+            found.append(node.call)
+        stack.extend(node.dependencies)
+    return found
 
 
 def required_role(dependant: Dependant) -> Role | None:
     """The strongest RequireRole anywhere in the route's dependency tree."""
-    found: list[Role] = []
-    stack = [dependant]
-    while stack:
-        node = stack.pop()
-        if isinstance(node.call, RequireRole):
-            found.append(node.call.role)
-        stack.extend(node.dependencies)
-    return max(found, key=lambda r: r.rank) if found else None
+    roles = [g.role for g in guards(dependant) if isinstance(g, RequireRole)]
+    return max(roles, key=lambda r: r.rank) if roles else None
+
+
+def visitor_only(dependant: Dependant) -> bool:
+    return any(isinstance(g, RequireVisitor) for g in guards(dependant))
 
 
 def all_routes(routes: list[Any]) -> list[Any]:
@@ -61,10 +70,19 @@ def concrete_path(path: str) -> str:
 def http_routes(app: FastAPI) -> list[tuple[str, str, Role | None]]:
     routes = []
     for route in all_routes(app.routes):
-        if isinstance(route, APIRoute):
+        if isinstance(route, APIRoute) and not visitor_only(route.dependant):
             for method in sorted(route.methods - {"HEAD"}):
                 routes.append((method, route.path, required_role(route.dependant)))
     return routes
+
+
+def visitor_routes(app: FastAPI) -> list[tuple[str, str]]:
+    return [
+        (m, r.path)
+        for r in all_routes(app.routes)
+        if isinstance(r, APIRoute) and visitor_only(r.dependant)
+        for m in sorted(r.methods - {"HEAD"})
+    ]
 
 
 def test_every_route_is_public_or_guarded(sqlite_template: Any, tmp_path: Any) -> None:
@@ -73,7 +91,7 @@ def test_every_route_is_public_or_guarded(sqlite_template: Any, tmp_path: Any) -
     assert unguarded == [], f"routes without RequireRole and not in PUBLIC_ROUTES: {unguarded}"
     for route in all_routes(app.routes):
         if isinstance(route, APIWebSocketRoute):
-            assert required_role(route.dependant) is not None, route.path
+            assert guards(route.dependant), route.path
         elif not isinstance(route, APIRoute):
             # Only the static files mount and FastAPI's docs routes are plain Starlette routes.
             assert isinstance(route, Mount) or route.path in {p for _, p in PUBLIC_ROUTES}, route
@@ -138,9 +156,18 @@ def test_anonymous_gets_401_and_weaker_roles_get_403(
             assert enough.status_code not in (401, 403), (method, path, role, enough.text)
             checked += 1
         assert checked >= 20
+        # Widget routes take a visitor token, never a staff one.
+        for method, path in visitor_routes(app):
+            assert tc.request(method, concrete_path(path), json={}).status_code == 401, path
+            staff = {"Authorization": f"Bearer {tokens[Role.ADMIN]}", "X-Visitor-Token": "hlv_forged"}
+            assert tc.request(method, concrete_path(path), json={}, headers=staff).status_code == 401, path
 
         for route in all_routes(app.routes):
-            if isinstance(route, APIWebSocketRoute):
+            if isinstance(route, APIWebSocketRoute) and visitor_only(route.dependant):
+                with pytest.raises(WebSocketDenialResponse) as denied, tc.websocket_connect(route.path):
+                    pass
+                assert denied.value.status_code == 401, route.path
+            elif isinstance(route, APIWebSocketRoute):
                 with pytest.raises(WebSocketDenialResponse) as denied, tc.websocket_connect(route.path):
                     pass
                 assert denied.value.status_code == 401, route.path

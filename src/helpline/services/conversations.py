@@ -34,7 +34,7 @@ def conversation_event(kind: str, conv: Conversation, **payload: object) -> Even
         conversation_id=conv.id,
         team_id=conv.team_id,
         assignee_id=conv.assignee_id,
-        payload={"conversation_id": conv.id, "status": conv.status, **payload},
+        payload={"conversation_id": conv.id, "contact_id": conv.contact_id, "status": conv.status, **payload},
     )
 
 

@@ -251,7 +251,7 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
             conversation_id=conversation_id,
             team_id=team_id,
             assignee_id=assignee_id,
-            payload={"conversation_id": conversation_id, "message_id": message_id},
+            payload={"conversation_id": conversation_id, "contact_id": contact_id, "message_id": message_id},
         )
     )
     return IngestResult(message_id, conversation_id, contact_id, duplicate=False)

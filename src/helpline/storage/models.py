@@ -234,6 +234,21 @@ class Attachment(Base):
     storage_key: Mapped[str] = mapped_column(String(512))
 
 
+class WebchatVisitor(Base):
+    """A browser that opened the chat widget. Its token is a bearer secret kept in the visitor's
+    local storage; only a hash is stored, and the public id is what agents see."""
+
+    __tablename__ = "webchat_visitors"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 #: Tables whose rows belong to a contact and move to the target when two contacts merge.
 #: A new table that references contacts (tickets, CSAT answers…) adds itself here.
-CONTACT_OWNED: tuple[type[Base], ...] = (ContactIdentity, Conversation)
+CONTACT_OWNED: tuple[type[Base], ...] = (ContactIdentity, Conversation, WebchatVisitor)

@@ -13,8 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from helpline import __version__
 from helpline.bootstrap import Container
 from helpline.web import errors
+from helpline.web.cors import WidgetCORS
 from helpline.web.metrics import HttpMetrics
-from helpline.web.routes import auth, contacts, conversations, events, system, users
+from helpline.web.routes import auth, contacts, conversations, events, system, users, widget
 from helpline.web.templating import STATIC
 
 SWAGGER = "/static/vendor/swagger-ui-5.35.0"
@@ -48,10 +49,12 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
         users.admin,
         users.me,
         events.router,
+        widget.router,
     ):
         app.include_router(router)
     install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(WidgetCORS, origins=container.settings.widget_origins)
     app.add_middleware(HttpMetrics, registry=container.metrics)
     return app
 

@@ -17,13 +17,15 @@ from helpline.domain.access import Viewer
 from helpline.domain.users import Role
 from helpline.services.auth import session_user, token_user
 from helpline.services.users import user_team_ids
-from helpline.storage.models import User
+from helpline.services.webchat import visitor_by_token
+from helpline.storage.models import User, WebchatVisitor
 from helpline.web.deps import container
 
 SESSION_COOKIE: Final = "helpline_session"
 LOGIN_CSRF_COOKIE: Final = "helpline_login_csrf"
 CSRF_HEADER: Final = "x-csrf-token"
 CSRF_FIELD: Final = "csrf_token"
+VISITOR_HEADER: Final = "x-visitor-token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: (method, path) pairs anyone may call. Everything else needs a role.
@@ -37,6 +39,9 @@ PUBLIC_ROUTES: Final = frozenset(
         ("POST", "/login"),
         ("POST", "/api/v1/auth/login"),
         ("GET", "/"),
+        ("POST", "/widget/v1/session"),
+        ("GET", "/widget.js"),
+        ("GET", "/widget/demo"),
     }
 )
 
@@ -137,6 +142,30 @@ class RequireRole:
         return principal
 
 
+class RequireVisitor:
+    """Dependency: the web chat visitor holding a widget token (header, or `token` query on websockets).
+
+    Visitors are not staff: they reach only the widget's own routes and their own messages.
+    """
+
+    def __repr__(self) -> str:
+        return "RequireVisitor()"
+
+    async def __call__(self, conn: HTTPConnection) -> WebchatVisitor:
+        token = conn.headers.get(VISITOR_HEADER) or (
+            conn.query_params.get("token") if conn.scope["type"] == "websocket" else None
+        )
+        if not token:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "visitor token required")
+        async with container(conn).uow() as uow:
+            visitor = await visitor_by_token(uow, token)
+            await uow.commit()
+        if visitor is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown visitor token")
+        return visitor
+
+
+require_visitor = RequireVisitor()
 require_agent = RequireRole(Role.AGENT)
 require_supervisor = RequireRole(Role.SUPERVISOR)
 require_admin = RequireRole(Role.ADMIN)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel, ConversationStatus
@@ -13,7 +13,7 @@ from helpline.services.contacts import access_contact
 from helpline.storage.models import Conversation
 from helpline.storage.uow import UnitOfWork
 from helpline.web import schemas
-from helpline.web.deps import open_uow
+from helpline.web.deps import container, open_uow
 from helpline.web.security import Principal, require_agent
 from helpline.web.views import contact_out, messages_out
 
@@ -105,6 +105,16 @@ async def set_tags(
     conv = await svc.do_set_tags(uow, principal.viewer, conversation_id, body.tags)
     await uow.commit()
     return schemas.ConversationOut.model_validate(conv)
+
+
+@router.post("/{conversation_id}/typing", status_code=status.HTTP_204_NO_CONTENT)
+async def agent_typing(conversation_id: int, uow: Uow, principal: Agent, request: Request) -> Response:
+    """Tell the customer (web chat) and colleagues that an agent is writing."""
+    conv = await svc.access_conversation(uow, principal.viewer, conversation_id)
+    await container(request).bus.publish(
+        [svc.conversation_event("typing", conv, who="agent", user_id=principal.user.id)]
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{conversation_id}/messages", status_code=status.HTTP_201_CREATED)

@@ -1,0 +1,189 @@
+"""The web chat widget's API: visitor session, messages both ways, typing, and a live socket.
+
+Visitors authenticate with their widget token (`X-Visitor-Token`); they see only their own
+conversations on this web chat, never internal notes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from pydantic import Field
+from sqlalchemy import select
+
+from helpline.domain.contacts import RTL_LANGUAGES, Language
+from helpline.domain.conversations import Channel
+from helpline.domain.events import Event
+from helpline.services import webchat as svc
+from helpline.storage.models import ChannelAccount, Message, WebchatVisitor
+from helpline.web import schemas
+from helpline.web.deps import container
+from helpline.web.security import require_visitor
+from helpline.web.templating import STATIC, templates
+
+router = APIRouter(tags=["web chat widget"])
+Visitor = Annotated[WebchatVisitor, Depends(require_visitor)]
+DEFAULT_ACCOUNT = "Website"
+
+
+class SessionIn(schemas.In):
+    account: str = Field(default=DEFAULT_ACCOUNT, min_length=1, max_length=120)
+    token: str | None = Field(default=None, max_length=200, description="a token this browser already holds")
+
+
+class WidgetMessageOut(schemas.Out):
+    id: int
+    direction: str
+    author_kind: str
+    text: str
+    created_at: datetime
+    client_id: str | None = Field(default=None, description="the widget's own id for messages it sent")
+
+    @classmethod
+    def of(cls, message: Message) -> WidgetMessageOut:
+        _, _, client_id = (message.provider_message_id or "").partition(":")
+        return cls(
+            id=message.id,
+            direction=message.direction,
+            author_kind=message.author_kind,
+            text=message.text,
+            created_at=message.created_at,
+            client_id=client_id if message.author_kind == "customer" and client_id else None,
+        )
+
+
+class SessionOut(schemas.Out):
+    token: str | None = Field(description="set only when a new visitor was created; keep it")
+    visitor_id: str
+    messages: list[WidgetMessageOut]
+
+
+class SayIn(schemas.In):
+    text: str = Field(min_length=1, max_length=5000)
+    client_id: str = Field(min_length=1, max_length=svc.MAX_CLIENT_ID)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/widget/v1/session")
+async def start_session(body: SessionIn, request: Request) -> SessionOut:
+    """Resume the visitor of `token`, or create a new anonymous visitor (rate-limited per address)."""
+    c = container(request)
+    async with c.uow() as uow:
+        if body.token:
+            visitor = await svc.visitor_by_token(uow, body.token)
+            if visitor is not None:
+                messages = await svc.visitor_messages(uow, visitor)
+                await uow.commit()
+                return SessionOut(
+                    token=None,
+                    visitor_id=visitor.public_id,
+                    messages=[WidgetMessageOut.of(m) for m in messages],
+                )
+        key = f"visitor:{_client(request)}"
+        if c.visitor_limiter.retry_after(key) > 0:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many new chats from this address")
+        account = await uow.session.scalar(
+            select(ChannelAccount).where(
+                ChannelAccount.channel == Channel.WEBCHAT.value,
+                ChannelAccount.name == body.account,
+                ChannelAccount.is_active.is_(True),
+            )
+        )
+        if account is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such web chat")
+        new = await svc.do_start_visitor(uow, account)
+        await uow.commit()
+        c.visitor_limiter.hit(key)
+        return SessionOut(token=new.token, visitor_id=new.visitor.public_id, messages=[])
+
+
+@router.get("/widget/v1/messages")
+async def read_messages(
+    visitor: Visitor, request: Request, after: Annotated[int, Query(ge=0)] = 0
+) -> list[WidgetMessageOut]:
+    """Everything after message `after`: a widget that reconnects resumes from the last id it saw."""
+    async with container(request).uow() as uow:
+        return [WidgetMessageOut.of(m) for m in await svc.visitor_messages(uow, visitor, after)]
+
+
+@router.post("/widget/v1/messages", status_code=status.HTTP_201_CREATED)
+async def say(body: SayIn, visitor: Visitor, request: Request) -> WidgetMessageOut:
+    c = container(request)
+    result = await svc.do_visitor_says(c.uow, visitor, body.text, body.client_id)
+    async with c.uow() as uow:
+        message = await svc.visitor_message(uow, visitor, result.message_id)
+    if message is None:  # the visitor's contact was merged away between the two steps
+        raise HTTPException(status.HTTP_409_CONFLICT, "conversation moved; reload the chat")
+    return WidgetMessageOut.of(message)
+
+
+@router.post("/widget/v1/typing", status_code=status.HTTP_204_NO_CONTENT)
+async def typing(visitor: Visitor, request: Request) -> Response:
+    c = container(request)
+    async with c.uow() as uow:
+        conv = await svc.latest_visitor_conversation(uow, visitor)
+    if conv is not None:
+        await c.bus.publish(
+            [
+                Event(
+                    type="typing",
+                    conversation_id=conv.id,
+                    team_id=conv.team_id,
+                    assignee_id=conv.assignee_id,
+                    payload={"conversation_id": conv.id, "contact_id": conv.contact_id, "who": "customer"},
+                )
+            ]
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.websocket("/widget/v1/ws")
+async def visitor_socket(websocket: WebSocket, visitor: Visitor) -> None:
+    """Agent replies and agent typing for this visitor, as they happen."""
+    c = container(websocket)
+    await websocket.accept()
+    async with c.bus.subscribe() as queue:
+        try:
+            await websocket.send_json({"type": "hello", "visitor_id": visitor.public_id})
+            while True:
+                event = await queue.get()
+                if event.type == "resync":
+                    await websocket.send_json({"type": "resync"})
+                    continue
+                async with c.uow() as uow:
+                    current = await uow.session.get(WebchatVisitor, visitor.id)
+                    if current is None or event.payload.get("contact_id") != current.contact_id:
+                        continue
+                    if event.type == "message.created":
+                        message = await svc.visitor_message(uow, current, int(event.payload["message_id"]))
+                        if message is not None:
+                            out = WidgetMessageOut.of(message).model_dump(mode="json")
+                            await websocket.send_json({"type": "message", "message": out})
+                    elif event.type == "typing" and event.payload.get("who") == "agent":
+                        await websocket.send_json({"type": "typing"})
+        except (WebSocketDisconnect, asyncio.CancelledError):
+            return
+
+
+@router.get("/widget.js", include_in_schema=False)
+async def widget_script() -> Response:
+    return FileResponse(
+        STATIC / "widget" / "widget.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+@router.get("/widget/demo", response_class=HTMLResponse, include_in_schema=False)
+async def widget_demo(request: Request, lang: Language = Language.EN) -> Response:
+    """A stand-in for a customer's website, embedding the widget with one script tag."""
+    return templates.TemplateResponse(
+        request, "widget_demo.html", {"lang": lang.value, "dir": "rtl" if lang in RTL_LANGUAGES else "ltr"}
+    )

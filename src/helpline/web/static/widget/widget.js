@@ -1,0 +1,234 @@
+/* Helpline web chat widget: one <script> tag on any allowed site.
+ *
+ *   <script src="https://helpline.example/widget.js" data-account="Website" async></script>
+ *
+ * Customer and agent text is only ever inserted with textContent, never as HTML.
+ * Messages carry a client id and are re-sent until the server acknowledges them; after a
+ * network drop the widget reconnects and fetches everything after the last id it saw, so
+ * nothing is lost and nothing is shown twice.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.__helplineWidget) { return; }
+  window.__helplineWidget = true;
+
+  var TEXT = {
+    en: { title: "Chat with us", open: "Chat", placeholder: "Type a message…", send: "Send",
+          typing: "Agent is typing…", offline: "Reconnecting…", sending: "sending" },
+    ru: { title: "Напишите нам", open: "Чат", placeholder: "Напишите сообщение…", send: "Отправить",
+          typing: "Оператор печатает…", offline: "Переподключение…", sending: "отправляется" },
+    ar: { title: "تحدث معنا", open: "دردشة", placeholder: "اكتب رسالة…", send: "إرسال",
+          typing: "الموظف يكتب…", offline: "جارٍ إعادة الاتصال…", sending: "جارٍ الإرسال" }
+  };
+  var base = new URL(script.src, location.href).origin;
+  var account = script.getAttribute("data-account") || "Website";
+  var lang = (script.getAttribute("data-lang") || document.documentElement.lang || "en").slice(0, 2).toLowerCase();
+  if (!TEXT[lang]) { lang = "en"; }
+  var t = TEXT[lang];
+  var storeKey = "helpline.widget." + base + "." + account;
+  var saved = {};
+  try { saved = JSON.parse(localStorage.getItem(storeKey) || "{}"); } catch (e) { saved = {}; }
+  var state = { token: saved.token || null, lastId: 0, pending: saved.pending || [], socket: null,
+                retry: 0, seen: {}, typingTimer: null, lastTypingSent: 0 };
+
+  function persist() {
+    localStorage.setItem(storeKey, JSON.stringify({ token: state.token, pending: state.pending }));
+  }
+
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  // ---- UI (in a shadow root so the host page's CSS cannot break it, nor ours the page) ----
+  var host = document.createElement("div");
+  host.id = "helpline-widget";
+  document.body.appendChild(host);
+  var root = host.attachShadow({ mode: "open" });
+  var style = document.createElement("style");
+  style.textContent = [
+    ":host{all:initial;font-family:system-ui,'Noto Sans','Noto Sans Arabic',sans-serif}",
+    ".launcher{position:fixed;bottom:20px;inset-inline-end:20px;background:#2457d6;color:#fff;border:0;",
+    "border-radius:24px;padding:12px 20px;font-size:15px;cursor:pointer;z-index:2147483646}",
+    ".panel{position:fixed;bottom:80px;inset-inline-end:20px;width:340px;max-width:calc(100vw - 40px);height:460px;",
+    "background:#fff;border-radius:10px;box-shadow:0 6px 24px rgba(0,0,0,.2);display:none;flex-direction:column;",
+    "z-index:2147483647;overflow:hidden}",
+    ".panel.open{display:flex}",
+    ".head{background:#2457d6;color:#fff;padding:12px 14px;font-weight:600}",
+    ".log{flex:1;overflow-y:auto;padding:10px;display:flex;flex-direction:column;gap:6px}",
+    ".msg{max-width:80%;padding:7px 10px;border-radius:8px;white-space:pre-wrap;overflow-wrap:anywhere;",
+    "word-break:break-word;font-size:14px;line-height:1.35}",
+    ".msg.customer{align-self:flex-end;background:#2457d6;color:#fff}",
+    ".msg.agent,.msg.bot,.msg.system{align-self:flex-start;background:#eef1f6;color:#1d2330}",
+    ".msg.pending{opacity:.6}",
+    ".status{font-size:12px;color:#667;padding:0 12px;min-height:16px}",
+    "form{display:flex;border-top:1px solid #e3e6ec}",
+    "textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px;outline:none}",
+    "button.send{border:0;background:none;color:#2457d6;font-weight:600;padding:0 14px;cursor:pointer}"
+  ].join("");
+  root.appendChild(style);
+  var launcher = el("button", "launcher", t.open);
+  launcher.type = "button";
+  var panel = el("div", "panel");
+  panel.setAttribute("dir", lang === "ar" ? "rtl" : "ltr");
+  panel.setAttribute("lang", lang);
+  panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-label", t.title);
+  var head = el("div", "head", t.title);
+  var log = el("div", "log");
+  log.setAttribute("role", "log");
+  log.setAttribute("aria-live", "polite");
+  var status = el("div", "status");
+  var form = el("form");
+  var input = el("textarea");
+  input.placeholder = t.placeholder;
+  input.setAttribute("aria-label", t.placeholder);
+  var send = el("button", "send", t.send);
+  send.type = "submit";
+  form.appendChild(input);
+  form.appendChild(send);
+  panel.appendChild(head);
+  panel.appendChild(log);
+  panel.appendChild(status);
+  panel.appendChild(form);
+  root.appendChild(launcher);
+  root.appendChild(panel);
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    if (text) { node.textContent = text; }
+    return node;
+  }
+
+  launcher.addEventListener("click", function () {
+    panel.classList.toggle("open");
+    if (panel.classList.contains("open")) { input.focus(); }
+  });
+
+  function bubble(text, kind, key) {
+    var node = el("div", "msg " + kind);
+    node.textContent = text;            // never innerHTML: customer and agent text is data, not markup
+    node.setAttribute("dir", "auto");   // Arabic reads right-to-left even in an English page
+    node.setAttribute("data-key", key);
+    log.appendChild(node);
+    log.scrollTop = log.scrollHeight;
+    return node;
+  }
+
+  function show(message) {
+    if (state.seen[message.id]) { return; }
+    state.seen[message.id] = true;
+    if (message.id > state.lastId) { state.lastId = message.id; }
+    if (message.client_id) {
+      var mine = log.querySelector('[data-key="c:' + CSS.escape(message.client_id) + '"]');
+      if (mine) {
+        mine.classList.remove("pending");
+        mine.setAttribute("data-id", String(message.id));
+        dropPending(message.client_id);
+        return;
+      }
+    }
+    var node = bubble(message.text, message.author_kind, "m:" + message.id);
+    node.setAttribute("data-id", String(message.id));
+  }
+
+  function dropPending(clientId) {
+    state.pending = state.pending.filter(function (p) { return p.client_id !== clientId; });
+    persist();
+  }
+
+  // ---- network ----
+  function api(method, path, body) {
+    var headers = { "Content-Type": "application/json" };
+    if (state.token) { headers["X-Visitor-Token"] = state.token; }
+    return fetch(base + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined,
+                                credentials: "omit" })
+      .then(function (r) {
+        if (!r.ok) { var err = new Error("HTTP " + r.status); err.status = r.status; throw err; }
+        return r.status === 204 ? null : r.json();
+      });
+  }
+
+  function deliver(p) {
+    return api("POST", "/widget/v1/messages", { text: p.text, client_id: p.client_id }).then(show);
+  }
+
+  function flushPending() {
+    return state.pending.reduce(function (chain, p) {
+      return chain.then(function () { return deliver(p); });
+    }, Promise.resolve());
+  }
+
+  function catchUp() {
+    return api("GET", "/widget/v1/messages?after=" + state.lastId).then(function (messages) {
+      messages.forEach(show);
+    });
+  }
+
+  function connect() {
+    var url = base.replace(/^http/, "ws") + "/widget/v1/ws?token=" + encodeURIComponent(state.token);
+    var socket = new WebSocket(url);
+    state.socket = socket;
+    socket.onopen = function () {
+      state.retry = 0;
+      status.textContent = "";
+      catchUp().then(flushPending).catch(function () {});
+    };
+    socket.onmessage = function (e) {
+      var data = JSON.parse(e.data);
+      if (data.type === "message") { show(data.message); }
+      else if (data.type === "typing") {
+        status.textContent = t.typing;
+        clearTimeout(state.typingTimer);
+        state.typingTimer = setTimeout(function () { status.textContent = ""; }, 4000);
+      } else if (data.type === "resync") { catchUp().catch(function () {}); }
+    };
+    socket.onclose = function () {
+      if (state.socket !== socket) { return; }
+      status.textContent = t.offline;
+      var wait = Math.min(15000, 500 * Math.pow(2, state.retry++));
+      setTimeout(connect, wait);
+    };
+  }
+
+  function start() {
+    api("POST", "/widget/v1/session", { account: account, token: state.token }).then(function (s) {
+      if (s.token) { state.token = s.token; persist(); }
+      host.setAttribute("data-visitor", s.visitor_id);
+      state.pending.forEach(function (p) { bubble(p.text, "customer pending", "c:" + p.client_id); });
+      s.messages.forEach(show);
+      connect();
+    }).catch(function (err) {
+      status.textContent = t.offline;
+      setTimeout(start, 3000);
+    });
+  }
+
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = input.value.trim();
+    if (!text) { return; }
+    input.value = "";
+    var p = { client_id: newClientId(), text: text };
+    state.pending.push(p);
+    persist();
+    bubble(text, "customer pending", "c:" + p.client_id);
+    deliver(p).catch(function () { /* kept in pending; re-sent after reconnect */ });
+  });
+
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+
+  input.addEventListener("input", function () {
+    var now = Date.now();
+    if (state.token && now - state.lastTypingSent > 3000) {
+      state.lastTypingSent = now;
+      api("POST", "/widget/v1/typing").catch(function () {});
+    }
+  });
+
+  start();
+})();

@@ -1,0 +1,118 @@
+"""The web chat widget's API: visitor sessions, idempotent sends, live agent replies, CORS."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from helpline.bootstrap import build_container
+from helpline.config import Settings
+from helpline.domain.conversations import Channel
+from helpline.domain.users import Role
+from helpline.services.auth import do_create_api_token
+from helpline.services.channel_accounts import do_ensure_channel_account
+from helpline.services.users import UserSpec, do_create_user
+from helpline.web.app import create_app
+
+SITE = "https://shop.example"
+
+
+@contextmanager
+def widget_client(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[TestClient, str]]:
+    shutil.copy(sqlite_template, tmp_path / "h.db")
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/h.db", cookie_secure=False, widget_origins=(SITE,)
+    )
+    container = build_container(settings)
+
+    async def seed() -> str:
+        async with container.uow() as uow:
+            await do_ensure_channel_account(uow, Channel.WEBCHAT, "Website")
+            agent = await do_create_user(
+                uow, UserSpec(email="a@t.test", name="Agent", password="long enough pw", role=Role.AGENT)
+            )
+            token = (await do_create_api_token(uow, agent.id, "t")).token
+            await uow.commit()
+            return token
+
+    with TestClient(create_app(container)) as tc:
+        yield tc, tc.portal.call(seed)
+
+
+def test_visitor_round_trip_live(tmp_path: Path, sqlite_template: Path) -> None:
+    with widget_client(tmp_path, sqlite_template) as (tc, staff_token):
+        staff = {"Authorization": f"Bearer {staff_token}"}
+        assert tc.post("/widget/v1/session", json={"account": "Nope"}).status_code == 404
+        session = tc.post("/widget/v1/session", json={}).json()
+        token = session["token"]
+        assert token.startswith("hlv_")
+        visitor = {"X-Visitor-Token": token}
+        first = tc.post(
+            "/widget/v1/messages", json={"text": "Здравствуйте!", "client_id": "c-1"}, headers=visitor
+        )
+        assert first.status_code == 201
+        again = tc.post(
+            "/widget/v1/messages", json={"text": "Здравствуйте!", "client_id": "c-1"}, headers=visitor
+        )
+        assert again.json()["id"] == first.json()["id"]
+        assert again.json()["client_id"] == "c-1"
+        bad = tc.post("/widget/v1/messages", json={"text": "", "client_id": "c-2"}, headers=visitor)
+        assert bad.status_code == 422
+        conversations = tc.get("/api/v1/conversations", headers=staff).json()
+        assert len(conversations) == 1
+        cid = conversations[0]["id"]
+        detail = tc.get(f"/api/v1/conversations/{cid}", headers=staff).json()
+        assert [m["text"] for m in detail["messages"]] == ["Здравствуйте!"]
+        assert detail["contact"]["identities"][0]["value"] == session["visitor_id"]
+
+        with tc.websocket_connect(f"/widget/v1/ws?token={token}") as ws:
+            assert ws.receive_json()["type"] == "hello"
+            tc.post(
+                f"/api/v1/conversations/{cid}/messages",
+                json={"text": "note", "internal": True},
+                headers=staff,
+            )
+            tc.post(f"/api/v1/conversations/{cid}/typing", headers=staff)
+            assert ws.receive_json() == {"type": "typing"}
+            reply = tc.post(
+                f"/api/v1/conversations/{cid}/messages", json={"text": "Добрый день!"}, headers=staff
+            )
+            got = ws.receive_json()
+            assert got["type"] == "message"
+            assert got["message"]["id"] == reply.json()["id"]
+            assert got["message"]["text"] == "Добрый день!"
+        # Resuming with the token: same visitor, the history without internal notes, and `after` paging.
+        resumed = tc.post("/widget/v1/session", json={"token": token}).json()
+        assert resumed["token"] is None
+        assert resumed["visitor_id"] == session["visitor_id"]
+        assert [m["text"] for m in resumed["messages"]] == ["Здравствуйте!", "Добрый день!"]
+        later = tc.get(f"/widget/v1/messages?after={first.json()['id']}", headers=visitor).json()
+        assert [m["text"] for m in later] == ["Добрый день!"]
+        # Another visitor sees none of it.
+        stranger = {"X-Visitor-Token": tc.post("/widget/v1/session", json={}).json()["token"]}
+        assert tc.get("/widget/v1/messages", headers=stranger).json() == []
+
+
+def test_cors_only_for_allowed_sites_and_only_on_the_widget_api(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    preflight = {
+        "Origin": SITE,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-visitor-token",
+    }
+    with widget_client(tmp_path, sqlite_template) as (tc, _):
+        ok = tc.options("/widget/v1/session", headers=preflight)
+        assert ok.headers.get("access-control-allow-origin") == SITE
+        assert "access-control-allow-credentials" not in ok.headers
+        evil = tc.options("/widget/v1/session", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in evil.headers
+        staff_api = tc.get("/api/v1/me", headers={"Origin": SITE})
+        assert "access-control-allow-origin" not in staff_api.headers
+        assert tc.get("/widget.js").headers["content-type"].startswith("text/javascript")
+        page = tc.get("/widget/demo?lang=ar")
+        assert 'dir="rtl"' in page.text
