@@ -25,6 +25,8 @@ apt_install_missing() {
     local missing=()
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
     command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v chromium >/dev/null || missing+=(chromium)                     # browser tests (Playwright)
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)  # Arabic glyphs
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]} with apt-get"
         if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -70,8 +70,11 @@ async def test_login_form_with_csrf_and_wrong_password(
     assert ok.headers["location"] == "/"
     assert SESSION_COOKIE in client.cookies
     home = await client.get("/")
-    assert home.status_code == 200
-    assert "Signed in as" in home.text
+    assert home.status_code == 303
+    assert home.headers["location"] == "/console"
+    console = await client.get("/console")
+    assert console.status_code == 200
+    assert agent.email.split("@")[0].replace("agent", "agent ") in console.text
 
 
 async def test_login_is_rate_limited(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import Select, false, func, or_, select
 
 from helpline.domain.access import Viewer, can_assign, can_view_conversation
 from helpline.domain.contacts import normalise_tags
@@ -227,3 +227,58 @@ async def do_agent_reply(
     await uow.session.flush()
     uow.emit(conversation_event("message.created", conv, message_id=message.id, internal=internal))
     return message
+
+
+async def contact_timeline(
+    uow: UnitOfWork, contact_id: int, limit: int = 500
+) -> list[tuple[Message, Conversation]]:
+    """The customer's whole history, every channel in one line, oldest first (the latest `limit`)."""
+    rows = await uow.session.execute(
+        select(Message, Conversation)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.contact_id == contact_id)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    return [(m, c) for m, c in reversed(rows.all())]
+
+
+async def contact_conversations(uow: UnitOfWork, contact_id: int) -> list[Conversation]:
+    return list(
+        await uow.session.scalars(
+            select(Conversation).where(Conversation.contact_id == contact_id).order_by(Conversation.id.desc())
+        )
+    )
+
+
+async def do_transfer_note(uow: UnitOfWork, author_id: int, conv: Conversation, note: str) -> Message:
+    """An internal note explaining a transfer, written as part of the transfer itself."""
+    text = check_message_text(note)
+    message = Message(
+        conversation_id=conv.id,
+        channel_account_id=conv.channel_account_id,
+        direction=Direction.OUTBOUND.value,
+        author_kind=AuthorKind.AGENT.value,
+        author_user_id=author_id,
+        text=text,
+        is_internal=True,
+        delivery_status=DeliveryStatus.SENT.value,
+        created_at=uow.now(),
+    )
+    uow.session.add(message)
+    await uow.session.flush()
+    uow.emit(conversation_event("message.created", conv, message_id=message.id, internal=True))
+    return message
+
+
+async def last_messages(uow: UnitOfWork, conversation_ids: Sequence[int]) -> dict[int, Message]:
+    """The latest message of each conversation, for inbox previews (one query)."""
+    if not conversation_ids:
+        return {}
+    latest = (
+        select(func.max(Message.id))
+        .where(Message.conversation_id.in_(conversation_ids), Message.is_internal.is_(False))
+        .group_by(Message.conversation_id)
+    )
+    rows = await uow.session.scalars(select(Message).where(Message.id.in_(latest)))
+    return {m.conversation_id: m for m in rows}

@@ -137,8 +137,5 @@ async def logout_form(request: Request, principal: Agent) -> Response:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def home(request: Request) -> Response:
     principal = await authenticate(request)
-    if principal is None:
-        return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
-    return templates.TemplateResponse(
-        request, "home.html", {"user": principal.user, "csrf_token": principal.csrf_token}
-    )
+    target = "/login" if principal is None else "/console"
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
