@@ -42,6 +42,8 @@ def _serve(settings: Settings) -> None:
         log_level="info",
         access_log=False,
         proxy_headers=False,
+        # Open websockets (consoles, widgets) must not hold a restart hostage.
+        timeout_graceful_shutdown=5,
     )
 
 

@@ -6,9 +6,10 @@ fragment; live updates arrive over the agents' websocket (static/console.js).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from enum import Enum
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Form, Query, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -33,6 +34,7 @@ router = APIRouter(
 Uow = Annotated[UnitOfWork, Depends(open_uow)]
 Agent = Annotated[Principal, Depends(require_agent)]
 VIEWS = ("mine", "unassigned", "teams", "all")
+E = TypeVar("E", bound=Enum)
 
 
 def render(
@@ -120,21 +122,38 @@ def filters(
     }
 
 
+def optional(kind: type[E], value: str) -> E | None:
+    """Filter forms send "" for "any"; anything else must be a valid value (422 otherwise)."""
+    if not value:
+        return None
+    try:
+        return kind(value)
+    except ValueError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown {kind.__name__}: {value!r}"
+        ) from exc
+
+
 @router.get("", response_class=HTMLResponse)
 async def inbox(
     request: Request,
     uow: Uow,
     principal: Agent,
     view: str = "mine",
-    channel: Channel | None = None,
-    status_: Annotated[ConversationStatus | None, Query(alias="status")] = None,
-    language: Language | None = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Annotated[str, Query(max_length=20)] = "",
+    status_: Annotated[str, Query(alias="status", max_length=20)] = "",
+    language: Annotated[str, Query(max_length=5)] = "",
+    tag: Annotated[str, Query(max_length=64)] = "",
     fragment: bool = False,
 ) -> Response:
-    f = filters(view, channel, status_, language, tag)
+    ch, st, lang = (
+        optional(Channel, channel),
+        optional(ConversationStatus, status_),
+        optional(Language, language),
+    )
+    f = filters(view, ch, st, lang, tag or None)
     rows = await inbox_rows(
-        uow, principal, inbox_filter(principal, f["view"], channel, status_, language, tag), f["view"]
+        uow, principal, inbox_filter(principal, f["view"], ch, st, lang, tag or None), f["view"]
     )
     template = "console/_inbox_list.html" if fragment else "console/inbox.html"
     return render(

@@ -30,7 +30,7 @@
   var saved = {};
   try { saved = JSON.parse(localStorage.getItem(storeKey) || "{}"); } catch (e) { saved = {}; }
   var state = { token: saved.token || null, lastId: 0, pending: saved.pending || [], socket: null,
-                retry: 0, seen: {}, typingTimer: null, lastTypingSent: 0 };
+                retry: 0, seen: {}, typingTimer: null, lastTypingSent: 0, flushTimer: null };
 
   function persist() {
     localStorage.setItem(storeKey, JSON.stringify({ token: state.token, pending: state.pending }));
@@ -156,10 +156,21 @@
   }
 
   function flushPending() {
-    return state.pending.reduce(function (chain, p) {
+    return state.pending.slice().reduce(function (chain, p) {
       return chain.then(function () { return deliver(p); });
     }, Promise.resolve());
   }
+
+  // A send that failed is retried on a timer as well as on reconnect: an open socket does not
+  // prove that requests get through (and a flaky network may never close the socket).
+  function scheduleFlush() {
+    if (state.flushTimer || !state.pending.length) { return; }
+    state.flushTimer = setTimeout(function () {
+      state.flushTimer = null;
+      flushPending().catch(scheduleFlush);
+    }, 2000);
+  }
+  window.addEventListener("online", function () { flushPending().catch(scheduleFlush); });
 
   function catchUp() {
     return api("GET", "/widget/v1/messages?after=" + state.lastId).then(function (messages) {
@@ -174,7 +185,7 @@
     socket.onopen = function () {
       state.retry = 0;
       status.textContent = "";
-      catchUp().then(flushPending).catch(function () {});
+      catchUp().then(flushPending).catch(scheduleFlush);
     };
     socket.onmessage = function (e) {
       var data = JSON.parse(e.data);
@@ -211,11 +222,12 @@
     var text = input.value.trim();
     if (!text) { return; }
     input.value = "";
+    state.lastTypingSent = 0;  // the next keystroke starts a new "typing…" for the agent
     var p = { client_id: newClientId(), text: text };
     state.pending.push(p);
     persist();
     bubble(text, "customer pending", "c:" + p.client_id);
-    deliver(p).catch(function () { /* kept in pending; re-sent after reconnect */ });
+    deliver(p).catch(scheduleFlush);  // kept in pending until the server has it
   });
 
   input.addEventListener("keydown", function (e) {

@@ -1,0 +1,105 @@
+"""A visitor on a site with the widget and an agent in the console, live, in Chromium."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import Site, screenshot, sign_in
+
+
+def open_widget(page: Page, site: Site, lang: str = "en") -> None:
+    page.goto(f"{site.base}/widget/demo?lang={lang}")
+    page.locator("#helpline-widget").wait_for(state="attached")
+    expect(page.locator("#helpline-widget")).to_have_attribute("data-visitor", re.compile(r"^v-"))
+    page.locator(".launcher").click()
+
+
+def visitor_says(page: Page, text: str) -> None:
+    box = page.locator("#helpline-widget textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_visitor_and_agent_talk_live(browser: Browser, site: Site) -> None:
+    visitor_ctx, agent_ctx = browser.new_context(), browser.new_context()
+    visitor, agent = visitor_ctx.new_page(), agent_ctx.new_page()
+    sign_in(agent, site, site.agent_email)
+    agent.goto(f"{site.base}/console?view=unassigned")
+    expect(agent.locator(".conversations .empty")).to_be_visible()
+
+    open_widget(visitor, site)
+    visitor_says(visitor, "Hello, when is the next draw?")
+    expect(visitor.locator("#helpline-widget .msg.customer")).to_have_text("Hello, when is the next draw?")
+    # The new conversation appears in the agent's inbox without a reload, and the tab counts it.
+    row = agent.locator(".conversations li[data-conversation]")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Hello, when is the next draw?")
+    expect(agent).to_have_title(re.compile(r"^\(1\) Helpline"))
+    row.locator("a").click()
+    expect(agent.locator("#timeline .msg.customer .text")).to_have_text("Hello, when is the next draw?")
+
+    # The visitor typing shows in the console; the agent's Enter sends, Shift+Enter is a new line.
+    visitor.locator("#helpline-widget textarea").press_sequentially("And the")
+    expect(agent.locator("#typing")).to_have_text("Customer is typing…")
+    reply = agent.locator("form.reply textarea")
+    reply.fill("Tonight at 21:00.")
+    reply.press("Shift+Enter")
+    reply.press_sequentially("Good luck!")
+    reply.press("Enter")
+    expect(agent.locator("#timeline .msg.agent .text")).to_have_text("Tonight at 21:00.\nGood luck!")
+    expect(visitor.locator("#helpline-widget .msg.agent")).to_have_text("Tonight at 21:00.\nGood luck!")
+    expect(reply).to_have_value("")
+
+    # Internal notes never reach the visitor.
+    reply.fill("customer seems new")
+    agent.locator("form.reply input[name=internal]").check()
+    reply.press("Enter")
+    expect(agent.locator("#timeline .msg.note .text")).to_have_text("customer seems new")
+    visitor.locator("#helpline-widget textarea").fill("")
+    visitor_says(visitor, "Thanks!")
+    expect(agent.locator("#timeline .msg.customer .text").last).to_have_text("Thanks!")
+    expect(visitor.locator("#helpline-widget .msg")).to_have_count(3)
+    expect(visitor.locator("#helpline-widget")).not_to_contain_text("customer seems new")
+    screenshot(agent, "console-conversation")
+    screenshot(visitor, "widget-conversation")
+    visitor_ctx.close()
+    agent_ctx.close()
+
+
+def test_widget_resumes_after_a_network_drop_without_loss_or_doubles(browser: Browser, site: Site) -> None:
+    visitor_ctx, agent_ctx = browser.new_context(), browser.new_context()
+    visitor, agent = visitor_ctx.new_page(), agent_ctx.new_page()
+    open_widget(visitor, site)
+    visitor_says(visitor, "first")
+    expect(visitor.locator("#helpline-widget .msg.customer:not(.pending)")).to_have_count(1)
+    sign_in(agent, site, site.agent_email)
+    agent.goto(f"{site.base}/console?view=unassigned")
+    agent.locator(".conversations li[data-conversation] a").click()
+
+    visitor_ctx.set_offline(True)
+    visitor_says(visitor, "sent while offline")
+    expect(visitor.locator("#helpline-widget .msg.pending")).to_have_count(1)
+    reply = agent.locator("form.reply textarea")
+    reply.fill("answer during the outage")
+    reply.press("Enter")
+    expect(agent.locator("#timeline .msg.agent .text")).to_have_text("answer during the outage")
+
+    visitor_ctx.set_offline(False)
+    expect(visitor.locator("#helpline-widget .msg.agent")).to_have_text(
+        "answer during the outage", timeout=20000
+    )
+    expect(visitor.locator("#helpline-widget .msg.pending")).to_have_count(0, timeout=20000)
+    texts = visitor.locator("#helpline-widget .msg").all_text_contents()
+    assert texts == ["first", "sent while offline", "answer during the outage"]
+    expect(agent.locator("#timeline .msg.customer .text")).to_have_text(["first", "sent while offline"])
+    # A reload restores the history from the server, in the order the server received it:
+    # the message written offline arrived after the agent's answer. Nothing lost, nothing doubled.
+    visitor.reload()
+    visitor.locator(".launcher").click()
+    expect(visitor.locator("#helpline-widget .msg")).to_have_text(
+        ["first", "answer during the outage", "sent while offline"]
+    )
+    visitor_ctx.close()
+    agent_ctx.close()
