@@ -16,7 +16,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from helpline.domain.contacts import RTL_LANGUAGES, Language
-from helpline.domain.conversations import Channel
+from helpline.domain.conversations import MAX_MESSAGE_LENGTH, Channel
 from helpline.domain.events import Event
 from helpline.services import webchat as svc
 from helpline.storage.models import ChannelAccount, Message, WebchatVisitor
@@ -63,7 +63,7 @@ class SessionOut(schemas.Out):
 
 
 class SayIn(schemas.In):
-    text: str = Field(min_length=1, max_length=5000)
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_LENGTH)
     client_id: str = Field(min_length=1, max_length=svc.MAX_CLIENT_ID)
 
 

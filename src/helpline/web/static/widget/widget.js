@@ -15,11 +15,13 @@
 
   var TEXT = {
     en: { title: "Chat with us", open: "Chat", placeholder: "Type a message…", send: "Send",
-          typing: "Agent is typing…", offline: "Reconnecting…", sending: "sending" },
+          typing: "Agent is typing…", offline: "Reconnecting…", sending: "sending", failed: "Not sent" },
     ru: { title: "Напишите нам", open: "Чат", placeholder: "Напишите сообщение…", send: "Отправить",
-          typing: "Оператор печатает…", offline: "Переподключение…", sending: "отправляется" },
+          typing: "Оператор печатает…", offline: "Переподключение…", sending: "отправляется",
+          failed: "Не отправлено" },
     ar: { title: "تحدث معنا", open: "دردشة", placeholder: "اكتب رسالة…", send: "إرسال",
-          typing: "الموظف يكتب…", offline: "جارٍ إعادة الاتصال…", sending: "جارٍ الإرسال" }
+          typing: "الموظف يكتب…", offline: "جارٍ إعادة الاتصال…", sending: "جارٍ الإرسال",
+          failed: "لم تُرسل" }
   };
   var base = new URL(script.src, location.href).origin;
   var account = script.getAttribute("data-account") || "Website";
@@ -62,6 +64,7 @@
     ".msg.customer{align-self:flex-end;background:#2457d6;color:#fff}",
     ".msg.agent,.msg.bot,.msg.system{align-self:flex-start;background:#eef1f6;color:#1d2330}",
     ".msg.pending{opacity:.6}",
+    ".msg.failed{background:#b3261e}",
     ".status{font-size:12px;color:#667;padding:0 12px;min-height:16px}",
     "form{display:flex;border-top:1px solid #e3e6ec}",
     "textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px;outline:none}",
@@ -152,7 +155,16 @@
   }
 
   function deliver(p) {
-    return api("POST", "/widget/v1/messages", { text: p.text, client_id: p.client_id }).then(show);
+    return api("POST", "/widget/v1/messages", { text: p.text, client_id: p.client_id }).then(show, function (err) {
+      // The server refused this message for good (too long, empty…): say so instead of retrying forever.
+      if (err.status && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
+        var node = log.querySelector('[data-key="c:' + CSS.escape(p.client_id) + '"]');
+        if (node) { node.classList.remove("pending"); node.classList.add("failed"); node.title = t.failed; }
+        dropPending(p.client_id);
+        return;
+      }
+      throw err;
+    });
   }
 
   function flushPending() {
