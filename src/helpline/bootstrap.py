@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from helpline.config import Settings
+from helpline.notify.email import EmailSender, SmtpEmailSender
 from helpline.realtime.bus import InProcessBus
 from helpline.services.ratelimit import SlidingWindowLimiter
 from helpline.storage.db import create_engine, create_session_factory
@@ -30,6 +31,8 @@ class Container:
     visitor_limiter: SlidingWindowLimiter
     clock: Clock = utc_now
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
+    #: Outgoing e-mail, when an SMTP server is configured.
+    email: EmailSender | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.bus.publish, self.clock)
@@ -50,4 +53,5 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         ),
         visitor_limiter=SlidingWindowLimiter(30, 3600, time.monotonic),
         clock=clock,
+        email=SmtpEmailSender(settings.smtp_url, settings.mail_from) if settings.smtp_url else None,
     )

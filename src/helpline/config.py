@@ -31,6 +31,9 @@ class Settings:
     widget_origins: tuple[str, ...] = ()
     #: Where uploaded files are kept (local file storage).
     data_dir: str = "var"
+    #: Outgoing mail: smtp://user:password@host:587?starttls=true (unset: no e-mail is sent).
+    smtp_url: str | None = None
+    mail_from: str = "Helpline <helpline@localhost>"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -52,4 +55,6 @@ class Settings:
                 o.strip().rstrip("/") for o in env.get("HELPLINE_WIDGET_ORIGINS", "").split(",") if o.strip()
             ),
             data_dir=str(data_dir),
+            smtp_url=env.get("HELPLINE_SMTP_URL") or None,
+            mail_from=env.get("HELPLINE_MAIL_FROM", "Helpline <helpline@localhost>"),
         )

@@ -15,17 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from helpline.bootstrap import build_container
 from helpline.config import Settings
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel
+from helpline.domain.identities import IdentityKind
 from helpline.domain.users import Role
 from helpline.services.channel_accounts import do_ensure_channel_account
+from helpline.services.contacts import ContactSpec, do_create_contact
 from helpline.services.users import UserSpec, do_create_team, do_create_user
 from helpline.storage.migrate import upgrade
-from tests.integration.test_cli_and_server import serving
+from tests.integration.test_cli_and_server import free_port, serving
+from tests.integration.test_widget_verification import Mailbox
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -46,6 +50,7 @@ class Site:
     base: str
     agent_email: str
     arabic_agent_email: str
+    mailbox: Mailbox
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +69,16 @@ async def _seed(url: str) -> None:
         async with container.uow() as uow:
             await do_ensure_channel_account(uow, Channel.WEBCHAT, "Website")
             team = await do_create_team(uow, "Front line")
+            await do_create_contact(
+                uow,
+                ContactSpec(
+                    name="Мария Иванова",
+                    identities=[
+                        (IdentityKind.EMAIL, "maria@example.com"),
+                        (IdentityKind.PHONE, "+79123456789"),
+                    ],
+                ),
+            )
             for email, name, ui in [
                 ("agent@e2e.test", "Alice Agent", Language.EN),
                 ("arabic@e2e.test", "ليلى منصور", Language.AR),
@@ -81,16 +96,29 @@ async def _seed(url: str) -> None:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    """A fresh Helpline on SQLite, served by a real `helpline serve` process, with secure cookies on."""
+    """A fresh Helpline on SQLite, served by a real `helpline serve` process, with secure cookies on,
+    sending its e-mail to a real SMTP server on loopback."""
+    mailbox = Mailbox()
+    smtp_port = free_port()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
     url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
     upgrade(url)
     # Playwright's sync API owns this thread's event loop; seed from another thread.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, _seed(url)).result()
-    env = {**os.environ, "HELPLINE_DATABASE_URL": url, "HELPLINE_LOG_JSON": "true"}
+    env = {
+        **os.environ,
+        "HELPLINE_DATABASE_URL": url,
+        "HELPLINE_LOG_JSON": "true",
+        "HELPLINE_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+    }
     env.pop("HELPLINE_REDIS_URL", None)
-    with serving(["serve"], env, tmp_path / "serve.log") as base:
-        yield Site(base, "agent@e2e.test", "arabic@e2e.test")
+    try:
+        with serving(["serve"], env, tmp_path / "serve.log") as base:
+            yield Site(base, "agent@e2e.test", "arabic@e2e.test", mailbox)
+    finally:
+        smtp.stop()
 
 
 def sign_in(page: Page, site: Site, email: str) -> None:

@@ -103,3 +103,27 @@ def test_widget_resumes_after_a_network_drop_without_loss_or_doubles(browser: Br
     )
     visitor_ctx.close()
     agent_ctx.close()
+
+
+def test_visitor_links_to_the_known_customer_only_after_the_code(browser: Browser, site: Site) -> None:
+    ctx = browser.new_context()
+    visitor = ctx.new_page()
+    open_widget(visitor, site, lang="ru")
+    visitor_says(visitor, "Здравствуйте, это Мария")
+    expect(visitor.locator("#helpline-widget .msg.customer:not(.pending)")).to_have_count(1)
+    widget = visitor.locator("#helpline-widget")
+    widget.locator("details.profile summary").click()
+    widget.locator("input[name=phone]").fill("8 912 345-67-89")
+    widget.locator(".profile-form button").click()
+    expect(widget.locator(".code-note")).to_have_text("Мы отправили код на m***@example.com")
+    assert len(site.mailbox.messages) == 1
+    code = re.search(r"\b(\d{6})\b", site.mailbox.messages[0].get_payload())
+    assert code is not None
+    widget.locator("input[name=code]").fill("000000" if code.group(1) != "000000" else "111111")
+    widget.locator(".code-form button").click()
+    expect(widget.locator(".profile-status")).to_have_text("wrong code")
+    widget.locator("input[name=code]").fill(code.group(1))
+    widget.locator(".code-form button").click()
+    expect(widget.locator(".profile-status")).to_have_text("Спасибо!")
+    expect(widget.locator(".msg")).to_have_text(["Здравствуйте, это Мария"])
+    ctx.close()

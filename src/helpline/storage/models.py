@@ -249,6 +249,27 @@ class WebchatVisitor(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class IdentityVerification(Base):
+    """A one-time code sent to an identity that already belongs to a known contact.
+
+    Until the visitor proves they own it, nothing of that contact's history is shown; the code
+    itself is stored only as a hash, and attempts are counted.
+    """
+
+    __tablename__ = "identity_verifications"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("webchat_visitors.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(255))
+    target_contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 #: Tables whose rows belong to a contact and move to the target when two contacts merge.
 #: A new table that references contacts (tickets, CSAT answers…) adds itself here.
 CONTACT_OWNED: tuple[type[Base], ...] = (ContactIdentity, Conversation, WebchatVisitor)

@@ -10,6 +10,7 @@ import asyncio
 from datetime import datetime
 from typing import Annotated
 
+import aiosmtplib
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import Field
@@ -18,6 +19,8 @@ from sqlalchemy import select
 from helpline.domain.contacts import RTL_LANGUAGES, Language
 from helpline.domain.conversations import MAX_MESSAGE_LENGTH, Channel
 from helpline.domain.events import Event
+from helpline.logs import get_logger
+from helpline.services import verification
 from helpline.services import webchat as svc
 from helpline.storage.models import ChannelAccount, Message, WebchatVisitor
 from helpline.web import schemas
@@ -28,6 +31,7 @@ from helpline.web.templating import STATIC, templates
 router = APIRouter(tags=["web chat widget"])
 Visitor = Annotated[WebchatVisitor, Depends(require_visitor)]
 DEFAULT_ACCOUNT = "Website"
+log = get_logger(__name__)
 
 
 class SessionIn(schemas.In):
@@ -122,6 +126,79 @@ async def say(body: SayIn, visitor: Visitor, request: Request) -> WidgetMessageO
     if message is None:  # the visitor's contact was merged away between the two steps
         raise HTTPException(status.HTTP_409_CONFLICT, "conversation moved; reload the chat")
     return WidgetMessageOut.of(message)
+
+
+class ProfileIn(schemas.In):
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=255)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class ProfileOut(schemas.Out):
+    saved: list[str]
+    verification_sent_to: str | None = Field(description="masked address the code went to, if one was needed")
+
+
+class VerifyIn(schemas.In):
+    code: str = Field(min_length=1, max_length=12)
+
+
+def mask(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+@router.post("/widget/v1/profile")
+async def leave_details(body: ProfileIn, visitor: Visitor, request: Request) -> ProfileOut:
+    """Name, e-mail, phone. One that already belongs to a known customer needs a code first."""
+    c = container(request)
+    async with c.uow() as uow:
+        outcome = await verification.do_visitor_profile(
+            uow,
+            visitor,
+            name=body.name,
+            email=body.email,
+            phone=body.phone,
+            default_region=c.settings.default_region,
+        )
+        if outcome.verification is not None and c.email is None:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "e-mail is not configured on this server"
+            )
+        await uow.commit()
+    sent_to = None
+    if outcome.verification is not None and c.email is not None:
+        try:
+            await c.email.send(
+                outcome.verification.to,
+                "Your confirmation code",
+                f"Your code: {outcome.verification.code}\n\n"
+                "Someone (hopefully you) asked to link a web chat to your customer record. "
+                "If it was not you, ignore this message.",
+            )
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            log.warning("verification.email_failed", error=type(exc).__name__)
+            raise HTTPException(
+                status.HTTP_502_BAD_GATEWAY, "the code could not be sent; try again later"
+            ) from exc
+        sent_to = mask(outcome.verification.to)
+    return ProfileOut(saved=outcome.saved, verification_sent_to=sent_to)
+
+
+@router.post("/widget/v1/verify")
+async def verify(body: VerifyIn, visitor: Visitor, request: Request) -> list[WidgetMessageOut]:
+    """Enter the code; the chat then joins the customer's record and their history appears."""
+    c = container(request)
+    async with c.uow() as uow:
+        try:
+            await verification.do_verify_code(uow, visitor, body.code)
+        except verification.WrongCode:
+            await uow.commit()  # the failed attempt counts
+            raise
+        await uow.commit()
+        current = await uow.session.get(WebchatVisitor, visitor.id)
+        assert current is not None
+        return [WidgetMessageOut.of(m) for m in await svc.visitor_messages(uow, current)]
 
 
 @router.post("/widget/v1/typing", status_code=status.HTTP_204_NO_CONTENT)

@@ -15,13 +15,19 @@
 
   var TEXT = {
     en: { title: "Chat with us", open: "Chat", placeholder: "Type a message…", send: "Send",
-          typing: "Agent is typing…", offline: "Reconnecting…", sending: "sending", failed: "Not sent" },
+          typing: "Agent is typing…", offline: "Reconnecting…", sending: "sending", failed: "Not sent",
+          details: "Your contact details", name: "Name", email: "E-mail", phone: "Phone", save: "Save",
+          codeSent: "We sent a code to ", code: "Code", confirm: "Confirm", saved: "Thank you!" },
     ru: { title: "Напишите нам", open: "Чат", placeholder: "Напишите сообщение…", send: "Отправить",
           typing: "Оператор печатает…", offline: "Переподключение…", sending: "отправляется",
-          failed: "Не отправлено" },
+          failed: "Не отправлено", details: "Ваши контакты", name: "Имя", email: "E-mail", phone: "Телефон",
+          save: "Сохранить", codeSent: "Мы отправили код на ", code: "Код", confirm: "Подтвердить",
+          saved: "Спасибо!" },
     ar: { title: "تحدث معنا", open: "دردشة", placeholder: "اكتب رسالة…", send: "إرسال",
           typing: "الموظف يكتب…", offline: "جارٍ إعادة الاتصال…", sending: "جارٍ الإرسال",
-          failed: "لم تُرسل" }
+          failed: "لم تُرسل", details: "بيانات الاتصال", name: "الاسم", email: "البريد الإلكتروني",
+          phone: "الهاتف", save: "حفظ", codeSent: "أرسلنا رمزًا إلى ", code: "الرمز", confirm: "تأكيد",
+          saved: "شكرًا لك!" }
   };
   var base = new URL(script.src, location.href).origin;
   var account = script.getAttribute("data-account") || "Website";
@@ -66,9 +72,12 @@
     ".msg.pending{opacity:.6}",
     ".msg.failed{background:#b3261e}",
     ".status{font-size:12px;color:#667;padding:0 12px;min-height:16px}",
-    "form{display:flex;border-top:1px solid #e3e6ec}",
+    "form.compose{display:flex;border-top:1px solid #e3e6ec}",
     "textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px;outline:none}",
-    "button.send{border:0;background:none;color:#2457d6;font-weight:600;padding:0 14px;cursor:pointer}"
+    "button.send{border:0;background:none;color:#2457d6;font-weight:600;padding:0 14px;cursor:pointer}",
+    "details.profile{padding:6px 12px;border-top:1px solid #e3e6ec;font-size:13px}",
+    "details.profile input{display:block;width:100%;box-sizing:border-box;margin:3px 0;padding:5px;font:inherit}",
+    "details.profile button{margin-top:4px;border:0;background:#2457d6;color:#fff;border-radius:4px;padding:5px 10px}"
   ].join("");
   root.appendChild(style);
   var launcher = el("button", "launcher", t.open);
@@ -83,7 +92,7 @@
   log.setAttribute("role", "log");
   log.setAttribute("aria-live", "polite");
   var status = el("div", "status");
-  var form = el("form");
+  var form = el("form", "compose");
   var input = el("textarea");
   input.placeholder = t.placeholder;
   input.setAttribute("aria-label", t.placeholder);
@@ -91,9 +100,44 @@
   send.type = "submit";
   form.appendChild(input);
   form.appendChild(send);
+  var profile = el("details", "profile");
+  profile.appendChild(el("summary", "", t.details));
+  var profileForm = el("form", "profile-form");
+  var fields = {};
+  [["name", "text"], ["email", "email"], ["phone", "tel"]].forEach(function (f) {
+    var box = el("input");
+    box.name = f[0];
+    box.type = f[1];
+    box.placeholder = t[f[0]];
+    box.setAttribute("aria-label", t[f[0]]);
+    fields[f[0]] = box;
+    profileForm.appendChild(box);
+  });
+  var saveButton = el("button", "", t.save);
+  saveButton.type = "submit";
+  profileForm.appendChild(saveButton);
+  var codeForm = el("form", "code-form");
+  codeForm.hidden = true;
+  var codeNote = el("div", "code-note");
+  var codeBox = el("input");
+  codeBox.name = "code";
+  codeBox.inputMode = "numeric";
+  codeBox.autocomplete = "one-time-code";
+  codeBox.placeholder = t.code;
+  codeBox.setAttribute("aria-label", t.code);
+  var confirmButton = el("button", "", t.confirm);
+  confirmButton.type = "submit";
+  codeForm.appendChild(codeNote);
+  codeForm.appendChild(codeBox);
+  codeForm.appendChild(confirmButton);
+  var profileStatus = el("div", "profile-status");
+  profile.appendChild(profileForm);
+  profile.appendChild(codeForm);
+  profile.appendChild(profileStatus);
   panel.appendChild(head);
   panel.appendChild(log);
   panel.appendChild(status);
+  panel.appendChild(profile);
   panel.appendChild(form);
   root.appendChild(launcher);
   root.appendChild(panel);
@@ -149,7 +193,15 @@
     return fetch(base + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined,
                                 credentials: "omit" })
       .then(function (r) {
-        if (!r.ok) { var err = new Error("HTTP " + r.status); err.status = r.status; throw err; }
+        if (!r.ok) {
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            var err = new Error("HTTP " + r.status);
+            err.status = r.status;
+            var detail = body && body.detail;
+            err.detail = typeof detail === "string" ? detail : (detail && detail[0] && detail[0].msg) || null;
+            throw err;
+          });
+        }
         return r.status === 204 ? null : r.json();
       });
   }
@@ -252,6 +304,38 @@
       state.lastTypingSent = now;
       api("POST", "/widget/v1/typing").catch(function () {});
     }
+  });
+
+  function problem(err) {
+    return err && err.detail ? err.detail : t.failed;
+  }
+
+  profileForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var body = { name: fields.name.value || null, email: fields.email.value || null, phone: fields.phone.value || null };
+    profileStatus.textContent = "";
+    api("POST", "/widget/v1/profile", body).then(function (r) {
+      if (r.verification_sent_to) {
+        codeNote.textContent = t.codeSent + r.verification_sent_to;
+        codeForm.hidden = false;
+        codeBox.focus();
+      } else {
+        profileStatus.textContent = t.saved;
+      }
+    }).catch(function (err) { profileStatus.textContent = problem(err); });
+  });
+
+  codeForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    api("POST", "/widget/v1/verify", { code: codeBox.value }).then(function (history) {
+      // The chat now belongs to the known customer: show their history from the server.
+      log.textContent = "";
+      state.seen = {};
+      state.lastId = 0;
+      history.forEach(show);
+      codeForm.hidden = true;
+      profileStatus.textContent = t.saved;
+    }).catch(function (err) { profileStatus.textContent = problem(err); });
   });
 
   start();
