@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -17,6 +18,7 @@ from helpline.notify.email import EmailSender, SmtpEmailSender
 from helpline.realtime.bus import InProcessBus
 from helpline.services.ratelimit import SlidingWindowLimiter
 from helpline.storage.db import create_engine, create_session_factory
+from helpline.storage.files import FileStore, LocalFileStore
 from helpline.storage.uow import Clock, UnitOfWork, utc_now
 
 
@@ -33,6 +35,7 @@ class Container:
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
     #: Outgoing e-mail, when an SMTP server is configured.
     email: EmailSender | None = None
+    files: FileStore = field(default_factory=lambda: LocalFileStore(Path("var/files")))
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.bus.publish, self.clock)
@@ -54,4 +57,5 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         visitor_limiter=SlidingWindowLimiter(30, 3600, time.monotonic),
         clock=clock,
         email=SmtpEmailSender(settings.smtp_url, settings.mail_from) if settings.smtp_url else None,
+        files=LocalFileStore(Path(settings.data_dir) / "files"),
     )

@@ -127,3 +127,26 @@ def test_visitor_links_to_the_known_customer_only_after_the_code(browser: Browse
     expect(widget.locator(".profile-status")).to_have_text("Спасибо!")
     expect(widget.locator(".msg")).to_have_text(["Здравствуйте, это Мария"])
     ctx.close()
+
+
+def test_visitor_sends_an_image_the_agent_sees_it(browser: Browser, site: Site) -> None:
+    from tests.integration.test_widget_attachments import png
+
+    visitor_ctx, agent_ctx = browser.new_context(), browser.new_context()
+    visitor, agent = visitor_ctx.new_page(), agent_ctx.new_page()
+    open_widget(visitor, site)
+    visitor_says(visitor, "here is my ticket")
+    with visitor.expect_file_chooser() as chooser:
+        visitor.locator("#helpline-widget button.attach").click()
+    chooser.value.set_files({"name": "ticket.png", "mimeType": "image/png", "buffer": png(40, 30)})
+    widget_image = visitor.locator("#helpline-widget .msg.customer img")
+    expect(widget_image).to_have_attribute("alt", "ticket.png")
+    assert widget_image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 40
+    sign_in(agent, site, site.agent_email)
+    agent.goto(f"{site.base}/console?view=unassigned")
+    agent.locator(".conversations li[data-conversation] a").click()
+    image = agent.locator("#timeline .attachment img")
+    expect(image).to_have_attribute("alt", "ticket.png")
+    assert image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 40
+    visitor_ctx.close()
+    agent_ctx.close()

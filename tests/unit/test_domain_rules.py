@@ -268,3 +268,23 @@ def test_sliding_window_limiter() -> None:
     limiter.hit("k")
     limiter.reset("k")
     assert limiter.retry_after("k") == 0
+
+
+# --- attachments ----------------------------------------------------------------------------------
+
+
+def test_uploads_are_judged_by_their_bytes() -> None:
+    from helpline.domain.attachments import MAX_ATTACHMENT_BYTES, safe_filename, sniff
+
+    assert sniff(b"\x89PNG\r\n\x1a\n....") == ("image/png", ".png")
+    assert sniff(b"\xff\xd8\xff\xe0....") == ("image/jpeg", ".jpg")
+    assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == ("image/webp", ".webp")
+    assert sniff(b"%PDF-1.7\n") == ("application/pdf", ".pdf")
+    for bad in (b"MZ\x90\x00", b"<html><script>", b"", b"%PDF-" + b"0" * MAX_ATTACHMENT_BYTES):
+        with pytest.raises(DomainError) as err:
+            sniff(bad)
+        assert err.value.field == "file"
+    assert safe_filename("../../etc/passwd\x07 photo.jpeg", ".png") == "passwd photo.png"
+    assert safe_filename("C:\\Users\\me\\scan.PDF", ".pdf") == "scan.pdf"
+    assert safe_filename(None, ".pdf") == "file.pdf"
+    assert safe_filename("  ...  ", ".jpg") == "file.jpg"

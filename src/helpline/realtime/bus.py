@@ -1,4 +1,5 @@
-"""In-process event bus: the embedded default, one `helpline serve` process.
+"""Event buses: in-process (the embedded default, one `helpline serve` process) and the
+`EventBus` protocol that the Redis fan-out (helpline.realtime.redis_bus) also implements.
 
 Subscribers get their own bounded queue, so one slow websocket cannot hold up the others;
 when a queue is full the oldest event is dropped and the subscriber is told to resync.
@@ -8,11 +9,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 from helpline.domain.events import Event
 
+#: Tells a subscriber it may have missed events: reload what it shows.
 RESYNC = Event(type="resync")
+
+
+class EventBus(Protocol):
+    """What the app needs from a bus: publish after commit, per-subscriber queues, a lifecycle."""
+
+    async def publish(self, events: Sequence[Event]) -> None: ...
+
+    def subscribe(self) -> AbstractAsyncContextManager[asyncio.Queue[Event]]: ...
+
+    @property
+    def subscriber_count(self) -> int: ...
+
+    async def start(self) -> None:
+        """Called when the app starts (before it serves requests)."""
+
+    async def close(self) -> None:
+        """Called when the app stops; must be idempotent."""
 
 
 class InProcessBus:
@@ -41,3 +61,9 @@ class InProcessBus:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+    async def start(self) -> None:
+        """Nothing to start: the bus lives in this process."""
+
+    async def close(self) -> None:
+        """Nothing to release."""

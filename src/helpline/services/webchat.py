@@ -16,10 +16,12 @@ from helpline.domain.conversations import Channel
 from helpline.domain.errors import DomainError
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundMessage
+from helpline.services.attachments import store_upload
 from helpline.services.auth import digest
 from helpline.services.contacts import ContactSpec, do_create_contact
 from helpline.services.conversations import check_message_text
 from helpline.services.inbound import IngestResult, ingest_inbound
+from helpline.storage.files import FileStore
 from helpline.storage.models import ChannelAccount, Conversation, Message, WebchatVisitor
 from helpline.storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -108,6 +110,33 @@ async def do_visitor_says(
             text=text,
             provider_message_id=f"{visitor.public_id}:{client_id}",
             sent_at=make_uow().now(),
+        ),
+    )
+
+
+async def do_visitor_sends_file(
+    make_uow: UnitOfWorkFactory,
+    files: FileStore,
+    visitor: WebchatVisitor,
+    data: bytes,
+    filename: str | None,
+    client_id: str,
+) -> IngestResult:
+    """Store an image or PDF from the visitor as a message of its own (idempotent on `client_id`)."""
+    if not client_id or len(client_id) > MAX_CLIENT_ID:
+        raise DomainError(f"client_id must be 1 to {MAX_CLIENT_ID} characters", field="client_id")
+    attachment = await store_upload(files, data, filename)
+    return await ingest_inbound(
+        make_uow,
+        InboundMessage(
+            channel=Channel.WEBCHAT,
+            channel_account_id=visitor.channel_account_id,
+            identity_kind=IdentityKind.WEBCHAT,
+            identity_value=visitor.public_id,
+            text="",
+            provider_message_id=f"{visitor.public_id}:{client_id}",
+            sent_at=make_uow().now(),
+            attachments=(attachment,),
         ),
     )
 

@@ -15,7 +15,17 @@ from helpline.bootstrap import Container
 from helpline.web import errors
 from helpline.web.cors import WidgetCORS
 from helpline.web.metrics import HttpMetrics
-from helpline.web.routes import auth, console, contacts, conversations, events, system, users, widget
+from helpline.web.routes import (
+    attachments,
+    auth,
+    console,
+    contacts,
+    conversations,
+    events,
+    system,
+    users,
+    widget,
+)
 from helpline.web.templating import STATIC
 
 SWAGGER = "/static/vendor/swagger-ui-5.35.0"
@@ -51,6 +61,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
         events.router,
         widget.router,
         console.router,
+        attachments.router,
     ):
         app.include_router(router)
     install_docs(app)

@@ -21,6 +21,7 @@ from helpline.domain.users import Presence, Role
 from helpline.services import contacts as contact_svc
 from helpline.services import conversations as svc
 from helpline.services import users as user_svc
+from helpline.services.attachments import attachments_for
 from helpline.storage.models import Contact, Team, User
 from helpline.storage.uow import UnitOfWork
 from helpline.web.deps import container, open_uow
@@ -179,12 +180,14 @@ async def conversation_context(uow: UnitOfWork, principal: Principal, conversati
     )
     users = list(await uow.session.scalars(select(User).where(User.is_active.is_(True)).order_by(User.name)))
     teams = list(await uow.session.scalars(select(Team).order_by(Team.name)))
+    timeline = await svc.contact_timeline(uow, contact.id)
     return {
+        "attachments": await attachments_for(uow, [m.id for m, _ in timeline]),
         "conv": conv,
         "contact": contact,
         "identities": identities,
         "manager": manager,
-        "timeline": await svc.contact_timeline(uow, contact.id),
+        "timeline": timeline,
         "history": await svc.contact_conversations(uow, contact.id),
         "users": users,
         "users_by_id": {u.id: u for u in users},

@@ -7,24 +7,41 @@ conversations on this web chat, never internal notes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
 import aiosmtplib
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, WebSocketDisconnect, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import Field
 from sqlalchemy import select
 
+from helpline.bootstrap import Container
+from helpline.domain.attachments import MAX_ATTACHMENT_BYTES
 from helpline.domain.contacts import RTL_LANGUAGES, Language
 from helpline.domain.conversations import MAX_MESSAGE_LENGTH, Channel
 from helpline.domain.events import Event
 from helpline.logs import get_logger
 from helpline.services import verification
 from helpline.services import webchat as svc
-from helpline.storage.models import ChannelAccount, Message, WebchatVisitor
+from helpline.services.attachments import access_attachment_as_visitor, attachments_for
+from helpline.storage.models import Attachment, ChannelAccount, Message, WebchatVisitor
+from helpline.storage.uow import UnitOfWork
 from helpline.web import schemas
 from helpline.web.deps import container
+from helpline.web.files import attachment_response
 from helpline.web.security import require_visitor
 from helpline.web.templating import STATIC, templates
 
@@ -46,9 +63,10 @@ class WidgetMessageOut(schemas.Out):
     text: str
     created_at: datetime
     client_id: str | None = Field(default=None, description="the widget's own id for messages it sent")
+    attachments: list[schemas.AttachmentOut] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, message: Message) -> WidgetMessageOut:
+    def of(cls, message: Message, attachments: Sequence[Attachment] = ()) -> WidgetMessageOut:
         _, _, client_id = (message.provider_message_id or "").partition(":")
         return cls(
             id=message.id,
@@ -57,7 +75,13 @@ class WidgetMessageOut(schemas.Out):
             text=message.text,
             created_at=message.created_at,
             client_id=client_id if message.author_kind == "customer" and client_id else None,
+            attachments=[schemas.AttachmentOut.model_validate(a) for a in attachments],
         )
+
+
+async def widget_messages(uow: UnitOfWork, messages: Sequence[Message]) -> list[WidgetMessageOut]:
+    files = await attachments_for(uow, [m.id for m in messages])
+    return [WidgetMessageOut.of(m, files[m.id]) for m in messages]
 
 
 class SessionOut(schemas.Out):
@@ -86,9 +110,7 @@ async def start_session(body: SessionIn, request: Request) -> SessionOut:
                 messages = await svc.visitor_messages(uow, visitor)
                 await uow.commit()
                 return SessionOut(
-                    token=None,
-                    visitor_id=visitor.public_id,
-                    messages=[WidgetMessageOut.of(m) for m in messages],
+                    token=None, visitor_id=visitor.public_id, messages=await widget_messages(uow, messages)
                 )
         key = f"visitor:{_client(request)}"
         if c.visitor_limiter.retry_after(key) > 0:
@@ -114,18 +136,44 @@ async def read_messages(
 ) -> list[WidgetMessageOut]:
     """Everything after message `after`: a widget that reconnects resumes from the last id it saw."""
     async with container(request).uow() as uow:
-        return [WidgetMessageOut.of(m) for m in await svc.visitor_messages(uow, visitor, after)]
+        return await widget_messages(uow, await svc.visitor_messages(uow, visitor, after))
 
 
 @router.post("/widget/v1/messages", status_code=status.HTTP_201_CREATED)
 async def say(body: SayIn, visitor: Visitor, request: Request) -> WidgetMessageOut:
     c = container(request)
     result = await svc.do_visitor_says(c.uow, visitor, body.text, body.client_id)
+    return await stored_message(c, visitor, result.message_id)
+
+
+async def stored_message(c: Container, visitor: WebchatVisitor, message_id: int) -> WidgetMessageOut:
     async with c.uow() as uow:
-        message = await svc.visitor_message(uow, visitor, result.message_id)
-    if message is None:  # the visitor's contact was merged away between the two steps
-        raise HTTPException(status.HTTP_409_CONFLICT, "conversation moved; reload the chat")
-    return WidgetMessageOut.of(message)
+        message = await svc.visitor_message(uow, visitor, message_id)
+        if message is None:  # the visitor's contact was merged away between the two steps
+            raise HTTPException(status.HTTP_409_CONFLICT, "conversation moved; reload the chat")
+        return (await widget_messages(uow, [message]))[0]
+
+
+@router.post("/widget/v1/attachments", status_code=status.HTTP_201_CREATED)
+async def send_file(
+    visitor: Visitor,
+    request: Request,
+    file: UploadFile,
+    client_id: Annotated[str, Form(min_length=1, max_length=svc.MAX_CLIENT_ID)],
+) -> WidgetMessageOut:
+    """An image or a PDF, checked by its content (type and size) before anything is stored."""
+    c = container(request)
+    data = await file.read(MAX_ATTACHMENT_BYTES + 1)
+    result = await svc.do_visitor_sends_file(c.uow, c.files, visitor, data, file.filename, client_id)
+    return await stored_message(c, visitor, result.message_id)
+
+
+@router.get("/widget/v1/attachments/{attachment_id}", response_class=Response)
+async def read_file(attachment_id: int, visitor: Visitor, request: Request) -> Response:
+    c = container(request)
+    async with c.uow() as uow:
+        attachment = await access_attachment_as_visitor(uow, visitor, attachment_id)
+    return await attachment_response(c.files, attachment)
 
 
 class ProfileIn(schemas.In):
@@ -198,7 +246,7 @@ async def verify(body: VerifyIn, visitor: Visitor, request: Request) -> list[Wid
         await uow.commit()
         current = await uow.session.get(WebchatVisitor, visitor.id)
         assert current is not None
-        return [WidgetMessageOut.of(m) for m in await svc.visitor_messages(uow, current)]
+        return await widget_messages(uow, await svc.visitor_messages(uow, current))
 
 
 @router.post("/widget/v1/typing", status_code=status.HTTP_204_NO_CONTENT)
@@ -241,7 +289,7 @@ async def visitor_socket(websocket: WebSocket, visitor: Visitor) -> None:
                     if event.type == "message.created":
                         message = await svc.visitor_message(uow, current, int(event.payload["message_id"]))
                         if message is not None:
-                            out = WidgetMessageOut.of(message).model_dump(mode="json")
+                            out = (await widget_messages(uow, [message]))[0].model_dump(mode="json")
                             await websocket.send_json({"type": "message", "message": out})
                     elif event.type == "typing" and event.payload.get("who") == "agent":
                         await websocket.send_json({"type": "typing"})

@@ -17,17 +17,18 @@
     en: { title: "Chat with us", open: "Chat", placeholder: "Type a message…", send: "Send",
           typing: "Agent is typing…", offline: "Reconnecting…", sending: "sending", failed: "Not sent",
           details: "Your contact details", name: "Name", email: "E-mail", phone: "Phone", save: "Save",
-          codeSent: "We sent a code to ", code: "Code", confirm: "Confirm", saved: "Thank you!" },
+          codeSent: "We sent a code to ", code: "Code", confirm: "Confirm", saved: "Thank you!",
+          attach: "Attach an image or PDF" },
     ru: { title: "Напишите нам", open: "Чат", placeholder: "Напишите сообщение…", send: "Отправить",
           typing: "Оператор печатает…", offline: "Переподключение…", sending: "отправляется",
           failed: "Не отправлено", details: "Ваши контакты", name: "Имя", email: "E-mail", phone: "Телефон",
           save: "Сохранить", codeSent: "Мы отправили код на ", code: "Код", confirm: "Подтвердить",
-          saved: "Спасибо!" },
+          saved: "Спасибо!", attach: "Прикрепить изображение или PDF" },
     ar: { title: "تحدث معنا", open: "دردشة", placeholder: "اكتب رسالة…", send: "إرسال",
           typing: "الموظف يكتب…", offline: "جارٍ إعادة الاتصال…", sending: "جارٍ الإرسال",
           failed: "لم تُرسل", details: "بيانات الاتصال", name: "الاسم", email: "البريد الإلكتروني",
           phone: "الهاتف", save: "حفظ", codeSent: "أرسلنا رمزًا إلى ", code: "الرمز", confirm: "تأكيد",
-          saved: "شكرًا لك!" }
+          saved: "شكرًا لك!", attach: "إرفاق صورة أو ملف PDF" }
   };
   var base = new URL(script.src, location.href).origin;
   var account = script.getAttribute("data-account") || "Website";
@@ -75,6 +76,9 @@
     "form.compose{display:flex;border-top:1px solid #e3e6ec}",
     "textarea{flex:1;border:0;padding:10px;font:inherit;resize:none;height:44px;outline:none}",
     "button.send{border:0;background:none;color:#2457d6;font-weight:600;padding:0 14px;cursor:pointer}",
+    "button.attach{border:0;background:none;font-size:18px;padding:0 8px;cursor:pointer}",
+    ".msg img{display:block;max-width:100%;max-height:200px;border-radius:6px;margin-top:4px}",
+    ".msg a{color:inherit}",
     "details.profile{padding:6px 12px;border-top:1px solid #e3e6ec;font-size:13px}",
     "details.profile input{display:block;width:100%;box-sizing:border-box;margin:3px 0;padding:5px;font:inherit}",
     "details.profile button{margin-top:4px;border:0;background:#2457d6;color:#fff;border-radius:4px;padding:5px 10px}"
@@ -98,6 +102,16 @@
   input.setAttribute("aria-label", t.placeholder);
   var send = el("button", "send", t.send);
   send.type = "submit";
+  var attach = el("button", "attach", "📎");
+  attach.type = "button";
+  attach.setAttribute("aria-label", t.attach);
+  attach.title = t.attach;
+  var picker = el("input");
+  picker.type = "file";
+  picker.accept = "image/png,image/jpeg,image/gif,image/webp,application/pdf";
+  picker.hidden = true;
+  form.appendChild(attach);
+  form.appendChild(picker);
   form.appendChild(input);
   form.appendChild(send);
   var profile = el("details", "profile");
@@ -173,12 +187,42 @@
       if (mine) {
         mine.classList.remove("pending");
         mine.setAttribute("data-id", String(message.id));
+        if (mine.classList.contains("upload")) {
+          // The placeholder showed the file name while uploading; now show the stored file.
+          mine.classList.remove("upload");
+          mine.textContent = message.text;
+          (message.attachments || []).forEach(function (a) { mine.appendChild(attachmentView(a)); });
+        }
         dropPending(message.client_id);
         return;
       }
     }
     var node = bubble(message.text, message.author_kind, "m:" + message.id);
     node.setAttribute("data-id", String(message.id));
+    (message.attachments || []).forEach(function (a) { node.appendChild(attachmentView(a)); });
+  }
+
+  // Files need the visitor token, so they are fetched and shown from a blob URL.
+  function attachmentView(a) {
+    var holder = el("div", "file");
+    holder.setAttribute("data-attachment", String(a.id));
+    fetch(base + "/widget/v1/attachments/" + a.id, { headers: { "X-Visitor-Token": state.token }, credentials: "omit" })
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.blob(); })
+      .then(function (blob) {
+        var url = URL.createObjectURL(blob);
+        if (a.content_type.indexOf("image/") === 0) {
+          var img = el("img");
+          img.alt = a.filename;
+          img.src = url;
+          holder.appendChild(img);
+        } else {
+          var link = el("a", "", a.filename);
+          link.href = url;
+          link.download = a.filename;
+          holder.appendChild(link);
+        }
+      }).catch(function () { holder.textContent = a.filename; });
+    return holder;
   }
 
   function dropPending(clientId) {
@@ -304,6 +348,32 @@
       state.lastTypingSent = now;
       api("POST", "/widget/v1/typing").catch(function () {});
     }
+  });
+
+  attach.addEventListener("click", function () { picker.click(); });
+  picker.addEventListener("change", function () {
+    var file = picker.files && picker.files[0];
+    picker.value = "";
+    if (!file) { return; }
+    var clientId = newClientId();
+    var node = bubble(file.name, "customer pending upload", "c:" + clientId);
+    var body = new FormData();
+    body.append("file", file);
+    body.append("client_id", clientId);
+    fetch(base + "/widget/v1/attachments", { method: "POST", body: body, credentials: "omit",
+                                               headers: { "X-Visitor-Token": state.token } })
+      .then(function (r) {
+        return r.json().then(function (data) {
+          if (!r.ok) { throw new Error(data && data.detail && data.detail[0] ? data.detail[0].msg : t.failed); }
+          show(data);
+        });
+      })
+      .catch(function (err) {
+        node.classList.remove("pending");
+        node.classList.add("failed");
+        node.title = err.message || t.failed;
+        status.textContent = err.message || t.failed;
+      });
   });
 
   function problem(err) {
