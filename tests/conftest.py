@@ -33,6 +33,16 @@ def postgres_url() -> str:
     return url
 
 
+def redis_url() -> str:
+    url = os.environ.get("HELPLINE_TEST_REDIS_URL")
+    if not url:
+        pytest.fail(
+            "HELPLINE_TEST_REDIS_URL is not set: run the suite with `make test`, which starts "
+            "Redis on loopback (scripts/test-services.sh start)"
+        )
+    return url
+
+
 def reset_postgres_schema(url: str) -> None:
     engine = create_engine(to_sync_url(url))
     with engine.begin() as conn:

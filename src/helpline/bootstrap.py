@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from helpline.config import Settings
 from helpline.notify.email import EmailSender, SmtpEmailSender
-from helpline.realtime.bus import InProcessBus
+from helpline.realtime.bus import EventBus, InProcessBus
+from helpline.realtime.redis_bus import RedisBus
 from helpline.services.ratelimit import SlidingWindowLimiter
 from helpline.storage.db import create_engine, create_session_factory
 from helpline.storage.files import FileStore, LocalFileStore
@@ -27,7 +28,7 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
-    bus: InProcessBus
+    bus: EventBus
     login_limiter: SlidingWindowLimiter
     #: New anonymous web chat visitors per client address (spam control).
     visitor_limiter: SlidingWindowLimiter
@@ -41,6 +42,7 @@ class Container:
         return UnitOfWork(self.session_factory, self.bus.publish, self.clock)
 
     async def close(self) -> None:
+        await self.bus.close()
         await self.engine.dispose()
 
 
@@ -50,7 +52,7 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         settings=settings,
         engine=engine,
         session_factory=create_session_factory(engine),
-        bus=InProcessBus(),
+        bus=RedisBus(settings.redis_url) if settings.redis_url else InProcessBus(),
         login_limiter=SlidingWindowLimiter(
             settings.login_attempts, settings.login_window_seconds, time.monotonic
         ),

@@ -20,6 +20,14 @@ class Event:
     conversation_id: int | None = None
     team_id: int | None = None
     assignee_id: int | None = None
+    _client_text: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def client_text(self) -> str:
+        """The frame an agent's websocket receives, encoded once however many agents get it."""
+        if self._client_text is None:
+            text = json.dumps({**self.payload, "type": self.type}, ensure_ascii=False, separators=(",", ":"))
+            object.__setattr__(self, "_client_text", text)  # a cache, not a change: still frozen
+        return self._client_text  # type: ignore[return-value]
 
 
 def to_json(event: Event) -> str:

@@ -36,6 +36,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await container.bus.start()
         yield
         if own_container:
             await container.close()

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from helpline.domain.access import can_view_conversation
 from helpline.domain.events import Event
 from helpline.web.deps import container
+from helpline.web.live import relay
 from helpline.web.security import Principal, require_agent
 
 router = APIRouter(tags=["realtime"])
@@ -27,12 +28,13 @@ def visible(principal: Principal, event: Event) -> bool:
 @router.websocket("/api/v1/events")
 async def events(websocket: WebSocket, principal: Annotated[Principal, Depends(require_agent)]) -> None:
     await websocket.accept()
-    async with container(websocket).bus.subscribe() as queue:
+
+    async def send(event: Event) -> None:
+        await websocket.send_text(event.client_text())
+
+    async with container(websocket).bus.subscribe(lambda event: visible(principal, event)) as queue:
         try:
             await websocket.send_json({"type": "hello", "user_id": principal.user.id})
-            while True:
-                event = await queue.get()
-                if visible(principal, event):
-                    await websocket.send_json({"type": event.type, **event.payload})
         except WebSocketDisconnect:
             return
+        await relay(websocket, queue, send)

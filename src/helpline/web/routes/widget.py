@@ -6,7 +6,6 @@ conversations on this web chat, never internal notes.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
@@ -42,6 +41,7 @@ from helpline.storage.uow import UnitOfWork
 from helpline.web import schemas
 from helpline.web.deps import container
 from helpline.web.files import attachment_response
+from helpline.web.live import relay
 from helpline.web.security import require_visitor
 from helpline.web.templating import STATIC, templates
 
@@ -274,27 +274,43 @@ async def visitor_socket(websocket: WebSocket, visitor: Visitor) -> None:
     """Agent replies and agent typing for this visitor, as they happen."""
     c = container(websocket)
     await websocket.accept()
-    async with c.bus.subscribe() as queue:
+    # The visitor's contact changes when they prove an identity of a known customer.
+    contact = {"id": visitor.contact_id}
+
+    def concerns_visitor(event: Event) -> bool:
+        if event.type == "contact.merged":
+            return event.payload.get("source_contact_id") == contact["id"]
+        return event.type in VISITOR_EVENTS and event.payload.get("contact_id") == contact["id"]
+
+    async def send(event: Event) -> None:
+        if event.type == "resync":
+            await websocket.send_json({"type": "resync"})
+            return
+        async with c.uow() as uow:
+            current = await uow.session.get(WebchatVisitor, visitor.id)
+            if current is None:
+                return
+            if event.type == "contact.merged":
+                contact["id"] = current.contact_id
+                await websocket.send_json({"type": "resync"})
+            elif event.type == "message.created":
+                message = await svc.visitor_message(uow, current, int(event.payload["message_id"]))
+                if message is not None:
+                    out = (await widget_messages(uow, [message]))[0].model_dump(mode="json")
+                    await websocket.send_json({"type": "message", "message": out})
+            elif event.payload.get("who") == "agent":
+                await websocket.send_json({"type": "typing"})
+
+    async with c.bus.subscribe(concerns_visitor) as queue:
         try:
             await websocket.send_json({"type": "hello", "visitor_id": visitor.public_id})
-            while True:
-                event = await queue.get()
-                if event.type == "resync":
-                    await websocket.send_json({"type": "resync"})
-                    continue
-                async with c.uow() as uow:
-                    current = await uow.session.get(WebchatVisitor, visitor.id)
-                    if current is None or event.payload.get("contact_id") != current.contact_id:
-                        continue
-                    if event.type == "message.created":
-                        message = await svc.visitor_message(uow, current, int(event.payload["message_id"]))
-                        if message is not None:
-                            out = (await widget_messages(uow, [message]))[0].model_dump(mode="json")
-                            await websocket.send_json({"type": "message", "message": out})
-                    elif event.type == "typing" and event.payload.get("who") == "agent":
-                        await websocket.send_json({"type": "typing"})
-        except (WebSocketDisconnect, asyncio.CancelledError):
+        except WebSocketDisconnect:
             return
+        await relay(websocket, queue, send)
+
+
+#: What a visitor's socket listens for (besides merges of its contact).
+VISITOR_EVENTS = frozenset({"message.created", "typing"})
 
 
 @router.get("/widget.js", include_in_schema=False)
