@@ -37,6 +37,24 @@ def _redact_processor(
     return event_dict
 
 
+class _StderrLogger:
+    """Writes each line to whatever `sys.stderr` is *now*.
+
+    structlog's PrintLoggerFactory(sys.stderr) keeps the stream it was given; when that
+    stream is replaced and closed (test capture, a daemon redirecting its output) every
+    later log call raised, and took the caller down with it.
+    """
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stderr_logger(*_args: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -50,7 +68,7 @@ def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 

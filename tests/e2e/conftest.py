@@ -28,7 +28,7 @@ from helpline.services.channel_accounts import do_ensure_channel_account
 from helpline.services.contacts import ContactSpec, do_create_contact
 from helpline.services.users import UserSpec, do_create_team, do_create_user
 from helpline.storage.migrate import upgrade
-from tests.integration.test_cli_and_server import free_port, serving
+from tests.integration.live_server import free_port, serving
 from tests.integration.test_widget_verification import Mailbox
 
 CHROMIUM = "/usr/bin/chromium"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.test_cli_and_server import serving
+from tests.integration.live_server import serving
 
 
 def test_demo_prints_working_logins_and_serves(tmp_path: Path) -> None:

@@ -46,6 +46,8 @@ def test_events_follow_the_access_rule(tmp_path: Path, sqlite_template: Path) ->
                     tokens[key] = (await do_create_api_token(uow, user.id, "ws")).token
                 account = await do_ensure_channel_account(uow, Channel.WEBCHAT, "site")
                 tokens["account"] = account.id
+                sales_site = await do_ensure_channel_account(uow, Channel.WEBCHAT, "shop", team_id=sales.id)
+                tokens["sales_account"] = sales_site.id
                 await uow.commit()
             return tokens
 
@@ -54,14 +56,14 @@ def test_events_follow_the_access_rule(tmp_path: Path, sqlite_template: Path) ->
         def headers(key: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {seeded[key]}"}
 
-        async def customer_writes(pid: str) -> int:
+        async def customer_writes(pid: str, account: str = "account", visitor: str = "visitor-1") -> int:
             result = await ingest_inbound(
                 container.uow,
                 InboundMessage(
                     channel=Channel.WEBCHAT,
-                    channel_account_id=int(str(seeded["account"])),
+                    channel_account_id=int(str(seeded[account])),
                     identity_kind=IdentityKind.WEBCHAT,
-                    identity_value="visitor-1",
+                    identity_value=visitor,
                     text=f"message {pid}",
                     provider_message_id=pid,
                     sent_at=datetime.now(UTC),
@@ -103,3 +105,21 @@ def test_events_follow_the_access_rule(tmp_path: Path, sqlite_template: Path) ->
                 headers=headers("boss"),
             )
             assert sales_ws.receive_json()["type"] == "conversation.assigned"
+            assert boss_ws.receive_json()["type"] == "conversation.assigned"
+            # An account with an inbox team: its new conversations reach that team (and supervisors) only.
+            shop_conv = tc.portal.call(customer_writes, "s1", "sales_account", "visitor-2")
+            for ws in (sales_ws, boss_ws):
+                created = ws.receive_json()
+                assert created["type"] == "conversation.created"
+                assert created["conversation_id"] == shop_conv
+                assert ws.receive_json()["type"] == "message.created"
+            tc.portal.call(customer_writes, "m3")  # visitor-1's conversation, now with sales
+            assert sales_ws.receive_json()["type"] == "message.created"
+            tc.post(
+                f"/api/v1/conversations/{conv}/assign",
+                json={"team_id": seeded["support"]},
+                headers=headers("boss"),
+            )
+            got = support_ws.receive_json()
+            assert got["type"] == "conversation.assigned"  # and not the shop's conversation
+            assert got["conversation_id"] == conv

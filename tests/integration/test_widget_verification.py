@@ -22,7 +22,7 @@ from helpline.domain.identities import IdentityKind
 from helpline.services.channel_accounts import do_ensure_channel_account
 from helpline.services.contacts import ContactSpec, do_create_contact
 from helpline.web.app import create_app
-from tests.integration.test_cli_and_server import free_port
+from tests.integration.live_server import free_port
 
 
 @dataclass

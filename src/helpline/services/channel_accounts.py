@@ -12,15 +12,28 @@ from helpline.storage.uow import UnitOfWork
 
 
 async def do_ensure_channel_account(
-    uow: UnitOfWork, channel: Channel, name: str, config: dict[str, Any] | None = None
+    uow: UnitOfWork,
+    channel: Channel,
+    name: str,
+    config: dict[str, Any] | None = None,
+    team_id: int | None = None,
 ) -> ChannelAccount:
-    """The account (channel, name), created on first use; idempotent so start-up can call it."""
+    """The account (channel, name), created on first use; idempotent so start-up can call it.
+
+    `team_id` only applies when the account is created: an existing account keeps the inbox
+    team an admin chose for it.
+    """
     account = await uow.session.scalar(
         select(ChannelAccount).where(ChannelAccount.channel == channel.value, ChannelAccount.name == name)
     )
     if account is None:
         account = ChannelAccount(
-            channel=channel.value, name=name, config=config or {}, is_active=True, created_at=uow.now()
+            channel=channel.value,
+            name=name,
+            config=config or {},
+            is_active=True,
+            created_at=uow.now(),
+            team_id=team_id,
         )
         uow.session.add(account)
         await uow.session.flush()

@@ -28,7 +28,14 @@ from helpline.domain.conversations import (
 from helpline.domain.events import Event
 from helpline.domain.identities import Identity, normalise_identity
 from helpline.domain.inbound import InboundMessage
-from helpline.storage.models import Attachment, Contact, ContactIdentity, Conversation, Message
+from helpline.storage.models import (
+    Attachment,
+    ChannelAccount,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Message,
+)
 from helpline.storage.uow import UnitOfWork, UnitOfWorkFactory
 
 
@@ -38,17 +45,19 @@ class IngestResult:
     conversation_id: int
     contact_id: int
     duplicate: bool
+    #: When the message was stored (the first time, for a duplicate).
+    stored_at: datetime
 
 
 async def _duplicate(uow: UnitOfWork, message_id: int) -> IngestResult:
     row = (
         await uow.session.execute(
-            select(Message.conversation_id, Conversation.contact_id)
+            select(Message.conversation_id, Conversation.contact_id, Message.created_at)
             .join(Conversation, Conversation.id == Message.conversation_id)
             .where(Message.id == message_id)
         )
     ).one()
-    return IngestResult(message_id, row[0], row[1], duplicate=True)
+    return IngestResult(message_id, row[0], row[1], duplicate=True, stored_at=row[2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,8 @@ class _Known:
 
     duplicate_id: int | None
     contact_id: int | None
+    #: The account's inbox team, which a new conversation starts in.
+    account_team_id: int | None
 
 
 # Statements are built once: constructing them per message cost more than running them,
@@ -73,6 +84,10 @@ _LOOKUP = select(
     .where(ContactIdentity.kind == bindparam("kind"), ContactIdentity.value == bindparam("value"))
     .scalar_subquery()
     .label("contact_id"),
+    select(ChannelAccount.team_id)
+    .where(ChannelAccount.id == bindparam("account_id"))
+    .scalar_subquery()
+    .label("account_team_id"),
 )
 
 _latest = aliased(Conversation)
@@ -118,7 +133,7 @@ async def _lookup(conn: AsyncConnection, msg: InboundMessage, identity: Identity
             },
         )
     ).one()
-    return _Known(row[0], row[1])
+    return _Known(row[0], row[1], row[2])
 
 
 async def _create_contact(
@@ -181,7 +196,7 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
             team_id, assignee_id = row[4], row[5]
     target = choose_inbound_target(latest, now)
     if latest is None or target is InboundTarget.NEW:
-        team_id = assignee_id = None
+        team_id, assignee_id = known.account_team_id, None
         conversation_id: int = (
             await conn.execute(
                 _INSERT_CONVERSATION,
@@ -189,6 +204,7 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
                     "channel_account_id": msg.channel_account_id,
                     "channel": msg.channel.value,
                     "contact_id": contact_id,
+                    "team_id": team_id,
                     "status": ConversationStatus.OPEN.value,
                     "priority": Priority.NORMAL.value,
                     "language": language,
@@ -203,6 +219,7 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
             Event(
                 type="conversation.created",
                 conversation_id=conversation_id,
+                team_id=team_id,
                 payload={"conversation_id": conversation_id, "contact_id": contact_id},
             )
         )
@@ -254,7 +271,7 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
             payload={"conversation_id": conversation_id, "contact_id": contact_id, "message_id": message_id},
         )
     )
-    return IngestResult(message_id, conversation_id, contact_id, duplicate=False)
+    return IngestResult(message_id, conversation_id, contact_id, duplicate=False, stored_at=now)
 
 
 async def ingest_inbound(

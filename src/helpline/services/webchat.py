@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from helpline.domain.conversations import Channel
 from helpline.domain.errors import DomainError
@@ -55,16 +56,26 @@ async def do_start_visitor(uow: UnitOfWork, account: ChannelAccount) -> NewVisit
     return NewVisitor(token, visitor)
 
 
+#: How stale `last_seen_at` may get before a request refreshes it: writing it on every
+#: message would turn each authenticated read into a write.
+LAST_SEEN_RESOLUTION = timedelta(minutes=5)
+_BY_TOKEN = select(WebchatVisitor).where(WebchatVisitor.token_hash == bindparam("token_hash"))
+_TOUCH = (
+    update(WebchatVisitor)
+    .where(WebchatVisitor.id == bindparam("visitor_id"))
+    .values(last_seen_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
 async def visitor_by_token(uow: UnitOfWork, token: str) -> WebchatVisitor | None:
     if not token.startswith(VISITOR_TOKEN_PREFIX):
         return None
-    visitor = await uow.session.scalar(
-        select(WebchatVisitor).where(WebchatVisitor.token_hash == digest(token))
-    )
+    visitor = await uow.session.scalar(_BY_TOKEN, {"token_hash": digest(token)})
     if visitor is not None:
-        await uow.session.execute(
-            update(WebchatVisitor).where(WebchatVisitor.id == visitor.id).values(last_seen_at=uow.now())
-        )
+        now = uow.now()
+        if now - visitor.last_seen_at >= LAST_SEEN_RESOLUTION:
+            await uow.session.execute(_TOUCH, {"visitor_id": visitor.id, "now": now})
     return visitor
 
 

@@ -167,6 +167,8 @@ class ChannelAccount(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The team whose inbox new conversations from this account land in (none: everyone's).
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), default=None)
 
 
 class Conversation(Base):

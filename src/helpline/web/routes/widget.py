@@ -30,12 +30,13 @@ from sqlalchemy import select
 from helpline.bootstrap import Container
 from helpline.domain.attachments import MAX_ATTACHMENT_BYTES
 from helpline.domain.contacts import RTL_LANGUAGES, Language
-from helpline.domain.conversations import MAX_MESSAGE_LENGTH, Channel
+from helpline.domain.conversations import MAX_MESSAGE_LENGTH, AuthorKind, Channel, Direction
 from helpline.domain.events import Event
 from helpline.logs import get_logger
 from helpline.services import verification
 from helpline.services import webchat as svc
 from helpline.services.attachments import access_attachment_as_visitor, attachments_for
+from helpline.services.conversations import check_message_text
 from helpline.storage.models import Attachment, ChannelAccount, Message, WebchatVisitor
 from helpline.storage.uow import UnitOfWork
 from helpline.web import schemas
@@ -143,7 +144,16 @@ async def read_messages(
 async def say(body: SayIn, visitor: Visitor, request: Request) -> WidgetMessageOut:
     c = container(request)
     result = await svc.do_visitor_says(c.uow, visitor, body.text, body.client_id)
-    return await stored_message(c, visitor, result.message_id)
+    if result.duplicate:  # a resend: answer with what was stored the first time
+        return await stored_message(c, visitor, result.message_id)
+    return WidgetMessageOut(
+        id=result.message_id,
+        direction=Direction.INBOUND.value,
+        author_kind=AuthorKind.CUSTOMER.value,
+        text=check_message_text(body.text),
+        created_at=result.stored_at,
+        client_id=body.client_id,
+    )
 
 
 async def stored_message(c: Container, visitor: WebchatVisitor, message_id: int) -> WidgetMessageOut:

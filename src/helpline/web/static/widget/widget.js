@@ -263,10 +263,21 @@
     });
   }
 
+  function isPending(clientId) {
+    return state.pending.some(function (p) { return p.client_id === clientId; });
+  }
+
+  // One send at a time, oldest first: two messages typed quickly must reach the agent in the
+  // order they were written, and a resend must not race the original.
+  var outbox = Promise.resolve();
   function flushPending() {
-    return state.pending.slice().reduce(function (chain, p) {
-      return chain.then(function () { return deliver(p); });
-    }, Promise.resolve());
+    var run = outbox.then(function () {
+      return state.pending.slice().reduce(function (chain, p) {
+        return chain.then(function () { return isPending(p.client_id) ? deliver(p) : null; });
+      }, Promise.resolve());
+    });
+    outbox = run.catch(function () {});  // a failed run leaves its messages pending for the next
+    return run;
   }
 
   // A send that failed is retried on a timer as well as on reconnect: an open socket does not
@@ -335,7 +346,7 @@
     state.pending.push(p);
     persist();
     bubble(text, "customer pending", "c:" + p.client_id);
-    deliver(p).catch(scheduleFlush);  // kept in pending until the server has it
+    flushPending().catch(scheduleFlush);  // kept in pending until the server has it
   });
 
   input.addEventListener("keydown", function (e) {
