@@ -33,3 +33,31 @@ def test_english_is_the_source_language() -> None:
     assert translations(Language.EN).gettext("Sign out") == "Sign out"
     assert translations(Language.RU).gettext("Sign out") == "Выйти"
     assert translations(Language.AR).gettext("Sign out") == "تسجيل الخروج"
+
+
+@pytest.mark.parametrize("language", [Language.RU, Language.AR])
+def test_every_stored_value_has_a_translated_name(language: Language) -> None:
+    from helpline.domain.contacts import Language as ContactLanguage
+    from helpline.domain.conversations import (
+        AuthorKind,
+        Channel,
+        ConversationStatus,
+        DeliveryStatus,
+        Priority,
+    )
+    from helpline.domain.identities import IdentityKind
+    from helpline.domain.users import Presence
+    from helpline.web.labels import LABELS, labeller
+
+    enums = (ConversationStatus, Priority, Channel, DeliveryStatus, Presence, AuthorKind, IdentityKind)
+    codes = {member.value for enum in enums for member in enum} | {x.value for x in ContactLanguage}
+    assert codes - LABELS.keys() == set(), "a stored value without a display name"
+    catalogue = translations(language)
+    brand_names = {"Telegram", "WhatsApp", "Viber", "Facebook Messenger", "Instagram", "API"}
+    untranslated = sorted(
+        name for name in LABELS.values() if catalogue.gettext(name) == name and name not in brand_names
+    )
+    assert untranslated == []
+    label = labeller(catalogue.gettext)
+    assert label(ConversationStatus.RESOLVED) != "resolved"
+    assert label("not-a-code") == "not-a-code"

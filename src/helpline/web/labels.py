@@ -1,0 +1,66 @@
+"""Human names for the values the domain stores (statuses, channels, delivery states…).
+
+The database keeps stable English codes; the console shows these names through gettext, so a
+Russian or Arabic console never shows `resolved` or `webchat`. Every name here is a msgid
+in the ru and ar catalogues (a unit test holds that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LABELS: dict[str, str] = {
+    # conversation status
+    "open": "Open",
+    "pending": "Pending",
+    "resolved": "Resolved",
+    "closed": "Closed",
+    # priority
+    "low": "Low",
+    "normal": "Normal",
+    "high": "High",
+    "urgent": "Urgent",
+    # channels
+    "webchat": "Web chat",
+    "telegram": "Telegram",
+    "whatsapp": "WhatsApp",
+    "viber": "Viber",
+    "messenger": "Facebook Messenger",
+    "instagram": "Instagram",
+    "vk": "VK",
+    "email": "E-mail",
+    "phone": "Phone",
+    "paper": "Paper mail",
+    "api": "API",
+    # delivery of outbound messages
+    "received": "Received",
+    "queued": "Queued",
+    "sent": "Sent",
+    "delivered": "Delivered",
+    "read": "Read",
+    "failed": "Not delivered",
+    # presence
+    "online": "Online",
+    "away": "Away",
+    "offline": "Offline",
+    # message authors
+    "customer": "Customer",
+    "agent": "Agent",
+    "bot": "Bot",
+    "system": "System",
+    # languages
+    "ru": "Russian",
+    "en": "English",
+    "ar": "Arabic",
+}
+
+
+def labeller(gettext: Callable[[str], str]) -> Callable[[object], str]:
+    """`label(value)` for templates: the translated name, or the value itself if it has none."""
+
+    def label(value: object) -> str:
+        code = str(getattr(value, "value", value))
+        name = LABELS.get(code)
+        return gettext(name) if name else code
+
+    return label
