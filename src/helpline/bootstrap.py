@@ -9,10 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from helpline.channels.registry import build_senders
 from helpline.config import Settings
 from helpline.notify.email import EmailSender, SmtpEmailSender
 from helpline.realtime.bus import EventBus, InProcessBus
@@ -21,6 +24,9 @@ from helpline.services.ratelimit import SlidingWindowLimiter
 from helpline.storage.db import create_engine, create_session_factory
 from helpline.storage.files import FileStore, LocalFileStore
 from helpline.storage.uow import Clock, UnitOfWork, utc_now
+from helpline.worker.delivery import DeliveryWorker
+
+PROVIDER_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 @dataclass
@@ -37,11 +43,17 @@ class Container:
     #: Outgoing e-mail, when an SMTP server is configured.
     email: EmailSender | None = None
     files: FileStore = field(default_factory=lambda: LocalFileStore(Path("var/files")))
+    #: Calls to providers (Telegram, WhatsApp…): bounded time, never waiting forever.
+    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=PROVIDER_TIMEOUT))
+
+    def delivery_worker(self, **options: Any) -> DeliveryWorker:
+        return DeliveryWorker(self.uow, build_senders(self.http), **options)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.bus.publish, self.clock)
 
     async def close(self) -> None:
+        await self.http.aclose()
         await self.bus.close()
         await self.engine.dispose()
 

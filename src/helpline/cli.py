@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -80,6 +81,26 @@ def serve(
     if migrate_first:
         migrations.upgrade(settings.database_url)
     _serve(settings)
+
+
+@app.command()
+def worker() -> None:
+    """Deliver outbound messages (retries, backoff) until stopped; run any number of these."""
+    settings = _settings()
+    configure_logging(json=settings.log_json)
+
+    async def run() -> None:
+        container = build_container(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await container.delivery_worker().run(stop)
+        finally:
+            await container.close()
+
+    asyncio.run(run())
 
 
 @app.command()

@@ -33,6 +33,9 @@ class Settings:
     data_dir: str = "var"
     #: Outgoing mail: smtp://user:password@host:587?starttls=true (unset: no e-mail is sent).
     smtp_url: str | None = None
+    #: Run outbound delivery inside `helpline serve` (the one-process default); turn off when
+    #: separate `helpline worker` processes do it.
+    worker_in_web: bool = True
     mail_from: str = "Helpline <helpline@localhost>"
 
     @classmethod
@@ -56,5 +59,6 @@ class Settings:
             ),
             data_dir=str(data_dir),
             smtp_url=env.get("HELPLINE_SMTP_URL") or None,
+            worker_in_web=_flag(env.get("HELPLINE_WORKER_IN_WEB"), True),
             mail_from=env.get("HELPLINE_MAIL_FROM", "Helpline <helpline@localhost>"),
         )

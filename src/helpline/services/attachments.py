@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from helpline.domain.access import Viewer
-from helpline.domain.attachments import safe_filename, sniff
-from helpline.domain.errors import NotFound
+from helpline.domain.attachments import MAX_ATTACHMENT_BYTES, safe_filename, sniff
+from helpline.domain.errors import DomainError, NotFound
 from helpline.domain.inbound import InboundAttachment
 from helpline.services.conversations import access_conversation
 from helpline.storage.files import FileStore
@@ -26,6 +26,49 @@ async def store_upload(files: FileStore, data: bytes, filename: str | None) -> I
         size=len(data),
         storage_key=key,
     )
+
+
+async def store_provider_media(
+    files: FileStore, data: bytes, filename: str | None, declared_type: str | None
+) -> InboundAttachment:
+    """Store a file a messenger delivered (voice notes, documents of any kind…).
+
+    Unlike widget uploads nothing is refused for its type: a customer's voice note must not be
+    lost. Images and PDF keep their sniffed type; Ogg audio is recognised; anything else is
+    stored as opaque bytes and only ever served as a download (see helpline.web.files).
+    """
+    try:
+        content_type, extension = sniff(data)
+    except DomainError:
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise
+        if data.startswith(b"OggS"):
+            content_type, extension = "audio/ogg", ".ogg"
+        else:
+            content_type = "application/octet-stream"
+            extension = _extension_of(filename) or ".bin"
+    key = await files.put(data, extension)
+    return InboundAttachment(
+        filename=safe_filename(filename, extension),
+        content_type=content_type if content_type != "application/octet-stream" else _opaque(declared_type),
+        size=len(data),
+        storage_key=key,
+    )
+
+
+def _extension_of(filename: str | None) -> str | None:
+    if not filename or "." not in filename:
+        return None
+    extension = "." + filename.rsplit(".", 1)[-1].lower()
+    return extension if extension[1:].isalnum() and len(extension) <= 8 else None
+
+
+def _opaque(declared: str | None) -> str:
+    """The declared type of an unrecognised file, kept only when it cannot render as a page."""
+    harmless = ("audio/", "video/", "application/zip", "application/msword", "application/vnd.")
+    if declared and declared.startswith(harmless) and "html" not in declared and "xml" not in declared:
+        return declared[:127]
+    return "application/octet-stream"
 
 
 async def attachments_for(uow: UnitOfWork, message_ids: Sequence[int]) -> dict[int, list[Attachment]]:

@@ -307,3 +307,28 @@ async def search_contacts(
         stmt = stmt.where(or_(Contact.name_key.like(pattern, escape="\\"), Contact.id.in_(in_identities)))
     stmt = stmt.order_by(Contact.updated_at.desc(), Contact.id.desc()).limit(limit).offset(offset)
     return list((await uow.session.scalars(stmt)).unique())
+
+
+async def link_revealed_phone(uow: UnitOfWork, contact_id: int, raw_phone: str, default_region: str) -> int:
+    """A provider vouched for this customer's own phone number (WhatsApp's sender, Viber's or
+    Telegram's shared own contact): attach it, or, when another contact already has it, fold
+    this contact into that one so the customer's history is one. Returns the surviving contact.
+
+    Only for numbers the provider itself verified; numbers a customer merely types go through
+    a one-time code instead (helpline.services.verification).
+    """
+    try:
+        identity = normalise_identity(IdentityKind.PHONE, raw_phone, default_region)
+    except DomainError:
+        return contact_id  # not a number we can read: keep the message, skip the link
+    contact = await access_contact(uow, contact_id)
+    while contact.merged_into_id is not None:
+        contact = await access_contact(uow, contact.merged_into_id)
+    owner = await identity_owner(uow, identity)
+    if owner == contact.id:
+        return contact.id
+    if owner is None:
+        await do_add_identity(uow, contact.id, identity.kind, identity.value, verified=True)
+        return contact.id
+    await do_merge_contacts(uow, owner, contact.id, merged_by_id=None)
+    return owner

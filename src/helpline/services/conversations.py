@@ -21,6 +21,7 @@ from helpline.domain.conversations import (
 )
 from helpline.domain.errors import DomainError, NotFound, PermissionDenied
 from helpline.domain.events import Event
+from helpline.services.enqueue import do_enqueue_message, needs_delivery
 from helpline.services.users import user_team_ids
 from helpline.storage.json_ops import json_array_contains
 from helpline.storage.models import Conversation, Message, Team, User
@@ -225,6 +226,8 @@ async def do_agent_reply(
         conv.last_message_at = now
     conv.updated_at = now
     await uow.session.flush()
+    if not internal and needs_delivery(conv.channel):
+        do_enqueue_message(uow, message)
     uow.emit(conversation_event("message.created", conv, message_id=message.id, internal=internal))
     return message
 

@@ -275,3 +275,28 @@ class IdentityVerification(Base):
 #: Tables whose rows belong to a contact and move to the target when two contacts merge.
 #: A new table that references contacts (tickets, CSAT answers…) adds itself here.
 CONTACT_OWNED: tuple[type[Base], ...] = (ContactIdentity, Conversation, WebchatVisitor)
+
+
+class OutboxItem(Base):
+    """Work that must reach the outside world, written in the same transaction as its cause.
+
+    The worker claims due rows, leases them (`locked_until`) so a crashed worker's rows come
+    back, and records every attempt's outcome. `due_at` is indexed with the status: a scan
+    costs what is due, not what exists.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

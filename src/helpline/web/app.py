@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,7 @@ from helpline.web.metrics import HttpMetrics
 from helpline.web.routes import (
     attachments,
     auth,
+    channels,
     console,
     contacts,
     conversations,
@@ -37,7 +39,14 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await container.bus.start()
+        stop = asyncio.Event()
+        worker = None
+        if container.settings.worker_in_web and own_container:
+            worker = asyncio.create_task(container.delivery_worker().run(stop), name="delivery-worker")
         yield
+        stop.set()
+        if worker is not None:
+            await worker
         if own_container:
             await container.close()
 
@@ -63,6 +72,8 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
         widget.router,
         console.router,
         attachments.router,
+        channels.admin,
+        channels.webhooks,
     ):
         app.include_router(router)
     install_docs(app)

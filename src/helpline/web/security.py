@@ -32,6 +32,8 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_ROUTES: Final = frozenset(
     {
         ("GET", "/healthz"),
+        # Providers' webhooks: authenticated by the provider's signature or secret instead.
+        ("POST", "/webhooks/telegram/{account_id}"),
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),

@@ -27,7 +27,7 @@
 
   function onEvent(event) {
     var mine = current && String(event.conversation_id) === current;
-    if (event.type === "message.created" || event.type.indexOf("conversation.") === 0) {
+    if (event.type === "message.created" || event.type === "message.updated" || event.type.indexOf("conversation.") === 0) {
       refresh("#inbox-list");
       if (mine) { refresh("#timeline"); }
       if (event.type === "message.created" && !event.internal && (!mine || document.hidden)) {

@@ -1,0 +1,1 @@
+"""One package per messaging provider: webhook payload in, provider API call out."""

@@ -1,0 +1,118 @@
+"""A Telegram webhook update, from the provider's JSON to a stored message.
+
+Order matters for "nothing lost": media are fetched and stored first, then the message is
+committed, and only then does the route answer 200. If Telegram cannot hand us a file the
+route answers 503 and Telegram delivers the update again later (its documented behaviour
+for non-2xx answers); the provider id makes that retry store the message once.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from helpline.channels.telegram.parse import MediaRef, TelegramInbound, parse_update
+from helpline.channels.telegram.send import DEFAULT_API_BASE
+from helpline.domain.contacts import Language
+from helpline.domain.conversations import Channel
+from helpline.domain.identities import IdentityKind
+from helpline.domain.inbound import InboundAttachment, InboundMessage
+from helpline.services.attachments import store_provider_media
+from helpline.services.contacts import link_revealed_phone
+from helpline.services.inbound import IngestResult, ingest_inbound
+from helpline.storage.files import FileStore
+from helpline.storage.uow import UnitOfWorkFactory
+
+SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name)
+#: Bots may download files of up to 20 MB (Bot API, getFile).
+MAX_DOWNLOAD = 20 * 1024 * 1024
+
+
+class MediaUnavailable(Exception):
+    """Telegram could not give us a file right now: answer non-2xx so the update comes again."""
+
+
+def secret_matches(config: Mapping[str, Any], presented: str | None) -> bool:
+    expected = config.get("webhook_secret")
+    if not expected or presented is None:
+        return False
+    return hmac.compare_digest(str(expected).encode(), presented.encode())
+
+
+def language_of(code: str | None) -> Language | None:
+    base = (code or "").split("-")[0].lower()
+    try:
+        return Language(base)
+    except ValueError:
+        return None
+
+
+async def download(http: httpx.AsyncClient, config: Mapping[str, Any], media: MediaRef) -> bytes:
+    base = str(config.get("api_base") or DEFAULT_API_BASE).rstrip("/")
+    token = config["bot_token"]
+    try:
+        info = await http.post(f"{base}/bot{token}/getFile", json={"file_id": media.file_id})
+        body = info.json()
+        path = body["result"]["file_path"] if info.status_code == 200 and body.get("ok") else None
+        if not path:
+            raise MediaUnavailable(f"getFile answered {info.status_code}")
+        response = await http.get(f"{base}/file/bot{token}/{path}")
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise MediaUnavailable(type(exc).__name__) from None
+    if response.status_code != 200:
+        raise MediaUnavailable(f"file download answered {response.status_code}")
+    if len(response.content) > MAX_DOWNLOAD:
+        raise MediaUnavailable("file larger than the Bot API allows")
+    return response.content
+
+
+async def receive_update(
+    make_uow: UnitOfWorkFactory,
+    files: FileStore,
+    http: httpx.AsyncClient,
+    account_id: int,
+    config: Mapping[str, Any],
+    update: Mapping[str, Any],
+    default_region: str,
+) -> IngestResult | None:
+    """Store the customer message in `update`; None for updates that carry none.
+
+    ValueError: the update is malformed (answer 400). MediaUnavailable: try again later.
+    """
+    parsed = parse_update(update)
+    if parsed is None:
+        return None
+    attachments = [await _fetch(files, http, config, media) for media in parsed.media]
+    result = await ingest_inbound(make_uow, inbound_message(account_id, parsed, tuple(attachments)))
+    if parsed.shared_phone and not result.duplicate:
+        async with make_uow() as uow:
+            await link_revealed_phone(uow, result.contact_id, parsed.shared_phone, default_region)
+            await uow.commit()
+    return result
+
+
+async def _fetch(
+    files: FileStore, http: httpx.AsyncClient, config: Mapping[str, Any], media: MediaRef
+) -> InboundAttachment:
+    data = await download(http, config, media)
+    return await store_provider_media(files, data, media.filename, media.content_type)
+
+
+def inbound_message(
+    account_id: int, parsed: TelegramInbound, attachments: tuple[InboundAttachment, ...]
+) -> InboundMessage:
+    return InboundMessage(
+        channel=Channel.TELEGRAM,
+        channel_account_id=account_id,
+        identity_kind=IdentityKind.TELEGRAM,
+        identity_value=parsed.user_id,
+        text=parsed.text,
+        provider_message_id=parsed.provider_message_id,
+        sent_at=parsed.sent_at,
+        sender_name=parsed.sender_name,
+        language=language_of(parsed.language_code),
+        attachments=attachments,
+    )

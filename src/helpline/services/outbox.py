@@ -1,0 +1,147 @@
+"""The durable outbox: queue outbound work with its cause, claim it, record what happened.
+
+Rows are written in the transaction that creates the message, so a reply is never stored
+without its delivery job nor queued for a message that was rolled back. Claims are leases:
+a worker that dies mid-send leaves rows whose lease runs out and another worker takes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from helpline.domain.conversations import DeliveryStatus
+from helpline.domain.delivery import Delivered, DeliveryOutcome, RetryLater, RetryPolicy, next_attempt_at
+from helpline.services.conversations import conversation_event
+from helpline.services.enqueue import OutboxStatus
+from helpline.storage.models import ChannelAccount, ContactIdentity, Conversation, Message, OutboxItem
+from helpline.storage.uow import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryJob:
+    """Everything a sender needs, loaded in one place so senders stay free of storage."""
+
+    item_id: int
+    message_id: int
+    channel: str
+    config: Mapping[str, Any]
+    recipient: str | None
+    text: str
+    attempts: int
+
+
+async def do_claim_due(uow: UnitOfWork, limit: int, lease: timedelta) -> list[int]:
+    """Lease up to `limit` due items (and items whose lease expired) to this worker.
+
+    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets any number of workers claim side by side;
+    SQLite has one writer at a time anyway (BEGIN IMMEDIATE) and ignores the clause.
+    """
+    now = uow.now()
+    ids = list(
+        await uow.session.scalars(
+            select(OutboxItem.id)
+            .where(
+                or_(
+                    and_(OutboxItem.status == OutboxStatus.QUEUED.value, OutboxItem.due_at <= now),
+                    and_(OutboxItem.status == OutboxStatus.SENDING.value, OutboxItem.locked_until < now),
+                )
+            )
+            .order_by(OutboxItem.due_at, OutboxItem.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if ids:
+        await uow.session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id.in_(ids))
+            .values(
+                status=OutboxStatus.SENDING.value,
+                locked_until=now + lease,
+                attempts=OutboxItem.attempts + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+async def delivery_job(uow: UnitOfWork, item_id: int, address_kinds: Mapping[str, str]) -> DeliveryJob | None:
+    """The job for `item_id`; the recipient is the contact's newest identity of the channel's kind."""
+    row = (
+        await uow.session.execute(
+            select(OutboxItem, Message, Conversation, ChannelAccount)
+            .join(Message, Message.id == OutboxItem.message_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .join(ChannelAccount, ChannelAccount.id == Message.channel_account_id)
+            .where(OutboxItem.id == item_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    item, message, conv, account = row
+    recipient = None
+    identity_kind = address_kinds.get(account.channel)
+    if identity_kind is not None:
+        recipient = await uow.session.scalar(
+            select(ContactIdentity.value)
+            .where(ContactIdentity.contact_id == conv.contact_id, ContactIdentity.kind == identity_kind)
+            .order_by(ContactIdentity.id.desc())
+            .limit(1)
+        )
+    return DeliveryJob(
+        item_id=item.id,
+        message_id=message.id,
+        channel=account.channel,
+        config=dict(account.config or {}),
+        recipient=recipient,
+        text=message.text,
+        attempts=item.attempts,
+    )
+
+
+async def do_record_outcome(
+    uow: UnitOfWork, item_id: int, outcome: DeliveryOutcome, policy: RetryPolicy, jitter: float
+) -> OutboxStatus:
+    """Apply one attempt's outcome to the item and its message; tell the consoles."""
+    item = await uow.session.get(OutboxItem, item_id, with_for_update=True)
+    if item is None or item.status != OutboxStatus.SENDING.value or item.message_id is None:
+        return OutboxStatus(item.status) if item is not None else OutboxStatus.FAILED
+    message = await uow.session.get(Message, item.message_id)
+    assert message is not None  # the item cascades away with its message
+    now = uow.now()
+    item.updated_at, item.locked_until = now, None
+    if isinstance(outcome, Delivered):
+        item.status, item.last_error = OutboxStatus.DONE.value, None
+        message.delivery_status, message.delivery_error = DeliveryStatus.SENT.value, None
+        message.provider_message_id, message.sent_at = outcome.provider_message_id, now
+    else:
+        item.last_error = outcome.reason
+        retry_at = (
+            next_attempt_at(policy, item.attempts, outcome, now, jitter)
+            if isinstance(outcome, RetryLater)
+            else None
+        )
+        if retry_at is None:
+            item.status = OutboxStatus.FAILED.value
+            message.delivery_status, message.delivery_error = DeliveryStatus.FAILED.value, outcome.reason
+        else:
+            item.status, item.due_at = OutboxStatus.QUEUED.value, retry_at
+            message.delivery_error = f"retrying: {outcome.reason}"
+    conv = await uow.session.get(Conversation, message.conversation_id)
+    assert conv is not None
+    uow.emit(
+        conversation_event(
+            "message.updated",
+            conv,
+            message_id=message.id,
+            delivery_status=message.delivery_status,
+            delivery_error=message.delivery_error,
+        )
+    )
+    return OutboxStatus(item.status)

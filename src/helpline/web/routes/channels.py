@@ -1,0 +1,110 @@
+"""REST: channel accounts (admins) and the providers' webhooks (public, signature-checked)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from pydantic import Field
+
+from helpline.channels.registry import SPECS
+from helpline.channels.telegram import receive as telegram
+from helpline.domain.conversations import Channel
+from helpline.logs import get_logger
+from helpline.services import channel_accounts as svc
+from helpline.storage.models import ChannelAccount
+from helpline.storage.uow import UnitOfWork
+from helpline.web import schemas
+from helpline.web.deps import container, open_uow
+from helpline.web.security import require_admin
+
+log = get_logger(__name__)
+admin = APIRouter(prefix="/api/v1", tags=["channels"], dependencies=[Depends(require_admin)])
+webhooks = APIRouter(prefix="/webhooks", tags=["webhooks"])
+Uow = Annotated[UnitOfWork, Depends(open_uow)]
+
+
+class ChannelAccountIn(schemas.In):
+    channel: Channel
+    name: str = Field(min_length=1, max_length=120)
+    config: dict[str, Any] = Field(default_factory=dict)
+    team_id: int | None = None
+
+
+class ChannelAccountPatch(schemas.In):
+    config: dict[str, Any] | None = None
+    is_active: bool | None = None
+
+
+class ChannelAccountOut(schemas.Out):
+    id: int
+    channel: str
+    name: str
+    is_active: bool
+    team_id: int | None
+    config: dict[str, Any] = Field(description="secrets are shown masked, never in full")
+    webhook_path: str | None
+
+
+def secret_keys(channel: str) -> frozenset[str]:
+    spec = SPECS.get(channel)
+    return spec.secret_keys if spec else frozenset()
+
+
+def account_out(account: ChannelAccount) -> ChannelAccountOut:
+    return ChannelAccountOut(
+        id=account.id,
+        channel=account.channel,
+        name=account.name,
+        is_active=account.is_active,
+        team_id=account.team_id,
+        config=svc.masked_config(dict(account.config or {}), secret_keys(account.channel)),
+        webhook_path=f"/webhooks/{account.channel}/{account.id}" if account.channel in SPECS else None,
+    )
+
+
+@admin.get("/channel-accounts")
+async def list_accounts(uow: Uow) -> list[ChannelAccountOut]:
+    return [account_out(a) for a in await svc.list_channel_accounts(uow)]
+
+
+@admin.post("/channel-accounts", status_code=status.HTTP_201_CREATED)
+async def create_account(body: ChannelAccountIn, uow: Uow) -> ChannelAccountOut:
+    account = await svc.do_create_channel_account(uow, body.channel, body.name, body.config, body.team_id)
+    await uow.commit()
+    return account_out(account)
+
+
+@admin.patch("/channel-accounts/{account_id}")
+async def update_account(account_id: int, body: ChannelAccountPatch, uow: Uow) -> ChannelAccountOut:
+    existing = await uow.session.get(ChannelAccount, account_id)
+    keys = secret_keys(existing.channel) if existing is not None else frozenset()
+    account = await svc.do_update_channel_account(uow, account_id, body.config, body.is_active, keys)
+    await uow.commit()
+    return account_out(account)
+
+
+@webhooks.post("/telegram/{account_id}", include_in_schema=False)
+async def telegram_webhook(account_id: int, request: Request) -> Response:
+    """Telegram's webhook: secret token checked, message committed, then 200."""
+    c = container(request)
+    async with c.uow() as uow:
+        account = await uow.session.get(ChannelAccount, account_id)
+        config = dict(account.config or {}) if account is not None else {}
+        active = account is not None and account.is_active and account.channel == Channel.TELEGRAM
+    # The same answer for "no such account" and "wrong secret": nothing to probe.
+    if not active or not telegram.secret_matches(config, request.headers.get(telegram.SECRET_HEADER)):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bad or missing secret token")
+    try:
+        update = await request.json()
+        if not isinstance(update, dict):
+            raise ValueError("an update is a JSON object")
+        await telegram.receive_update(
+            c.uow, c.files, c.http, account_id, config, update, c.settings.default_region
+        )
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed update: {exc}") from None
+    except telegram.MediaUnavailable as exc:
+        log.warning("telegram_media_unavailable", account_id=account_id, reason=str(exc))
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "media not available yet") from None
+    return Response(status_code=status.HTTP_200_OK)

@@ -1,0 +1,1 @@
+"""Durable background work: outbound delivery now; SLA timers and notifications later."""

@@ -1,0 +1,287 @@
+"""Telegram end to end against a local fake of the Bot API: webhook in, outbox out, every failure mode.
+
+Runs on SQLite and PostgreSQL. The clock is the container's and is moved by hand, so
+Retry-After and backoff are checked exactly rather than by sleeping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from helpline.bootstrap import Container, build_container
+from helpline.domain.delivery import RetryPolicy
+from helpline.domain.users import Role
+from helpline.storage.models import Attachment, ContactIdentity, Message, OutboxItem
+from helpline.web.app import create_app
+from tests.conftest import make_settings
+from tests.fakes.telegram_api import FakeTelegram, running_fake_telegram
+from tests.integration.conftest import MakeStaff, Staff
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telegram"
+TOKEN = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
+SECRET = "s3cret_Token-for-webhooks"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    with running_fake_telegram(TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def tg_container(database_url: str, clock: Clock, tmp_path: Path) -> AsyncIterator[Container]:
+    settings = dataclasses.replace(make_settings(database_url), data_dir=str(tmp_path))
+    c = build_container(settings, clock=clock)
+    c.http = httpx.AsyncClient(timeout=httpx.Timeout(1.0))
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def api(tg_container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(tg_container, own_container=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def setup_account(api: httpx.AsyncClient, admin: Staff, fake: FakeTelegram) -> int:
+    created = await api.post(
+        "/api/v1/channel-accounts",
+        json={
+            "channel": "telegram",
+            "name": "Support bot",
+            "config": {"bot_token": TOKEN, "webhook_secret": SECRET, "api_base": fake.base_url},
+        },
+        headers=admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    # Secrets are never shown back in full.
+    assert TOKEN not in created.text
+    assert SECRET not in created.text
+    assert body["config"]["bot_token"].endswith(TOKEN[-4:])
+    assert body["webhook_path"] == f"/webhooks/telegram/{body['id']}"
+    return int(body["id"])
+
+
+async def count(c: Container, model: Any) -> int:
+    async with c.uow() as uow:
+        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def hook(account_id: int) -> str:
+    return f"/webhooks/telegram/{account_id}"
+
+
+SECRET_HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+
+async def test_inbound_is_stored_once_and_bad_secrets_store_nothing(
+    api: httpx.AsyncClient, tg_container: Container, make_staff: MakeStaff, fake: FakeTelegram
+) -> None:
+    admin = await make_staff(Role.ADMIN)
+    account = await setup_account(api, admin, fake)
+    update = fixture("text")
+    assert (await api.post(hook(account), json=update)).status_code == 401
+    wrong = {"X-Telegram-Bot-Api-Secret-Token": "nope"}
+    assert (await api.post(hook(account), json=update, headers=wrong)).status_code == 401
+    assert (await api.post(hook(account + 999), json=update, headers=SECRET_HEADERS)).status_code == 401
+    malformed = await api.post(
+        hook(account), json={"message": {"text": "no update_id"}}, headers=SECRET_HEADERS
+    )
+    assert malformed.status_code == 400
+    assert await count(tg_container, Message) == 0
+
+    for _ in range(2):  # Telegram retries a webhook it thinks failed: same update, stored once
+        ok = await api.post(hook(account), json=update, headers=SECRET_HEADERS)
+        assert ok.status_code == 200
+    assert await count(tg_container, Message) == 1
+    async with tg_container.uow() as uow:
+        message = await uow.session.scalar(select(Message))
+        identity = await uow.session.scalar(select(ContactIdentity).where(ContactIdentity.kind == "telegram"))
+    assert message is not None
+    assert identity is not None
+    assert message.text == update["message"]["text"]
+    assert identity.value == str(update["message"]["from"]["id"])
+    # Updates that carry no customer message are acknowledged and ignored.
+    edited = await api.post(hook(account), json=fixture("edited_message"), headers=SECRET_HEADERS)
+    assert edited.status_code == 200
+    assert await count(tg_container, Message) == 1
+
+
+async def agent_reply(api: httpx.AsyncClient, agent: Staff, text: str) -> int:
+    conversations = (await api.get("/api/v1/conversations", headers=agent.headers)).json()
+    reply = await api.post(
+        f"/api/v1/conversations/{conversations[0]['id']}/messages", json={"text": text}, headers=agent.headers
+    )
+    assert reply.status_code == 201, reply.text
+    return int(reply.json()["id"])
+
+
+async def message_state(c: Container, message_id: int) -> tuple[str, str | None, OutboxItem]:
+    async with c.uow() as uow:
+        message = await uow.session.get(Message, message_id)
+        item = await uow.session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+    assert message is not None
+    assert item is not None
+    return message.delivery_status, message.delivery_error, item
+
+
+async def test_outbound_delivery_retries_and_failures(
+    api: httpx.AsyncClient,
+    tg_container: Container,
+    make_staff: MakeStaff,
+    fake: FakeTelegram,
+    clock: Clock,
+) -> None:
+    admin = await make_staff(Role.ADMIN)
+    agent = await make_staff(Role.SUPERVISOR)
+    account = await setup_account(api, admin, fake)
+    update = fixture("text")
+    chat_id = update["message"]["chat"]["id"]
+    assert (await api.post(hook(account), json=update, headers=SECRET_HEADERS)).status_code == 200
+    worker = tg_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
+
+    # Delivered at the first attempt.
+    first = await agent_reply(api, agent, "Здравствуйте! Чем помочь?")
+    assert await worker.run_once() == 1
+    status, error, item = await message_state(tg_container, first)
+    assert (status, error, item.status) == ("sent", None, "done")
+    assert [m["text"] for m in fake.sent_messages(chat_id)] == ["Здравствуйте! Чем помочь?"]
+
+    # 500, then fine: retried after the backoff (jitter 0.5 of 2 s), then delivered.
+    fake.fail_next("sendMessage", ("status", 500))
+    second = await agent_reply(api, agent, "second")
+    assert await worker.run_once() == 1
+    status, error, item = await message_state(tg_container, second)
+    assert status == "queued"
+    assert error is not None
+    assert "500" in error
+    assert item.due_at == clock.now + timedelta(seconds=1)
+    assert await worker.run_once() == 0  # not due yet
+    clock.now += timedelta(seconds=1)
+    assert await worker.run_once() == 1
+    assert (await message_state(tg_container, second))[0] == "sent"
+
+    # 429 with retry_after: the provider's wait is honoured exactly, not shortened.
+    fake.fail_next("sendMessage", ("retry_after", 7))
+    third = await agent_reply(api, agent, "third")
+    await worker.run_once()
+    _, error, item = await message_state(tg_container, third)
+    assert item.due_at == clock.now + timedelta(seconds=7)
+    assert error is not None
+    assert "429" in error
+    clock.now += timedelta(seconds=6)
+    assert await worker.run_once() == 0
+    clock.now += timedelta(seconds=1)
+    assert await worker.run_once() == 1
+    assert (await message_state(tg_container, third))[0] == "sent"
+
+    # A timeout is temporary.
+    fake.fail_next("sendMessage", ("delay", 2.5))
+    fourth = await agent_reply(api, agent, "fourth")
+    await worker.run_once()
+    status, error, _ = await message_state(tg_container, fourth)
+    assert status == "queued"
+    assert error is not None
+    assert "in time" in error
+    clock.now += timedelta(minutes=5)
+    await worker.run_once()
+    assert (await message_state(tg_container, fourth))[0] == "sent"
+
+    # A permanent error ends as failed at once, with Telegram's reason shown to the agent.
+    fake.fail_next("sendMessage", ("error", 403, "Forbidden: bot was blocked by the user"))
+    fifth = await agent_reply(api, agent, "fifth")
+    await worker.run_once()
+    status, error, item = await message_state(tg_container, fifth)
+    assert (status, item.status, item.attempts) == ("failed", "failed", 1)
+    assert error == "Telegram 403: Forbidden: bot was blocked by the user"
+    clock.now += timedelta(hours=1)
+    assert await worker.run_once() == 0
+
+    # Temporary errors that never end: failed after the policy's last attempt.
+    fake.fail_next("sendMessage", *[("status", 502)] * 4)
+    sixth = await agent_reply(api, agent, "sixth")
+    for _ in range(4):
+        await worker.run_once()
+        clock.now += timedelta(minutes=30)
+    status, error, item = await message_state(tg_container, sixth)
+    assert (status, item.attempts) == ("failed", 4)
+    assert error is not None
+    assert "502" in error
+    sent_texts = [m["text"] for m in fake.sent_messages(chat_id)]
+    assert sent_texts == ["Здравствуйте! Чем помочь?", "second", "third", "fourth"]
+    # The token never reaches what agents see.
+    async with tg_container.uow() as uow:
+        errors = list(await uow.session.scalars(select(Message.delivery_error)))
+    assert not any(TOKEN in (e or "") for e in errors)
+
+
+async def test_photo_is_fetched_and_stored_and_a_shared_phone_links_the_contact(
+    api: httpx.AsyncClient, tg_container: Container, make_staff: MakeStaff, fake: FakeTelegram
+) -> None:
+    admin = await make_staff(Role.ADMIN)
+    account = await setup_account(api, admin, fake)
+    photo = fixture("photo")
+    largest = max(photo["message"]["photo"], key=lambda p: p.get("file_size", 0) or p["width"])
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 2000
+    fake.add_file(largest["file_id"], jpeg, "photos/file_1.jpg")
+    ok = await api.post(hook(account), json=photo, headers=SECRET_HEADERS)
+    assert ok.status_code == 200, ok.text
+    async with tg_container.uow() as uow:
+        attachment = await uow.session.scalar(select(Attachment))
+    assert attachment is not None
+    assert attachment.content_type == "image/jpeg"
+    assert await tg_container.files.get(attachment.storage_key) == jpeg
+
+    # Telegram cannot hand over a file: 503, nothing stored, Telegram will deliver the update again.
+    document = fixture("document")
+    before = await count(tg_container, Message)
+    missing = await api.post(hook(account), json=document, headers=SECRET_HEADERS)
+    assert missing.status_code == 503
+    assert await count(tg_container, Message) == before
+
+    # A known customer (by phone) shares their own Telegram contact: one customer, one history.
+    contact = fixture("contact")
+    phone = contact["message"]["contact"]["phone_number"]
+    known = await api.post(
+        "/api/v1/contacts",
+        json={"name": "Known customer", "identities": [{"kind": "phone", "value": phone}]},
+        headers=admin.headers,
+    )
+    assert known.status_code == 201, known.text
+    assert (await api.post(hook(account), json=contact, headers=SECRET_HEADERS)).status_code == 200
+    async with tg_container.uow() as uow:
+        owner = await uow.session.scalar(
+            select(ContactIdentity.contact_id).where(
+                ContactIdentity.kind == "telegram",
+                ContactIdentity.value == str(contact["message"]["from"]["id"]),
+            )
+        )
+    assert owner == known.json()["id"]

@@ -1,0 +1,49 @@
+"""Retry rules for outbound delivery: backoff grows, jitter stays in bounds, Retry-After is a floor."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpline.domain.delivery import Rejected, RetryLater, RetryPolicy, http_outcome, next_attempt_at
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+POLICY = RetryPolicy(base_seconds=2, cap_seconds=600, max_attempts=8)
+
+
+@given(
+    attempts=st.integers(min_value=1, max_value=7),
+    jitter=st.floats(min_value=0, max_value=1, exclude_max=True),
+    retry_after=st.none() | st.floats(min_value=0, max_value=3600),
+)
+def test_next_attempt_is_within_the_backoff_window_and_honours_retry_after(
+    attempts: int, jitter: float, retry_after: float | None
+) -> None:
+    at = next_attempt_at(POLICY, attempts, RetryLater("down", retry_after), NOW, jitter)
+    assert at is not None
+    delay = (at - NOW).total_seconds()
+    ceiling = min(600, 2 * 2 ** (attempts - 1))
+    tick = 1e-6  # datetimes keep microseconds
+    assert delay >= 0
+    if retry_after is None:
+        assert delay <= ceiling + tick
+    else:
+        assert delay >= retry_after - tick
+        assert delay <= max(ceiling, retry_after) + tick
+
+
+def test_gives_up_after_the_last_attempt_or_an_absurd_retry_after() -> None:
+    assert next_attempt_at(POLICY, 8, RetryLater("down"), NOW, 0.5) is None
+    assert next_attempt_at(POLICY, 1, RetryLater("down", 86_400), NOW, 0.5) is None
+    assert next_attempt_at(POLICY, 1, RetryLater("slow", 30), NOW, 0.0) == NOW + timedelta(seconds=30)
+
+
+def test_http_errors_are_classified_as_providers_mean_them() -> None:
+    assert isinstance(http_outcome(500, "x"), RetryLater)
+    assert isinstance(http_outcome(503, "x"), RetryLater)
+    assert http_outcome(429, "x", 7) == RetryLater("x", 7)
+    assert isinstance(http_outcome(408, "x"), RetryLater)
+    for permanent in (400, 401, 403, 404):
+        assert isinstance(http_outcome(permanent, "x"), Rejected)
