@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class Container:
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=PROVIDER_TIMEOUT))
 
     def delivery_worker(self, **options: Any) -> DeliveryWorker:
+        options.setdefault("lease", timedelta(seconds=self.settings.delivery_lease_seconds))
         return DeliveryWorker(self.uow, build_senders(self.http), **options)
 
     def uow(self) -> UnitOfWork:

@@ -36,6 +36,9 @@ class Settings:
     #: Run outbound delivery inside `helpline serve` (the one-process default); turn off when
     #: separate `helpline worker` processes do it.
     worker_in_web: bool = True
+    #: How long a claimed outbox item stays with its worker; after that (the worker died)
+    #: another worker takes it. Longer than the slowest provider call, short enough to recover.
+    delivery_lease_seconds: float = 60.0
     mail_from: str = "Helpline <helpline@localhost>"
 
     @classmethod
@@ -60,5 +63,6 @@ class Settings:
             data_dir=str(data_dir),
             smtp_url=env.get("HELPLINE_SMTP_URL") or None,
             worker_in_web=_flag(env.get("HELPLINE_WORKER_IN_WEB"), True),
+            delivery_lease_seconds=float(env.get("HELPLINE_DELIVERY_LEASE_SECONDS", "60")),
             mail_from=env.get("HELPLINE_MAIL_FROM", "Helpline <helpline@localhost>"),
         )

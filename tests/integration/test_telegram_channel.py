@@ -285,3 +285,34 @@ async def test_photo_is_fetched_and_stored_and_a_shared_phone_links_the_contact(
             )
         )
     assert owner == known.json()["id"]
+
+
+async def test_a_reply_waiting_for_a_retry_holds_back_the_later_replies_of_its_conversation(
+    api: httpx.AsyncClient,
+    tg_container: Container,
+    make_staff: MakeStaff,
+    fake: FakeTelegram,
+    clock: Clock,
+) -> None:
+    admin = await make_staff(Role.ADMIN)
+    agent = await make_staff(Role.SUPERVISOR)
+    account = await setup_account(api, admin, fake)
+    update = fixture("text")
+    chat_id = update["message"]["chat"]["id"]
+    assert (await api.post(hook(account), json=update, headers=SECRET_HEADERS)).status_code == 200
+    worker = tg_container.delivery_worker(jitter=lambda: 0.5)
+
+    fake.fail_next("sendMessage", ("retry_after", 30))
+    first = await agent_reply(api, agent, "one")
+    second = await agent_reply(api, agent, "two")
+    third = await agent_reply(api, agent, "three")
+    assert await worker.run_once() == 1  # only the head of the line is taken
+    clock.now += timedelta(seconds=10)
+    assert await worker.run_once() == 0  # "two" and "three" wait behind "one"
+    assert fake.sent_messages(chat_id) == []
+    assert [(await message_state(tg_container, m))[0] for m in (second, third)] == ["queued", "queued"]
+    clock.now += timedelta(seconds=20)
+    for _ in range(3):
+        assert await worker.run_once() == 1
+    assert [m["text"] for m in fake.sent_messages(chat_id)] == ["one", "two", "three"]
+    assert (await message_state(tg_container, first))[0] == "sent"

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import aliased
 
 from helpline.domain.conversations import DeliveryStatus
 from helpline.domain.delivery import Delivered, DeliveryOutcome, RetryLater, RetryPolicy, next_attempt_at
@@ -28,6 +29,7 @@ class DeliveryJob:
 
     item_id: int
     message_id: int
+    conversation_id: int
     channel: str
     config: Mapping[str, Any]
     recipient: str | None
@@ -38,22 +40,38 @@ class DeliveryJob:
 async def do_claim_due(uow: UnitOfWork, limit: int, lease: timedelta) -> list[int]:
     """Lease up to `limit` due items (and items whose lease expired) to this worker.
 
-    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets any number of workers claim side by side;
-    SQLite has one writer at a time anyway (BEGIN IMMEDIATE) and ignores the clause.
+    Only the head of each conversation's line is claimable: an item waits while an older item
+    of its conversation is still queued or in flight, so the customer reads replies in the
+    order they were written even across retries, crashes and several workers. On PostgreSQL
+    `FOR UPDATE SKIP LOCKED` lets any number of workers claim side by side; SQLite has one
+    writer at a time anyway (BEGIN IMMEDIATE) and ignores the clause.
     """
     now = uow.now()
+    older, older_message = aliased(OutboxItem), aliased(Message)
+    older_pending = (
+        select(older.id)
+        .join(older_message, older_message.id == older.message_id)
+        .where(
+            older_message.conversation_id == Message.conversation_id,
+            older.id < OutboxItem.id,
+            older.status.in_((OutboxStatus.QUEUED.value, OutboxStatus.SENDING.value)),
+        )
+        .exists()
+    )
     ids = list(
         await uow.session.scalars(
             select(OutboxItem.id)
+            .join(Message, Message.id == OutboxItem.message_id)
             .where(
                 or_(
                     and_(OutboxItem.status == OutboxStatus.QUEUED.value, OutboxItem.due_at <= now),
                     and_(OutboxItem.status == OutboxStatus.SENDING.value, OutboxItem.locked_until < now),
-                )
+                ),
+                ~older_pending,
             )
-            .order_by(OutboxItem.due_at, OutboxItem.id)
+            .order_by(OutboxItem.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=OutboxItem, skip_locked=True)
         )
     )
     if ids:
@@ -97,6 +115,7 @@ async def delivery_job(uow: UnitOfWork, item_id: int, address_kinds: Mapping[str
     return DeliveryJob(
         item_id=item.id,
         message_id=message.id,
+        conversation_id=conv.id,
         channel=account.channel,
         config=dict(account.config or {}),
         recipient=recipient,

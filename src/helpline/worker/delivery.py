@@ -23,6 +23,10 @@ from helpline.storage.uow import UnitOfWork
 
 log = get_logger(__name__)
 
+#: Items claimed (and sent concurrently, one per conversation) per round: also the most a
+#: killed worker can leave ambiguous, i.e. possibly re-sent after its lease runs out.
+DEFAULT_BATCH = 20
+
 
 class DeliveryWorker:
     def __init__(
@@ -31,7 +35,7 @@ class DeliveryWorker:
         senders: Mapping[str, ChannelSender],
         *,
         policy: RetryPolicy | None = None,
-        batch_size: int = 20,
+        batch_size: int = DEFAULT_BATCH,
         lease: timedelta = timedelta(seconds=60),
         poll_seconds: float = 0.25,
         jitter: Callable[[], float] = random.random,
@@ -68,21 +72,25 @@ class DeliveryWorker:
                 waiter.cancel()
 
     async def run_once(self) -> int:
-        """One round: claim a batch and deliver it concurrently; returns how many were handled."""
+        """One round: claim a batch and deliver it concurrently; returns how many were handled.
+
+        The claim holds at most one item per conversation (the oldest pending), so items sent
+        side by side never belong to the same reader and order is kept without waiting here.
+        """
         async with self._make_uow() as uow:
             ids = await do_claim_due(uow, self._batch_size, self._lease)
             await uow.commit()
-        await asyncio.gather(*(self._deliver(item_id) for item_id in ids))
+        if not ids:
+            return 0
+        async with self._make_uow() as uow:
+            jobs = [await delivery_job(uow, item_id, self._address_kinds) for item_id in ids]
+        await asyncio.gather(*(self._deliver(job) for job in jobs if job is not None))
         return len(ids)
 
-    async def _deliver(self, item_id: int) -> None:
-        async with self._make_uow() as uow:
-            job = await delivery_job(uow, item_id, self._address_kinds)
-        if job is None:
-            return
+    async def _deliver(self, job: DeliveryJob) -> None:
         outcome = await self._attempt(job)
         async with self._make_uow() as uow:
-            status = await do_record_outcome(uow, item_id, outcome, self.policy, self._jitter())
+            status = await do_record_outcome(uow, job.item_id, outcome, self.policy, self._jitter())
             await uow.commit()
         log.info(
             "delivery_attempt",
