@@ -1,23 +1,154 @@
-"""The port every provider adapter implements for sending, and what it is handed."""
+"""The ports every provider adapter implements, and the plain values that cross them.
+
+A provider package under `channels/` offers two things: a `ChannelSender` (hand one outbound
+message to the provider, report a `DeliveryOutcome`) and a `ChannelReceiver` (answer one
+webhook request: verify it, store what it carries, say what to answer). The web layer and
+the delivery worker only know these ports; which adapter serves which channel is data in
+`channels/registry.py`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
+import httpx
+
+from helpline.domain.conversations import Channel, DeliveryStatus
 from helpline.domain.delivery import DeliveryOutcome
+from helpline.domain.identities import IdentityKind
+from helpline.storage.files import FileStore
+from helpline.storage.uow import UnitOfWorkFactory
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyOption:
+    """A button the customer can press instead of typing; `payload` is what comes back."""
+
+    payload: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundFile:
+    """A file to send with a message (read from the file store by the worker)."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """One agent message on its way out; `recipient` is the provider's address (chat id, phone…)."""
+    """One agent (or bot) message on its way out.
+
+    `recipient` is the provider's address (chat id, phone, PSID…). `options` are rendered as the
+    provider's native buttons where it has them, as numbered text where it has not.
+    """
 
     recipient: str
     text: str
+    options: tuple[ReplyOption, ...] = ()
+    files: tuple[OutboundFile, ...] = ()
 
 
 class ChannelSender(Protocol):
     async def send(self, config: Mapping[str, Any], message: OutboundMessage) -> DeliveryOutcome:
         """Hand `message` to the provider once; never raise for provider or network trouble."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """What a provider sent, before anything in it is trusted. Header names are lower-case."""
+
+    method: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookReply:
+    """What to answer the provider once everything the request carried is committed."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookContext:
+    """Everything a receiver may use: the account it was called for and the adapters around it."""
+
+    account_id: int
+    config: Mapping[str, Any]
+    make_uow: UnitOfWorkFactory
+    files: FileStore
+    http: httpx.AsyncClient
+    default_region: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReceipt:
+    """A provider saying what became of a message we sent (delivered, read, failed)."""
+
+    provider_message_id: str
+    status: DeliveryStatus
+    at: datetime
+    error: str | None = None
+
+
+class WebhookRejected(Exception):
+    """Bad or missing signature/secret/token: nothing is stored, the answer is `status_code`."""
+
+    def __init__(self, reason: str, status_code: int = 401) -> None:
+        super().__init__(reason)
+        self.status_code = status_code
+
+
+class MalformedPayload(ValueError):
+    """The body does not have the provider's documented shape: 400, nothing stored."""
+
+
+class TryAgainLater(Exception):
+    """Something the request refers to (a media file) is not available yet: answer 503 so the
+    provider redelivers; the provider's message id makes the redelivery store once."""
+
+
+class ChannelReceiver(Protocol):
+    async def handle(self, ctx: WebhookContext, request: WebhookRequest) -> WebhookReply:
+        """Verify `request`, commit everything it carries, then say what to answer.
+
+        Raises WebhookRejected, MalformedPayload or TryAgainLater; the route maps them to
+        401/403, 400 and 503.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCapabilities:
+    """What a provider can render, so callers choose a form without `if channel == ...`."""
+
+    max_text: int
+    native_buttons: int = 0  # how many ReplyOptions show as buttons (0: numbered text)
+    media: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """One provider as data: how it addresses customers, what is secret, who sends and receives."""
+
+    channel: Channel
+    #: The identity that holds the customer's address on this channel.
+    address_kind: IdentityKind
+    #: Keys of the account's configuration that are secret: stored, never shown back in full,
+    #: never logged.
+    secret_keys: frozenset[str]
+    #: Keys an account must have to work (checked when an admin saves it).
+    required_keys: frozenset[str]
+    make_sender: Callable[[httpx.AsyncClient], ChannelSender]
+    receiver: ChannelReceiver
+    capabilities: ChannelCapabilities

@@ -1,38 +1,20 @@
-"""Which adapter serves which channel, and how a channel addresses a customer: data, not switches.
+"""Which adapter serves which channel: data, not switches.
 
-Adding a provider means one package under `channels/` and one entry here.
+Adding a provider means one package under `channels/` exposing `SPEC` and one line here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import httpx
 
-from helpline.channels.base import ChannelSender
-from helpline.channels.telegram.send import TelegramSender
-from helpline.domain.conversations import Channel
-from helpline.domain.identities import IdentityKind
+from helpline.channels import telegram
+from helpline.channels.base import ChannelSender, ChannelSpec
 
-
-@dataclass(frozen=True, slots=True)
-class ChannelSpec:
-    channel: Channel
-    #: The identity that holds the customer's address on this channel.
-    address_kind: IdentityKind
-    #: Secret keys of the account's configuration: stored, never shown back in full, never logged.
-    secret_keys: frozenset[str]
-
-
-SPECS: dict[str, ChannelSpec] = {
-    Channel.TELEGRAM: ChannelSpec(
-        Channel.TELEGRAM, IdentityKind.TELEGRAM, frozenset({"bot_token", "webhook_secret"})
-    ),
-}
+SPECS: dict[str, ChannelSpec] = {spec.channel.value: spec for spec in (telegram.SPEC,)}
 
 
 def build_senders(http: httpx.AsyncClient) -> dict[str, ChannelSender]:
-    return {Channel.TELEGRAM: TelegramSender(http)}
+    return {channel: spec.make_sender(http) for channel, spec in SPECS.items()}
 
 
 def address_kinds() -> dict[str, str]:

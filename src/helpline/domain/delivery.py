@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from helpline.domain.conversations import DeliveryStatus
+
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
@@ -75,3 +77,28 @@ def http_outcome(status: int, reason: str, retry_after: float | None = None) -> 
     if status == 429 or status == 408 or status >= 500:
         return RetryLater(reason, retry_after)
     return Rejected(reason)
+
+
+_PROGRESS = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.READ: 3,
+}
+
+
+def status_after_receipt(current: DeliveryStatus, receipt: DeliveryStatus) -> DeliveryStatus:
+    """The message's status once a provider receipt arrives.
+
+    Receipts come out of order (WhatsApp may post `read` before `delivered`, a retry may repeat
+    an old one), so status only moves forward: queued < sent < delivered < read. A provider's
+    `failed` counts unless the customer has already been shown the message (delivered or read).
+    """
+    if receipt is DeliveryStatus.FAILED:
+        return current if current in (DeliveryStatus.DELIVERED, DeliveryStatus.READ) else receipt
+    if current is DeliveryStatus.FAILED:
+        # The provider delivered after all (WhatsApp retries on its own side): progress wins.
+        return receipt if receipt in (DeliveryStatus.DELIVERED, DeliveryStatus.READ) else current
+    if current in _PROGRESS and receipt in _PROGRESS and _PROGRESS[receipt] > _PROGRESS[current]:
+        return receipt
+    return current

@@ -19,6 +19,7 @@ from helpline.domain.conversations import DeliveryStatus
 from helpline.domain.delivery import Delivered, DeliveryOutcome, RetryLater, RetryPolicy, next_attempt_at
 from helpline.services.conversations import conversation_event
 from helpline.services.enqueue import OutboxStatus
+from helpline.services.receipts import do_apply_pending_receipts
 from helpline.storage.models import ChannelAccount, ContactIdentity, Conversation, Message, OutboxItem
 from helpline.storage.uow import UnitOfWork
 
@@ -139,6 +140,7 @@ async def do_record_outcome(
         item.status, item.last_error = OutboxStatus.DONE.value, None
         message.delivery_status, message.delivery_error = DeliveryStatus.SENT.value, None
         message.provider_message_id, message.sent_at = outcome.provider_message_id, now
+        await do_apply_pending_receipts(uow, message)
     else:
         item.last_error = outcome.reason
         retry_at = (

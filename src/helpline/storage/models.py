@@ -300,3 +300,24 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PendingReceipt(Base):
+    """A provider receipt that arrived before we recorded the provider's id for the message.
+
+    WhatsApp can post "sent" for a message while the worker is still committing the send's
+    answer; the receipt waits here and is applied when the id is recorded, so none is lost.
+    Receipts for messages sent outside Helpline never match and are purged after a day.
+    """
+
+    __tablename__ = "pending_receipts"
+    __table_args__ = (
+        Index("ix_pending_receipts_account_provider", "channel_account_id", "provider_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"))
+    provider_message_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(12))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

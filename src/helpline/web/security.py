@@ -33,7 +33,8 @@ PUBLIC_ROUTES: Final = frozenset(
     {
         ("GET", "/healthz"),
         # Providers' webhooks: authenticated by the provider's signature or secret instead.
-        ("POST", "/webhooks/telegram/{account_id}"),
+        ("POST", "/webhooks/{channel}/{account_id}"),
+        ("GET", "/webhooks/{channel}/{account_id}"),
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),

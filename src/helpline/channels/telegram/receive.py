@@ -8,21 +8,31 @@ for non-2xx answers); the provider id makes that retry store the message once.
 
 from __future__ import annotations
 
-import hmac
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from helpline.channels.base import (
+    MalformedPayload,
+    TryAgainLater,
+    WebhookContext,
+    WebhookRejected,
+    WebhookReply,
+    WebhookRequest,
+)
+from helpline.channels.signatures import secret_equals
 from helpline.channels.telegram.parse import MediaRef, TelegramInbound, parse_update
 from helpline.channels.telegram.send import DEFAULT_API_BASE
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundAttachment, InboundMessage
+from helpline.logs import get_logger
 from helpline.services.attachments import store_provider_media
 from helpline.services.contacts import link_revealed_phone
-from helpline.services.inbound import IngestResult, ingest_inbound
+from helpline.services.inbound import ingest_inbound
 from helpline.storage.files import FileStore
 from helpline.storage.uow import UnitOfWorkFactory
 
@@ -31,15 +41,49 @@ SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name)
 MAX_DOWNLOAD = 20 * 1024 * 1024
 
 
-class MediaUnavailable(Exception):
+log = get_logger(__name__)
+
+
+class MediaUnavailable(TryAgainLater):
     """Telegram could not give us a file right now: answer non-2xx so the update comes again."""
 
 
-def secret_matches(config: Mapping[str, Any], presented: str | None) -> bool:
-    expected = config.get("webhook_secret")
-    if not expected or presented is None:
-        return False
-    return hmac.compare_digest(str(expected).encode(), presented.encode())
+class TelegramReceiver:
+    """`POST /webhooks/telegram/{account}`: the secret token set with setWebhook, then the update."""
+
+    async def handle(self, ctx: WebhookContext, request: WebhookRequest) -> WebhookReply:
+        if request.method != "POST":
+            raise WebhookRejected("Telegram only POSTs updates", 405)
+        if not secret_equals(ctx.config.get("webhook_secret"), request.headers.get(SECRET_HEADER)):
+            raise WebhookRejected("bad or missing secret token")
+        try:
+            update = json.loads(request.body)
+        except ValueError:
+            raise MalformedPayload("the body is not JSON") from None
+        if not isinstance(update, dict):
+            raise MalformedPayload("an update is a JSON object")
+        try:
+            parsed = await receive_update(
+                ctx.make_uow, ctx.files, ctx.http, ctx.account_id, ctx.config, update, ctx.default_region
+            )
+        except MediaUnavailable:
+            raise
+        except ValueError as exc:
+            raise MalformedPayload(str(exc)) from None
+        if parsed is not None and parsed.callback_query_id is not None:
+            await answer_callback_query(ctx.http, ctx.config, parsed.callback_query_id)
+        return WebhookReply()
+
+
+async def answer_callback_query(http: httpx.AsyncClient, config: Mapping[str, Any], query_id: str) -> None:
+    """Stop the button's loading spinner on the customer's screen (best effort: the press is stored)."""
+    base = str(config.get("api_base") or DEFAULT_API_BASE).rstrip("/")
+    try:
+        await http.post(
+            f"{base}/bot{config['bot_token']}/answerCallbackQuery", json={"callback_query_id": query_id}
+        )
+    except httpx.HTTPError as exc:
+        log.warning("telegram_answer_callback_failed", error=type(exc).__name__)
 
 
 def language_of(code: str | None) -> Language | None:
@@ -77,7 +121,7 @@ async def receive_update(
     config: Mapping[str, Any],
     update: Mapping[str, Any],
     default_region: str,
-) -> IngestResult | None:
+) -> TelegramInbound | None:
     """Store the customer message in `update`; None for updates that carry none.
 
     ValueError: the update is malformed (answer 400). MediaUnavailable: try again later.
@@ -91,7 +135,7 @@ async def receive_update(
         async with make_uow() as uow:
             await link_revealed_phone(uow, result.contact_id, parsed.shared_phone, default_region)
             await uow.commit()
-    return result
+    return parsed
 
 
 async def _fetch(

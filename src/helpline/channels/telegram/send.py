@@ -8,31 +8,36 @@ agents (or logs) will see: only status codes, Telegram's description and excepti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from helpline.channels.base import OutboundMessage
+from helpline.channels.base import OutboundMessage, ReplyOption
+from helpline.channels.text import split_text, with_numbered_options
 from helpline.domain.delivery import Delivered, DeliveryOutcome, Rejected, RetryLater, http_outcome
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 #: sendMessage's documented limit (1-4096 characters after entities parsing).
 MAX_TEXT = 4096
+#: sendPhoto/sendDocument captions: 0-1024 characters.
+MAX_CAPTION = 1024
+#: InlineKeyboardButton.callback_data: 1-64 bytes.
+MAX_CALLBACK_DATA = 64
+#: Past this many options a numbered list reads better than a wall of buttons.
+MAX_BUTTONS = 10
+#: What sendPhoto accepts as a photo; anything else goes as a document.
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Pieces of at most `limit` characters, cut at a line break or space where there is one."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
-        if cut <= 0:
-            cut = limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n ")
-    if text or not pieces:
-        pieces.append(text)
-    return pieces
+def inline_keyboard(options: Sequence[ReplyOption]) -> dict[str, Any] | None:
+    """One button per row (labels in three languages rarely fit side by side on a phone)."""
+    rows = [
+        [{"text": o.label, "callback_data": o.payload}]
+        for o in options
+        if 0 < len(o.payload.encode()) <= MAX_CALLBACK_DATA
+    ]
+    return {"inline_keyboard": rows} if rows else None
 
 
 class TelegramSender:
@@ -47,19 +52,43 @@ class TelegramSender:
             chat_id = int(message.recipient)
         except ValueError:
             return Rejected("not a Telegram chat id")
-        base = str(config.get("api_base") or DEFAULT_API_BASE).rstrip("/")
+        base = f"{str(config.get('api_base') or DEFAULT_API_BASE).rstrip('/')}/bot{token}"
+        text = message.text
+        caption = None
+        if message.files and len(text) <= MAX_CAPTION and not message.options:
+            caption, text = text, ""
         outcome: DeliveryOutcome = Rejected("empty message")
-        for piece in split_text(message.text):
-            outcome = await self._call(f"{base}/bot{token}/sendMessage", {"chat_id": chat_id, "text": piece})
+        for n, file in enumerate(message.files):
+            method, field = (
+                ("sendPhoto", "photo") if file.content_type in PHOTO_TYPES else ("sendDocument", "document")
+            )
+            form = {"chat_id": str(chat_id)}
+            if n == 0 and caption:
+                form["caption"] = caption
+            outcome = await self._call(
+                f"{base}/{method}", data=form, files={field: (file.filename, file.data, file.content_type)}
+            )
             if not isinstance(outcome, Delivered):
                 return outcome
+        if text or not message.files:
+            keyboard = inline_keyboard(message.options) if len(message.options) <= MAX_BUTTONS else None
+            if message.options and keyboard is None:
+                text = with_numbered_options(text, message.options)
+            pieces = split_text(text, MAX_TEXT)
+            for n, piece in enumerate(pieces):
+                body: dict[str, Any] = {"chat_id": chat_id, "text": piece}
+                if keyboard is not None and n == len(pieces) - 1:
+                    body["reply_markup"] = keyboard
+                outcome = await self._call(f"{base}/sendMessage", json=body)
+                if not isinstance(outcome, Delivered):
+                    return outcome
         if isinstance(outcome, Delivered) and outcome.provider_message_id is not None:
             return Delivered(f"{chat_id}:{outcome.provider_message_id}")
         return outcome
 
-    async def _call(self, url: str, body: Mapping[str, Any]) -> DeliveryOutcome:
+    async def _call(self, url: str, **request: Any) -> DeliveryOutcome:
         try:
-            response = await self._http.post(url, json=body)
+            response = await self._http.post(url, **request)
         except httpx.TimeoutException as exc:
             return RetryLater(f"Telegram did not answer in time ({type(exc).__name__})")
         except httpx.TransportError as exc:

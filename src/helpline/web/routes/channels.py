@@ -7,8 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import Field
 
+from helpline.channels.base import (
+    MalformedPayload,
+    TryAgainLater,
+    WebhookContext,
+    WebhookRejected,
+    WebhookRequest,
+)
 from helpline.channels.registry import SPECS
-from helpline.channels.telegram import receive as telegram
 from helpline.domain.conversations import Channel
 from helpline.logs import get_logger
 from helpline.services import channel_accounts as svc
@@ -22,6 +28,8 @@ log = get_logger(__name__)
 admin = APIRouter(prefix="/api/v1", tags=["channels"], dependencies=[Depends(require_admin)])
 webhooks = APIRouter(prefix="/webhooks", tags=["webhooks"])
 Uow = Annotated[UnitOfWork, Depends(open_uow)]
+#: Providers' webhooks are small JSON documents (media come by reference); anything bigger is abuse.
+MAX_WEBHOOK_BODY = 1024 * 1024
 
 
 class ChannelAccountIn(schemas.In):
@@ -84,27 +92,41 @@ async def update_account(account_id: int, body: ChannelAccountPatch, uow: Uow) -
     return account_out(account)
 
 
-@webhooks.post("/telegram/{account_id}", include_in_schema=False)
-async def telegram_webhook(account_id: int, request: Request) -> Response:
-    """Telegram's webhook: secret token checked, message committed, then 200."""
+@webhooks.api_route("/{channel}/{account_id}", methods=["GET", "POST"], include_in_schema=False)
+async def provider_webhook(channel: str, account_id: int, request: Request) -> Response:
+    """Every provider's webhook: the adapter checks the signature, commits, then we answer.
+
+    GET is there for the providers' verification handshakes (Meta's hub.challenge). An unknown
+    account, an inactive one and a bad signature all get the same answer: nothing to probe.
+    """
+    spec = SPECS.get(channel)
+    if spec is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such channel")
     c = container(request)
     async with c.uow() as uow:
         account = await uow.session.get(ChannelAccount, account_id)
         config = dict(account.config or {}) if account is not None else {}
-        active = account is not None and account.is_active and account.channel == Channel.TELEGRAM
-    # The same answer for "no such account" and "wrong secret": nothing to probe.
-    if not active or not telegram.secret_matches(config, request.headers.get(telegram.SECRET_HEADER)):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bad or missing secret token")
+        active = account is not None and account.is_active and account.channel == channel
+    refused = status.HTTP_403_FORBIDDEN if request.method == "GET" else status.HTTP_401_UNAUTHORIZED
+    if not active:
+        raise HTTPException(refused, "bad or missing signature")
+    body = await request.body()
+    if len(body) > MAX_WEBHOOK_BODY:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "webhook body too large")
+    webhook = WebhookRequest(
+        method=request.method,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        body=body,
+    )
+    ctx = WebhookContext(account_id, config, c.uow, c.files, c.http, c.settings.default_region)
     try:
-        update = await request.json()
-        if not isinstance(update, dict):
-            raise ValueError("an update is a JSON object")
-        await telegram.receive_update(
-            c.uow, c.files, c.http, account_id, config, update, c.settings.default_region
-        )
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed update: {exc}") from None
-    except telegram.MediaUnavailable as exc:
-        log.warning("telegram_media_unavailable", account_id=account_id, reason=str(exc))
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "media not available yet") from None
-    return Response(status_code=status.HTTP_200_OK)
+        reply = await spec.receiver.handle(ctx, webhook)
+    except WebhookRejected as exc:
+        raise HTTPException(exc.status_code, str(exc) or "bad or missing signature") from None
+    except MalformedPayload as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed payload: {exc}") from None
+    except TryAgainLater as exc:
+        log.warning("webhook_try_again_later", channel=channel, account_id=account_id, reason=str(exc))
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "not available yet, send again") from None
+    return Response(content=reply.body, status_code=reply.status, media_type=reply.content_type)
