@@ -49,7 +49,7 @@ class Container:
 
     def delivery_worker(self, **options: Any) -> DeliveryWorker:
         options.setdefault("lease", timedelta(seconds=self.settings.delivery_lease_seconds))
-        return DeliveryWorker(self.uow, build_senders(self.http), **options)
+        return DeliveryWorker(self.uow, build_senders(self.http), self.files, **options)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.bus.publish, self.clock)

@@ -52,6 +52,9 @@ class OutboundMessage:
     text: str
     options: tuple[ReplyOption, ...] = ()
     files: tuple[OutboundFile, ...] = ()
+    #: Stable across re-sends of the same message (the worker passes our message id), so
+    #: providers with an idempotency key (VK's `random_id`) drop a re-send after a crash.
+    idempotency_key: str | None = None
 
 
 class ChannelSender(Protocol):
@@ -152,3 +155,5 @@ class ChannelSpec:
     make_sender: Callable[[httpx.AsyncClient], ChannelSender]
     receiver: ChannelReceiver
     capabilities: ChannelCapabilities
+    #: Further settings the admin form offers (API base for a proxy, sender name…).
+    optional_keys: frozenset[str] = frozenset()

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import select
 
 from helpline.domain.conversations import Channel
 from helpline.domain.errors import Conflict, DomainError, NotFound
-from helpline.storage.models import ChannelAccount
+from helpline.storage.models import ChannelAccount, Team
 from helpline.storage.uow import UnitOfWork
+
+
+class Unset(Enum):
+    """Marks "leave as it is" where None ("no team") is a meaningful value."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
 
 
 async def do_ensure_channel_account(
@@ -64,12 +74,28 @@ def _check_config(config: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def _check_required(config: dict[str, Any], required: frozenset[str]) -> None:
+    missing = sorted(k for k in required if config.get(k) in (None, ""))
+    if missing:
+        raise DomainError(f"missing settings: {', '.join(missing)}", field="config")
+
+
 async def do_create_channel_account(
-    uow: UnitOfWork, channel: Channel, name: str, config: dict[str, Any], team_id: int | None
+    uow: UnitOfWork,
+    channel: Channel,
+    name: str,
+    config: dict[str, Any],
+    team_id: int | None,
+    required: frozenset[str] = frozenset(),
 ) -> ChannelAccount:
+    """A new connected bot, number or site; `required` are the settings its provider cannot work without."""
     name = name.strip()
     if not name:
         raise DomainError("name is empty", field="name")
+    config = _check_config(config)
+    _check_required(config, required)
+    if team_id is not None and await uow.session.get(Team, team_id) is None:
+        raise NotFound("no such team", field="team_id")
     exists = await uow.session.scalar(
         select(ChannelAccount.id).where(ChannelAccount.channel == channel.value, ChannelAccount.name == name)
     )
@@ -78,7 +104,7 @@ async def do_create_channel_account(
     account = ChannelAccount(
         channel=channel.value,
         name=name,
-        config=_check_config(config),
+        config=config,
         is_active=True,
         created_at=uow.now(),
         team_id=team_id,
@@ -94,6 +120,8 @@ async def do_update_channel_account(
     config: dict[str, Any] | None,
     is_active: bool | None,
     secret_keys: frozenset[str],
+    required: frozenset[str] = frozenset(),
+    team_id: int | Unset | None = UNSET,
 ) -> ChannelAccount:
     """Change settings; a secret sent back masked (as the admin saw it) or empty keeps its value."""
     account = await uow.session.get(ChannelAccount, account_id, with_for_update=True)
@@ -105,7 +133,12 @@ async def do_update_channel_account(
             if key in secret_keys and (value == "" or str(value).startswith("•")):
                 continue
             merged[key] = value
+        _check_required(merged, required)
         account.config = merged
+    if not isinstance(team_id, Unset):
+        if team_id is not None and await uow.session.get(Team, team_id) is None:
+            raise NotFound("no such team", field="team_id")
+        account.team_id = team_id
     if is_active is not None:
         account.is_active = is_active
     await uow.session.flush()

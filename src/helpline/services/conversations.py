@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, false, func, or_, select
@@ -21,10 +21,19 @@ from helpline.domain.conversations import (
 )
 from helpline.domain.errors import DomainError, NotFound, PermissionDenied
 from helpline.domain.events import Event
+from helpline.domain.inbound import InboundAttachment
 from helpline.services.enqueue import do_enqueue_message, needs_delivery
 from helpline.services.users import user_team_ids
 from helpline.storage.json_ops import json_array_contains
-from helpline.storage.models import Conversation, Message, Team, User
+from helpline.storage.models import (
+    Attachment,
+    ChannelAccount,
+    ContactIdentity,
+    Conversation,
+    Message,
+    Team,
+    User,
+)
 from helpline.storage.uow import UnitOfWork
 
 
@@ -194,21 +203,83 @@ def check_message_text(text: str) -> str:
     return text
 
 
-async def do_agent_reply(
-    uow: UnitOfWork, viewer: Viewer, conversation_id: int, text: str, internal: bool = False
-) -> Message:
-    """Store an agent's reply (queued for the channel's delivery) or an internal note.
+@dataclass(frozen=True, slots=True)
+class ReachableChannel:
+    """A channel account the agent can answer this customer through, and the address it would use."""
 
+    account_id: int
+    channel: str
+    account_name: str
+    address: str | None
+
+
+async def reachable_channels(
+    uow: UnitOfWork, conv: Conversation, address_kinds: Mapping[str, str]
+) -> list[ReachableChannel]:
+    """The conversation's own account first, then every active account where the customer has an
+    address (an identity of the kind that channel addresses people by).
+
+    `address_kinds` (channel -> identity kind) comes from the channel registry; passing it in
+    keeps this module free of the adapters.
+    """
+    identities = list(
+        await uow.session.execute(
+            select(ContactIdentity.kind, ContactIdentity.value)
+            .where(ContactIdentity.contact_id == conv.contact_id)
+            .order_by(ContactIdentity.id.desc())
+        )
+    )
+    newest: dict[str, str] = {}
+    for identity_kind, value in identities:
+        newest.setdefault(identity_kind, value)
+    accounts = await uow.session.scalars(
+        select(ChannelAccount).where(ChannelAccount.is_active.is_(True)).order_by(ChannelAccount.id)
+    )
+    own: list[ReachableChannel] = []
+    others: list[ReachableChannel] = []
+    for account in accounts:
+        kind = address_kinds.get(account.channel)
+        address: str | None = newest.get(kind) if kind is not None else None
+        reachable = ReachableChannel(account.id, account.channel, account.name, address)
+        if account.id == conv.channel_account_id:
+            own.append(reachable)
+        elif address is not None:
+            others.append(reachable)
+    return own + others
+
+
+async def do_agent_reply(
+    uow: UnitOfWork,
+    viewer: Viewer,
+    conversation_id: int,
+    text: str,
+    internal: bool = False,
+    *,
+    via_account_id: int | None = None,
+    address_kinds: Mapping[str, str] | None = None,
+    attachments: Sequence[InboundAttachment] = (),
+) -> Message:
+    """Store an agent's reply (queued for delivery) or an internal note.
+
+    `via_account_id` answers through another of the customer's channels than the conversation's
+    own (one of `reachable_channels`; the message stays in this conversation: one timeline).
     Replying to a resolved conversation reopens it; a closed one is final and refuses.
     """
-    text = check_message_text(text)
+    text = check_message_text(text) if text.strip() or not attachments else text.strip()
     conv = await access_conversation(uow, viewer, conversation_id, for_update=True)
     if conv.status == ConversationStatus.CLOSED:
         raise DomainError("the conversation is closed", field="conversation_id")
+    account_id, channel = conv.channel_account_id, conv.channel
+    if via_account_id is not None and via_account_id != account_id and not internal:
+        options = await reachable_channels(uow, conv, address_kinds or {})
+        via = next((r for r in options if r.account_id == via_account_id), None)
+        if via is None:
+            raise DomainError("the customer has no address on that channel", field="channel_account_id")
+        account_id, channel = via.account_id, via.channel
     now = uow.now()
     message = Message(
         conversation_id=conv.id,
-        channel_account_id=conv.channel_account_id,
+        channel_account_id=account_id,
         direction=Direction.OUTBOUND.value,
         author_kind=AuthorKind.AGENT.value,
         author_user_id=viewer.user_id,
@@ -226,7 +297,17 @@ async def do_agent_reply(
         conv.last_message_at = now
     conv.updated_at = now
     await uow.session.flush()
-    if not internal and needs_delivery(conv.channel):
+    for a in attachments:
+        uow.session.add(
+            Attachment(
+                message_id=message.id,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                storage_key=a.storage_key,
+            )
+        )
+    if not internal and needs_delivery(channel):
         do_enqueue_message(uow, message)
     uow.emit(conversation_event("message.created", conv, message_id=message.id, internal=internal))
     return message

@@ -20,7 +20,14 @@ from helpline.domain.delivery import Delivered, DeliveryOutcome, RetryLater, Ret
 from helpline.services.conversations import conversation_event
 from helpline.services.enqueue import OutboxStatus
 from helpline.services.receipts import do_apply_pending_receipts
-from helpline.storage.models import ChannelAccount, ContactIdentity, Conversation, Message, OutboxItem
+from helpline.storage.models import (
+    Attachment,
+    ChannelAccount,
+    ContactIdentity,
+    Conversation,
+    Message,
+    OutboxItem,
+)
 from helpline.storage.uow import UnitOfWork
 
 
@@ -36,6 +43,8 @@ class DeliveryJob:
     recipient: str | None
     text: str
     attempts: int
+    #: (filename, content type, storage key) of each file sent with the message.
+    files: tuple[tuple[str, str, str], ...] = ()
 
 
 async def do_claim_due(uow: UnitOfWork, limit: int, lease: timedelta) -> list[int]:
@@ -113,7 +122,15 @@ async def delivery_job(uow: UnitOfWork, item_id: int, address_kinds: Mapping[str
             .order_by(ContactIdentity.id.desc())
             .limit(1)
         )
+    files = (
+        await uow.session.execute(
+            select(Attachment.filename, Attachment.content_type, Attachment.storage_key)
+            .where(Attachment.message_id == message.id)
+            .order_by(Attachment.id)
+        )
+    ).all()
     return DeliveryJob(
+        files=tuple((f[0], f[1], f[2]) for f in files),
         item_id=item.id,
         message_id=message.id,
         conversation_id=conv.id,

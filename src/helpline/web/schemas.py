@@ -105,6 +105,7 @@ class MessageOut(Out):
     delivery_status: DeliveryStatus
     delivery_error: str | None
     provider_message_id: str | None
+    channel_account_id: int
     created_at: datetime
     sent_at: datetime | None
     attachments: list[AttachmentOut] = Field(default_factory=list)
@@ -154,6 +155,18 @@ class TagsIn(In):
 class ReplyIn(In):
     text: str = Field(min_length=1, max_length=MAX_MESSAGE_LENGTH)
     internal: bool = False
+    channel_account_id: int | None = Field(
+        default=None,
+        description="answer through this account (one of the conversation's reachable channels); "
+        "default: the conversation's own",
+    )
+
+
+class ReachableChannelOut(Out):
+    account_id: int
+    channel: Channel
+    account_name: str
+    address: str | None
 
 
 class UserIn(In):

@@ -13,12 +13,13 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
-from helpline.channels.base import ChannelSender, OutboundMessage
+from helpline.channels.base import ChannelSender, OutboundFile, OutboundMessage
 from helpline.channels.registry import address_kinds
 from helpline.domain.delivery import DeliveryOutcome, Rejected, RetryLater, RetryPolicy
 from helpline.logs import get_logger
 from helpline.services.enqueue import OutboxStatus
 from helpline.services.outbox import DeliveryJob, delivery_job, do_claim_due, do_record_outcome
+from helpline.storage.files import FileStore
 from helpline.storage.uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -33,6 +34,7 @@ class DeliveryWorker:
         self,
         make_uow: Callable[[], UnitOfWork],
         senders: Mapping[str, ChannelSender],
+        files: FileStore,
         *,
         policy: RetryPolicy | None = None,
         batch_size: int = DEFAULT_BATCH,
@@ -42,6 +44,7 @@ class DeliveryWorker:
     ) -> None:
         self._make_uow = make_uow
         self._senders = senders
+        self._files = files
         self.policy = policy or RetryPolicy()
         self._batch_size = batch_size
         self._lease = lease
@@ -110,7 +113,15 @@ class DeliveryWorker:
         if not job.recipient:
             return Rejected("the customer has no address on this channel")
         try:
-            return await sender.send(job.config, OutboundMessage(recipient=job.recipient, text=job.text))
+            attached = [
+                OutboundFile(filename, content_type, await self._files.get(key))
+                for filename, content_type, key in job.files
+            ]
+            return await sender.send(
+                job.config, OutboundMessage(recipient=job.recipient, text=job.text, files=tuple(attached))
+            )
+        except FileNotFoundError:
+            return Rejected("an attached file is missing from the file store")
         except Exception as exc:  # an adapter bug is a failed attempt, not a dead worker
             log.exception("sender_crashed", channel=job.channel)
             return RetryLater(f"adapter error ({type(exc).__name__})")

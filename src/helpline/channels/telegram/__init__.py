@@ -16,4 +16,5 @@ SPEC = ChannelSpec(
     make_sender=TelegramSender,
     receiver=TelegramReceiver(),
     capabilities=ChannelCapabilities(max_text=MAX_TEXT, native_buttons=MAX_BUTTONS),
+    optional_keys=frozenset({"api_base"}),
 )

@@ -42,6 +42,7 @@ class ChannelAccountIn(schemas.In):
 class ChannelAccountPatch(schemas.In):
     config: dict[str, Any] | None = None
     is_active: bool | None = None
+    team_id: int | None = Field(default=None, description="the inbox team; null for none, absent to keep")
 
 
 class ChannelAccountOut(schemas.Out):
@@ -57,6 +58,11 @@ class ChannelAccountOut(schemas.Out):
 def secret_keys(channel: str) -> frozenset[str]:
     spec = SPECS.get(channel)
     return spec.secret_keys if spec else frozenset()
+
+
+def required_keys(channel: str) -> frozenset[str]:
+    spec = SPECS.get(channel)
+    return spec.required_keys if spec else frozenset()
 
 
 def account_out(account: ChannelAccount) -> ChannelAccountOut:
@@ -78,7 +84,9 @@ async def list_accounts(uow: Uow) -> list[ChannelAccountOut]:
 
 @admin.post("/channel-accounts", status_code=status.HTTP_201_CREATED)
 async def create_account(body: ChannelAccountIn, uow: Uow) -> ChannelAccountOut:
-    account = await svc.do_create_channel_account(uow, body.channel, body.name, body.config, body.team_id)
+    account = await svc.do_create_channel_account(
+        uow, body.channel, body.name, body.config, body.team_id, required_keys(body.channel)
+    )
     await uow.commit()
     return account_out(account)
 
@@ -86,8 +94,16 @@ async def create_account(body: ChannelAccountIn, uow: Uow) -> ChannelAccountOut:
 @admin.patch("/channel-accounts/{account_id}")
 async def update_account(account_id: int, body: ChannelAccountPatch, uow: Uow) -> ChannelAccountOut:
     existing = await uow.session.get(ChannelAccount, account_id)
-    keys = secret_keys(existing.channel) if existing is not None else frozenset()
-    account = await svc.do_update_channel_account(uow, account_id, body.config, body.is_active, keys)
+    channel = existing.channel if existing is not None else ""
+    account = await svc.do_update_channel_account(
+        uow,
+        account_id,
+        body.config,
+        body.is_active,
+        secret_keys(channel),
+        required_keys(channel),
+        team_id=body.team_id if "team_id" in body.model_fields_set else svc.UNSET,
+    )
     await uow.commit()
     return account_out(account)
 

@@ -9,19 +9,22 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from helpline.channels.registry import address_kinds
+from helpline.domain.attachments import MAX_ATTACHMENT_BYTES
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel, ConversationStatus
 from helpline.domain.errors import DomainError
 from helpline.domain.identities import IdentityKind
 from helpline.domain.users import Presence, Role
+from helpline.services import channel_accounts
 from helpline.services import contacts as contact_svc
 from helpline.services import conversations as svc
 from helpline.services import users as user_svc
-from helpline.services.attachments import attachments_for
+from helpline.services.attachments import attachments_for, store_upload
 from helpline.storage.models import Contact, Team, User
 from helpline.storage.uow import UnitOfWork
 from helpline.web.deps import container, open_uow
@@ -56,6 +59,7 @@ def render(
             "me": principal.user,
             "csrf_token": principal.csrf_token or "",
             "is_supervisor": principal.role.at_least(Role.SUPERVISOR),
+            "is_admin": principal.role.at_least(Role.ADMIN),
             **context,
         },
         status_code=status_code,
@@ -183,7 +187,10 @@ async def conversation_context(uow: UnitOfWork, principal: Principal, conversati
     users = list(await uow.session.scalars(select(User).where(User.is_active.is_(True)).order_by(User.name)))
     teams = list(await uow.session.scalars(select(Team).order_by(Team.name)))
     timeline = await svc.contact_timeline(uow, contact.id)
+    accounts = await channel_accounts.list_channel_accounts(uow)
     return {
+        "account_channels": {a.id: a.channel for a in accounts},
+        "reachable": await svc.reachable_channels(uow, conv, address_kinds()),
         "attachments": await attachments_for(uow, [m.id for m, _ in timeline]),
         "conv": conv,
         "contact": contact,
@@ -248,9 +255,24 @@ async def reply(
     principal: Agent,
     text: Annotated[str, Form(max_length=20000)],
     internal: Annotated[bool, Form()] = False,
+    channel_account_id: Annotated[str, Form()] = "",
+    file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     try:
-        await svc.do_agent_reply(uow, principal.viewer, conversation_id, text, internal)
+        attachments = []
+        if file is not None and file.filename:
+            data = await file.read(MAX_ATTACHMENT_BYTES + 1)
+            attachments.append(await store_upload(container(request).files, data, file.filename))
+        await svc.do_agent_reply(
+            uow,
+            principal.viewer,
+            conversation_id,
+            text,
+            internal,
+            via_account_id=int(channel_account_id) if channel_account_id.isdigit() else None,
+            address_kinds=address_kinds(),
+            attachments=attachments,
+        )
     except DomainError as exc:
         return await error_page(request, principal, exc)
     await uow.commit()

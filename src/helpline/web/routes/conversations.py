@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from helpline.channels.registry import address_kinds
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel, ConversationStatus
 from helpline.services import conversations as svc
@@ -117,11 +118,29 @@ async def agent_typing(conversation_id: int, uow: Uow, principal: Agent, request
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.get("/{conversation_id}/reachable-channels")
+async def reachable(conversation_id: int, uow: Uow, principal: Agent) -> list[schemas.ReachableChannelOut]:
+    """Where the agent can answer this customer: the conversation's own account first."""
+    conv = await svc.access_conversation(uow, principal.viewer, conversation_id)
+    return [
+        schemas.ReachableChannelOut.model_validate(r)
+        for r in await svc.reachable_channels(uow, conv, address_kinds())
+    ]
+
+
 @router.post("/{conversation_id}/messages", status_code=status.HTTP_201_CREATED)
 async def reply(
     conversation_id: int, body: schemas.ReplyIn, uow: Uow, principal: Agent
 ) -> schemas.MessageOut:
     """An agent's reply to the customer (queued for delivery), or an internal note with `internal: true`."""
-    message = await svc.do_agent_reply(uow, principal.viewer, conversation_id, body.text, body.internal)
+    message = await svc.do_agent_reply(
+        uow,
+        principal.viewer,
+        conversation_id,
+        body.text,
+        body.internal,
+        via_account_id=body.channel_account_id,
+        address_kinds=address_kinds(),
+    )
     await uow.commit()
     return (await messages_out(uow, [message]))[0]
