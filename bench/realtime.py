@@ -142,10 +142,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    url: str, port: int, log: Path, workers: int = 1, redis_url: str | None = None
+) -> subprocess.Popen[bytes]:
     helpline = str(Path(sys.executable).with_name("helpline"))
     env = {**os.environ, "HELPLINE_DATABASE_URL": url, "HELPLINE_PORT": str(port)}
-    env.pop("HELPLINE_REDIS_URL", None)  # one instance, in-process fan-out
+    env["HELPLINE_WEB_WORKERS"] = str(workers)
+    env.pop("HELPLINE_REDIS_URL", None)  # one process: in-process fan-out
+    if workers > 1:
+        if not redis_url:
+            raise SystemExit("several server processes need Redis: pass --redis-url or run `make services`")
+        env["HELPLINE_REDIS_URL"] = redis_url
     with log.open("wb") as out:
         return subprocess.Popen([helpline, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
 

@@ -21,8 +21,10 @@ from helpline.config import Settings
 from helpline.notify.email import EmailSender, SmtpEmailSender
 from helpline.realtime.bus import EventBus, InProcessBus
 from helpline.realtime.redis_bus import RedisBus
+from helpline.services.account_cache import ChannelAccountCache
+from helpline.services.ingest_batch import IngestBatcher
 from helpline.services.ratelimit import SlidingWindowLimiter
-from helpline.storage.db import create_engine, create_session_factory
+from helpline.storage.db import create_engine, create_session_factory, is_sqlite
 from helpline.storage.files import FileStore, LocalFileStore
 from helpline.storage.uow import Clock, UnitOfWork, utc_now
 from helpline.worker.delivery import DeliveryWorker
@@ -46,6 +48,15 @@ class Container:
     files: FileStore = field(default_factory=lambda: LocalFileStore(Path("var/files")))
     #: Calls to providers (Telegram, WhatsApp…): bounded time, never waiting forever.
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=PROVIDER_TIMEOUT))
+    #: Webhooks read their account's secret from here, not from a transaction per request.
+    accounts: ChannelAccountCache = field(default_factory=ChannelAccountCache)
+    #: Webhooks store inbound messages through here: group commit under load.
+    ingest: IngestBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        # SQLite has one connection (one writer): one lane; PostgreSQL a few, leaving the pool
+        # room for agents' requests.
+        self.ingest = IngestBatcher(self.uow, lanes=1 if is_sqlite(self.settings.database_url) else 4)
 
     def delivery_worker(self, **options: Any) -> DeliveryWorker:
         options.setdefault("lease", timedelta(seconds=self.settings.delivery_lease_seconds))

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -33,19 +33,27 @@ def _serve(settings: Settings) -> None:
     from helpline.web.app import create_app
 
     configure_logging(json=settings.log_json)
-    container = build_container(settings)
     asyncio.run(_ensure_defaults(settings))
-    application = create_app(container)
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=False,
-        proxy_headers=False,
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": False,
+        "proxy_headers": False,
         # Open websockets (consoles, widgets) must not hold a restart hostage.
-        timeout_graceful_shutdown=5,
-    )
+        "timeout_graceful_shutdown": 5,
+    }
+    if settings.web_workers == 1:
+        uvicorn.run(create_app(build_container(settings)), **options)
+        return
+    if settings.redis_url is None:
+        console.print(
+            "[red]HELPLINE_WEB_WORKERS > 1 needs HELPLINE_REDIS_URL: events must reach every process.[/red]"
+        )
+        raise typer.Exit(2)
+    # Each process builds its own container from the environment (nothing is shared but the
+    # database and Redis); the outbox is safe to work from all of them (leased claims).
+    uvicorn.run("helpline.web.app:app_from_env", factory=True, workers=settings.web_workers, **options)
 
 
 async def _ensure_defaults(settings: Settings) -> None:

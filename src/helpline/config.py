@@ -39,6 +39,8 @@ class Settings:
     #: How long a claimed outbox item stays with its worker; after that (the worker died)
     #: another worker takes it. Longer than the slowest provider call, short enough to recover.
     delivery_lease_seconds: float = 60.0
+    #: Web server processes. More than one needs Redis, so events reach every process's sockets.
+    web_workers: int = 1
     mail_from: str = "Helpline <helpline@localhost>"
 
     @classmethod
@@ -65,4 +67,5 @@ class Settings:
             worker_in_web=_flag(env.get("HELPLINE_WORKER_IN_WEB"), True),
             delivery_lease_seconds=float(env.get("HELPLINE_DELIVERY_LEASE_SECONDS", "60")),
             mail_from=env.get("HELPLINE_MAIL_FROM", "Helpline <helpline@localhost>"),
+            web_workers=max(1, int(env.get("HELPLINE_WEB_WORKERS", "1"))),
         )

@@ -9,7 +9,7 @@ the delivery worker only know these ports; which adapter serves which channel is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,6 +19,8 @@ import httpx
 from helpline.domain.conversations import Channel, DeliveryStatus
 from helpline.domain.delivery import DeliveryOutcome
 from helpline.domain.identities import IdentityKind
+from helpline.domain.inbound import InboundMessage
+from helpline.services.inbound import IngestResult
 from helpline.storage.files import FileStore
 from helpline.storage.uow import UnitOfWorkFactory
 
@@ -92,6 +94,9 @@ class WebhookContext:
     files: FileStore
     http: httpx.AsyncClient
     default_region: str
+    #: Stores one inbound message, committed when it returns (group-committed with messages
+    #: arriving at the same moment); use it rather than a transaction of your own.
+    ingest: Callable[[InboundMessage], Awaitable[IngestResult]]
 
 
 @dataclass(frozen=True, slots=True)

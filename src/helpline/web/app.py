@@ -12,7 +12,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from helpline import __version__
-from helpline.bootstrap import Container
+from helpline.bootstrap import Container, build_container
+from helpline.config import Settings
+from helpline.logs import configure_logging
 from helpline.web import errors
 from helpline.web.cors import WidgetCORS
 from helpline.web.metrics import HttpMetrics
@@ -63,6 +65,8 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
     app.state.container = container
     errors.install(app)
     for router in (
+        # Providers' webhooks first: the hottest route should not be matched against all others.
+        channels.webhooks,
         system.router,
         auth.router,
         contacts.router,
@@ -75,7 +79,6 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
         console_channels.router,
         attachments.router,
         channels.admin,
-        channels.webhooks,
     ):
         app.include_router(router)
     install_docs(app)
@@ -97,3 +100,10 @@ def install_docs(app: FastAPI) -> None:
             swagger_css_url=f"{SWAGGER}/swagger-ui.css",
             swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
         )
+
+
+def app_from_env() -> FastAPI:
+    """The app of one of several `helpline serve` processes (uvicorn's factory for --workers)."""
+    settings = Settings.from_env()
+    configure_logging(json=settings.log_json)
+    return create_app(build_container(settings))

@@ -32,9 +32,7 @@ from helpline.domain.inbound import InboundAttachment, InboundMessage
 from helpline.logs import get_logger
 from helpline.services.attachments import store_provider_media
 from helpline.services.contacts import link_revealed_phone
-from helpline.services.inbound import ingest_inbound
 from helpline.storage.files import FileStore
-from helpline.storage.uow import UnitOfWorkFactory
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name)
 #: Bots may download files of up to 20 MB (Bot API, getFile).
@@ -63,9 +61,7 @@ class TelegramReceiver:
         if not isinstance(update, dict):
             raise MalformedPayload("an update is a JSON object")
         try:
-            parsed = await receive_update(
-                ctx.make_uow, ctx.files, ctx.http, ctx.account_id, ctx.config, update, ctx.default_region
-            )
+            parsed = await receive_update(ctx, update)
         except MediaUnavailable:
             raise
         except ValueError as exc:
@@ -113,15 +109,7 @@ async def download(http: httpx.AsyncClient, config: Mapping[str, Any], media: Me
     return response.content
 
 
-async def receive_update(
-    make_uow: UnitOfWorkFactory,
-    files: FileStore,
-    http: httpx.AsyncClient,
-    account_id: int,
-    config: Mapping[str, Any],
-    update: Mapping[str, Any],
-    default_region: str,
-) -> TelegramInbound | None:
+async def receive_update(ctx: WebhookContext, update: Mapping[str, Any]) -> TelegramInbound | None:
     """Store the customer message in `update`; None for updates that carry none.
 
     ValueError: the update is malformed (answer 400). MediaUnavailable: try again later.
@@ -129,11 +117,11 @@ async def receive_update(
     parsed = parse_update(update)
     if parsed is None:
         return None
-    attachments = [await _fetch(files, http, config, media) for media in parsed.media]
-    result = await ingest_inbound(make_uow, inbound_message(account_id, parsed, tuple(attachments)))
+    attachments = [await _fetch(ctx.files, ctx.http, ctx.config, media) for media in parsed.media]
+    result = await ctx.ingest(inbound_message(ctx.account_id, parsed, tuple(attachments)))
     if parsed.shared_phone and not result.duplicate:
-        async with make_uow() as uow:
-            await link_revealed_phone(uow, result.contact_id, parsed.shared_phone, default_region)
+        async with ctx.make_uow() as uow:
+            await link_revealed_phone(uow, result.contact_id, parsed.shared_phone, ctx.default_region)
             await uow.commit()
     return parsed
 

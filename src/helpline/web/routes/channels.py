@@ -83,16 +83,19 @@ async def list_accounts(uow: Uow) -> list[ChannelAccountOut]:
 
 
 @admin.post("/channel-accounts", status_code=status.HTTP_201_CREATED)
-async def create_account(body: ChannelAccountIn, uow: Uow) -> ChannelAccountOut:
+async def create_account(body: ChannelAccountIn, uow: Uow, request: Request) -> ChannelAccountOut:
     account = await svc.do_create_channel_account(
         uow, body.channel, body.name, body.config, body.team_id, required_keys(body.channel)
     )
     await uow.commit()
+    container(request).accounts.invalidate(account.id)
     return account_out(account)
 
 
 @admin.patch("/channel-accounts/{account_id}")
-async def update_account(account_id: int, body: ChannelAccountPatch, uow: Uow) -> ChannelAccountOut:
+async def update_account(
+    account_id: int, body: ChannelAccountPatch, uow: Uow, request: Request
+) -> ChannelAccountOut:
     existing = await uow.session.get(ChannelAccount, account_id)
     channel = existing.channel if existing is not None else ""
     account = await svc.do_update_channel_account(
@@ -105,6 +108,7 @@ async def update_account(account_id: int, body: ChannelAccountPatch, uow: Uow) -
         team_id=body.team_id if "team_id" in body.model_fields_set else svc.UNSET,
     )
     await uow.commit()
+    container(request).accounts.invalidate(account_id)
     return account_out(account)
 
 
@@ -119,10 +123,9 @@ async def provider_webhook(channel: str, account_id: int, request: Request) -> R
     if spec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such channel")
     c = container(request)
-    async with c.uow() as uow:
-        account = await uow.session.get(ChannelAccount, account_id)
-        config = dict(account.config or {}) if account is not None else {}
-        active = account is not None and account.is_active and account.channel == channel
+    account = await c.accounts.get(c.uow, account_id)
+    config = account.config if account is not None else {}
+    active = account is not None and account.is_active and account.channel == channel
     refused = status.HTTP_403_FORBIDDEN if request.method == "GET" else status.HTTP_401_UNAUTHORIZED
     if not active:
         raise HTTPException(refused, "bad or missing signature")
@@ -135,7 +138,10 @@ async def provider_webhook(channel: str, account_id: int, request: Request) -> R
         query=dict(request.query_params),
         body=body,
     )
-    ctx = WebhookContext(account_id, config, c.uow, c.files, c.http, c.settings.default_region)
+    region = c.settings.default_region
+    ctx = WebhookContext(
+        account_id, config, c.uow, c.files, c.http, region, lambda msg: c.ingest.ingest(msg, region)
+    )
     try:
         reply = await spec.receiver.handle(ctx, webhook)
     except WebhookRejected as exc:

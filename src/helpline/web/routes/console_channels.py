@@ -18,7 +18,7 @@ from helpline.domain.errors import DomainError
 from helpline.services import channel_accounts as svc
 from helpline.storage.models import Team
 from helpline.storage.uow import UnitOfWork
-from helpline.web.deps import open_uow
+from helpline.web.deps import container, open_uow
 from helpline.web.routes.console import VIEWS, error_page, filters, inbox_filter, inbox_rows, render
 from helpline.web.security import Principal, require_admin
 
@@ -103,6 +103,7 @@ async def create_account(request: Request, uow: Uow, principal: Admin) -> Respon
     except DomainError as exc:
         return await error_page(request, principal, exc)
     await uow.commit()
+    container(request).accounts.invalidate()
     return RedirectResponse("/console/admin/channels", status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -125,4 +126,5 @@ async def update_account(account_id: int, request: Request, uow: Uow, principal:
     except DomainError as exc:
         return await error_page(request, principal, exc)
     await uow.commit()
+    container(request).accounts.invalidate(account_id)
     return RedirectResponse("/console/admin/channels", status_code=status.HTTP_303_SEE_OTHER)

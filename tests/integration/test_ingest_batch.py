@@ -1,0 +1,71 @@
+"""Group commit: concurrent webhooks share transactions, yet each is stored exactly once and
+committed before its caller hears back; a failing batch falls back to one message at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from helpline.bootstrap import Container
+from helpline.domain.conversations import Channel
+from helpline.domain.identities import IdentityKind
+from helpline.domain.inbound import InboundMessage
+from helpline.services.channel_accounts import do_create_channel_account
+from helpline.services.ingest_batch import IngestBatcher
+from helpline.storage.models import Conversation, Message
+
+
+def message(account_id: int, customer: int, n: int, account_override: int | None = None) -> InboundMessage:
+    return InboundMessage(
+        channel=Channel.TELEGRAM,
+        channel_account_id=account_override or account_id,
+        identity_kind=IdentityKind.TELEGRAM,
+        identity_value=str(customer),
+        text=f"message {n}",
+        provider_message_id=f"{customer}:{n}",
+        sent_at=datetime.now(UTC),
+    )
+
+
+async def account(container: Container) -> int:
+    async with container.uow() as uow:
+        created = await do_create_channel_account(uow, Channel.TELEGRAM, "bot", {}, None)
+        await uow.commit()
+    return created.id
+
+
+async def counts(container: Container) -> tuple[int, int]:
+    async with container.uow() as uow:
+        messages = await uow.session.scalar(select(func.count()).select_from(Message))
+        conversations = await uow.session.scalar(select(func.count()).select_from(Conversation))
+    return int(messages or 0), int(conversations or 0)
+
+
+async def test_concurrent_messages_and_retries_are_each_stored_once(container: Container) -> None:
+    account_id = await account(container)
+    batcher = IngestBatcher(container.uow, lanes=2, max_batch=16)
+    # 5 customers x 20 messages, and every message delivered twice (a provider retry), all at once.
+    deliveries = [message(account_id, 1000 + c, n) for c in range(5) for n in range(20)] * 2
+    results = await asyncio.gather(*(batcher.ingest(m) for m in deliveries))
+    assert sum(r.duplicate for r in results) == 100
+    assert await counts(container) == (100, 5)
+    # Each caller got the id of the stored message for its provider id.
+    by_provider: dict[str | None, set[int]] = {}
+    for delivered, result in zip(deliveries, results, strict=True):
+        by_provider.setdefault(delivered.provider_message_id, set()).add(result.message_id)
+    assert all(len(ids) == 1 for ids in by_provider.values())
+
+
+async def test_a_bad_message_fails_alone_and_its_batch_neighbours_are_stored(container: Container) -> None:
+    account_id = await account(container)
+    batcher = IngestBatcher(container.uow, lanes=1, max_batch=16)
+    good = [message(account_id, 2000 + n, 0) for n in range(6)]
+    bad = message(account_id, 2999, 0, account_override=987_654)  # no such channel account
+    outcomes = await asyncio.gather(
+        *(batcher.ingest(m) for m in [*good[:3], bad, *good[3:]]), return_exceptions=True
+    )
+    assert isinstance(outcomes[3], Exception)
+    assert all(not isinstance(o, BaseException) for n, o in enumerate(outcomes) if n != 3)
+    assert await counts(container) == (6, 6)
