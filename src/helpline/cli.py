@@ -53,7 +53,14 @@ def _serve(settings: Settings) -> None:
         raise typer.Exit(2)
     # Each process builds its own container from the environment (nothing is shared but the
     # database and Redis); the outbox is safe to work from all of them (leased claims).
-    uvicorn.run("helpline.web.app:app_from_env", factory=True, workers=settings.web_workers, **options)
+    uvicorn.run(
+        "helpline.web.app:app_from_env",
+        factory=True,
+        workers=settings.web_workers,
+        # A busy process must not be mistaken for a hung one and restarted mid-request.
+        timeout_worker_healthcheck=30,
+        **options,
+    )
 
 
 async def _ensure_defaults(settings: Settings) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import redis_url
 from tests.integration.live_server import run, serving
 
 
@@ -64,3 +66,24 @@ def test_migrate_is_idempotent(env: dict[str, str]) -> None:
     for _ in range(2):
         result = run(["migrate"], env)
         assert result.returncode == 0, result.stderr
+
+
+def test_several_server_processes_need_redis_and_share_the_work(env: dict[str, str], tmp_path: Path) -> None:
+    alone = run(["serve"], {**env, "HELPLINE_WEB_WORKERS": "2"})
+    assert alone.returncode == 2
+    assert "HELPLINE_REDIS_URL" in alone.stdout + alone.stderr
+    multi = {**env, "HELPLINE_WEB_WORKERS": "2", "HELPLINE_REDIS_URL": redis_url()}
+    log_path = tmp_path / "serve.log"
+    with serving(["serve"], multi, log_path) as base:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and log_path.read_text().count("Application startup complete") < 2:
+            time.sleep(0.2)
+        with httpx.Client(base_url=base) as client:
+            for _ in range(20):
+                assert client.get("/healthz", headers={"Connection": "close"}).status_code == 200
+        log = log_path.read_text()
+    started = {
+        line.split("[")[1].split("]")[0] for line in log.splitlines() if "Started server process [" in line
+    }
+    assert len(started) >= 2, log[-2000:]
+    assert "Started parent process" in log
