@@ -36,6 +36,7 @@ test: $(STAMP) services
 bench: $(STAMP) services
 	eval "$$(scripts/test-services.sh env)" && $(BIN)/python bench/ingest.py --backend both
 	eval "$$(scripts/test-services.sh env)" && $(BIN)/python bench/realtime.py
+	eval "$$(scripts/test-services.sh env)" && $(BIN)/python bench/webhooks.py
 
 clean:
 	-scripts/test-services.sh stop

@@ -117,9 +117,15 @@ class DeliveryWorker:
                 OutboundFile(filename, content_type, await self._files.get(key))
                 for filename, content_type, key in job.files
             ]
-            return await sender.send(
-                job.config, OutboundMessage(recipient=job.recipient, text=job.text, files=tuple(attached))
+            message = OutboundMessage(
+                recipient=job.recipient,
+                text=job.text,
+                files=tuple(attached),
+                # The same key on every attempt: providers that deduplicate (VK's random_id)
+                # turn a re-send after a crash into a no-op.
+                idempotency_key=f"helpline-message-{job.message_id}",
             )
+            return await sender.send(job.config, message)
         except FileNotFoundError:
             return Rejected("an attached file is missing from the file store")
         except Exception as exc:  # an adapter bug is a failed attempt, not a dead worker
