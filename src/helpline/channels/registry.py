@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import httpx
 
-from helpline.channels import telegram
+from helpline.channels import telegram, viber, whatsapp
 from helpline.channels.base import ChannelSender, ChannelSpec
 
-SPECS: dict[str, ChannelSpec] = {spec.channel.value: spec for spec in (telegram.SPEC,)}
+SPECS: dict[str, ChannelSpec] = {
+    spec.channel.value: spec
+    for spec in (telegram.SPEC, viber.SPEC, whatsapp.SPEC)
+}
 
 
 def build_senders(http: httpx.AsyncClient) -> dict[str, ChannelSender]:
