@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import httpx
 
-from helpline.channels import meta, telegram, viber, whatsapp
+from helpline.channels import meta, telegram, viber, vk, whatsapp
 from helpline.channels.base import ChannelSender, ChannelSpec
 
 SPECS: dict[str, ChannelSpec] = {
     spec.channel.value: spec
-    for spec in (telegram.SPEC, viber.SPEC, meta.MESSENGER_SPEC, meta.INSTAGRAM_SPEC, whatsapp.SPEC)
+    for spec in (telegram.SPEC, vk.SPEC, viber.SPEC, meta.MESSENGER_SPEC, meta.INSTAGRAM_SPEC, whatsapp.SPEC)
 }
 
 
