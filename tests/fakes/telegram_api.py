@@ -27,7 +27,6 @@ import json
 import math
 import re
 import secrets
-import socket
 import threading
 import time
 from collections import deque
@@ -37,13 +36,13 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
-import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.serving import serving_in_thread
 
 __all__ = [
     "FILE_DOWNLOAD",
@@ -556,47 +555,6 @@ def running_fake_telegram(token: str) -> Iterator[FakeTelegram]:
     the context is entered only once the server answers HTTP.
     """
     fake = FakeTelegram(token)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    config = uvicorn.Config(
-        fake.app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        ws="none",
-        log_config=None,  # leave the test process's logging configuration alone
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"fake-telegram-{port}", daemon=True
-    )
-    thread.start()
-    try:
-        fake.base_url = f"http://127.0.0.1:{port}"
-        _wait_until_answering(fake.base_url, thread)
+    with serving_in_thread(fake.app, "fake-telegram", fake._closing) as url:
+        fake.base_url = url
         yield fake
-    finally:
-        fake._closing.set()
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        if thread.is_alive():
-            raise RuntimeError("the fake Telegram server did not stop within 10 s")
-
-
-def _wait_until_answering(base_url: str, thread: threading.Thread, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not thread.is_alive():
-            raise RuntimeError("the fake Telegram server stopped while starting")
-        try:
-            httpx.get(f"{base_url}/", timeout=1)  # any HTTP answer (404 here) means it is serving
-            return
-        except httpx.TransportError:
-            time.sleep(0.02)
-    raise RuntimeError(f"the fake Telegram server did not answer within {timeout:g} s")

@@ -29,7 +29,6 @@ import asyncio
 import json
 import math
 import secrets
-import socket
 import threading
 import time
 from collections import deque
@@ -39,13 +38,13 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
-import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.serving import serving_in_thread
 
 __all__ = [
     "ERROR_MESSAGES",
@@ -543,47 +542,6 @@ def _check_failure(response: Failure) -> None:
 def running_fake_vk(access_token: str, group_id: int = GROUP_ID) -> Iterator[FakeVk]:
     """Serve a FakeVk on a free 127.0.0.1 port until the block ends."""
     fake = FakeVk(access_token, group_id)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    config = uvicorn.Config(
-        fake.app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        ws="none",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"fake-vk-{port}", daemon=True
-    )
-    thread.start()
-    try:
-        fake.base_url = f"http://127.0.0.1:{port}"
-        _wait_until_answering(fake.base_url, thread)
+    with serving_in_thread(fake.app, "fake-vk", fake._closing) as url:
+        fake.base_url = url
         yield fake
-    finally:
-        fake._closing.set()
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        if thread.is_alive():
-            raise RuntimeError("the fake VK server did not stop within 10 s")
-
-
-def _wait_until_answering(base_url: str, thread: threading.Thread, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not thread.is_alive():
-            raise RuntimeError("the fake VK server stopped while starting")
-        try:
-            httpx.get(f"{base_url}/", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.02)
-    raise RuntimeError(f"the fake VK server did not answer within {timeout:g} s")

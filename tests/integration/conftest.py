@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -65,3 +66,18 @@ def make_staff(container: Container) -> MakeStaff:
         return Staff(user.id, email, role, token.token)
 
     return make
+
+
+class Clock:
+    """A clock tests move by hand, so backoff and Retry-After are checked exactly, not by sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

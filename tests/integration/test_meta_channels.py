@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from helpline.storage.models import Attachment, Contact, ContactIdentity, Messag
 from helpline.web.app import create_app
 from tests.conftest import make_settings
 from tests.fakes.meta_graph_api import FakeGraph, UploadedFile, running_fake_graph
-from tests.integration.conftest import MakeStaff, Staff
+from tests.integration.conftest import Clock, MakeStaff, Staff
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "meta"
 TOKEN = "EAAGm0PX4ZCpsBAKZAvSBFUvDZBx3a9ZCZAZB3ZC1WZCbZAYtHk8xz5ZAV2ZBZCnZB"
@@ -60,14 +60,6 @@ def event(payload: dict[str, Any]) -> dict[str, Any]:
     return payload["entry"][0]["messaging"][0]  # type: ignore[no-any-return]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture(params=[MESSENGER, INSTAGRAM], ids=["messenger", "instagram"])
 def platform(request: pytest.FixtureRequest) -> Platform:
     return request.param  # type: ignore[no-any-return]
@@ -77,11 +69,6 @@ def platform(request: pytest.FixtureRequest) -> Platform:
 def fake(platform: Platform) -> Iterator[FakeGraph]:
     with running_fake_graph(TOKEN, page_id=platform.page_id, instagram=platform is INSTAGRAM) as server:
         yield server
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from helpline.storage.models import Attachment, Contact, ContactIdentity, Messag
 from helpline.web.app import create_app
 from tests.conftest import make_settings
 from tests.fakes.viber_api import MEDIA, SEND_MESSAGE, FakeViber, running_fake_viber
-from tests.integration.conftest import MakeStaff, Staff
+from tests.integration.conftest import Clock, MakeStaff, Staff
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "viber"
 TOKEN = "4453b6ac12345678-e02c5f12174805f9-9b4e7f2b1c3d5a7e"
@@ -40,23 +40,10 @@ def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeViber]:
     with running_fake_viber(TOKEN) as server:
         yield server
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from helpline.storage.models import Attachment, Contact, ContactIdentity, Messag
 from helpline.web.app import create_app
 from tests.conftest import make_settings
 from tests.fakes.vk_api import FILE_DOWNLOAD, GROUP_ID, FakeVk, running_fake_vk
-from tests.integration.conftest import MakeStaff, Staff
+from tests.integration.conftest import Clock, MakeStaff, Staff
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vk"
 TOKEN = "vk1.a.Hf3kT9xQ2mLp7RwZ_community-token-for-tests"
@@ -40,24 +40,11 @@ FILE_HOSTS = ("https://sun9-32.userapi.com/", "https://psv4.userapi.com/", "http
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2000
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeVk]:
     with running_fake_vk(TOKEN) as server:
         server.add_user(USER, "Мария", "Иванова")
         yield server
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from helpline.storage.models import Attachment, ContactIdentity, Message, Outbox
 from helpline.web.app import create_app
 from tests.conftest import make_settings
 from tests.fakes.whatsapp_api import FakeWhatsApp, running_fake_whatsapp
-from tests.integration.conftest import MakeStaff, Staff
+from tests.integration.conftest import Clock, MakeStaff, Staff
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
 TOKEN = "EAAGm0PX4ZCpsBAKZBcYwhatsappTestToken1234567890"
@@ -61,23 +61,10 @@ def status_for(name: str, wamid: str) -> dict[str, Any]:
     return payload
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeWhatsApp]:
     with running_fake_whatsapp(TOKEN) as server:
         yield server
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

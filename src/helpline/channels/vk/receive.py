@@ -45,10 +45,11 @@ from helpline.channels.vk.parse import (
 from helpline.domain.attachments import MAX_ATTACHMENT_BYTES
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel
-from helpline.domain.identities import IdentityKind
+from helpline.domain.identities import IdentityKind, normalise_identity
 from helpline.domain.inbound import InboundAttachment, InboundMessage
 from helpline.logs import get_logger
 from helpline.services.attachments import store_provider_media
+from helpline.services.contacts import identity_owner
 from helpline.services.read_marks import record_read_up_to
 
 log = get_logger(__name__)
@@ -169,7 +170,9 @@ async def receive_message(ctx: WebhookContext, event: VkInbound, *, last_try: bo
             text=text,
             provider_message_id=event.provider_message_id,
             sent_at=event.sent_at,
-            sender_name=await sender_name(ctx.http, ctx.config, event.user_id),
+            sender_name=None
+            if await _known(ctx, event.user_id)
+            else await sender_name(ctx.http, ctx.config, event.user_id),
             language=Language(event.language) if event.language else None,
             attachments=tuple(attachments),
         )
@@ -200,6 +203,13 @@ async def download(http: httpx.AsyncClient, media: MediaRef) -> bytes | Skipped:
     except httpx.HTTPError as exc:
         raise MediaUnavailable(type(exc).__name__) from None
     return b"".join(chunks)
+
+
+async def _known(ctx: WebhookContext, user_id: int) -> bool:
+    """A returning customer already has a name: users.get is asked only about new senders."""
+    async with ctx.make_uow() as uow:
+        identity = normalise_identity(IdentityKind.VK, str(user_id), ctx.default_region)
+        return await identity_owner(uow, identity) is not None
 
 
 async def sender_name(http: httpx.AsyncClient, config: Mapping[str, Any], user_id: int) -> str | None:
