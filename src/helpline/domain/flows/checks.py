@@ -1,0 +1,132 @@
+"""The rules a flow must satisfy before it may be activated, beyond its JSON Schema.
+
+Each problem names the place in the document (a path of keys) so the console can point at
+the line. The first rule is the product's promise: no node may trap a customer, so every node
+offers the way to an operator on the phone's 0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+
+from helpline.domain.flows.model import (
+    FLOW_LANGUAGES,
+    OPERATOR_DIGIT,
+    AnswerArticle,
+    Flow,
+    GoTo,
+    LocalText,
+    Lookup,
+    Node,
+    Step,
+)
+
+PHONE_DIGITS = frozenset("0123456789*#")
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowProblem:
+    path: Path
+    message: str
+
+
+def check_flow(flow: Flow, known_articles: Collection[str] | None = None) -> list[FlowProblem]:
+    """Every rule the flow breaks (empty when it may be activated).
+
+    `known_articles`, when given, are the knowledge base's article ids: a flow answering with an
+    article that does not exist would leave the customer with nothing.
+    """
+    problems: list[FlowProblem] = []
+    if flow.start not in flow.nodes:
+        problems.append(FlowProblem(("start",), f"the start node '{flow.start}' is not defined"))
+    for node_id, node in flow.nodes.items():
+        problems.extend(_check_node(flow, node_id, node, known_articles))
+    problems.extend(_unreachable(flow))
+    return problems
+
+
+def _check_node(
+    flow: Flow, node_id: str, node: Node, known_articles: Collection[str] | None
+) -> Iterator[FlowProblem]:
+    base: Path = ("nodes", node_id)
+    yield from _check_text((*base, "prompt"), node.prompt)
+    operator = node.option_by_digit(OPERATOR_DIGIT)
+    if operator is None or not operator.is_operator:
+        yield FlowProblem(
+            (*base, "options"),
+            f"node '{node_id}' has no way to an operator: add an option with digit 0 and a handoff",
+        )
+    seen: set[str] = set()
+    for index, option in enumerate(node.options):
+        where: Path = (*base, "options", index)
+        if option.digit not in PHONE_DIGITS:
+            yield FlowProblem((*where, "digit"), f"'{option.digit}' is not a phone key (0-9, * or #)")
+        elif option.digit in seen:
+            yield FlowProblem((*where, "digit"), f"digit {option.digit} is used twice on node '{node_id}'")
+        seen.add(option.digit)
+        yield from _check_text((*where, "label"), option.label)
+        yield from _check_step(flow, where, option.step, known_articles)
+    if node.collect is not None:
+        where = (*base, "collect")
+        if node.collect.pattern is not None:
+            try:
+                re.compile(node.collect.pattern)
+            except re.error as exc:
+                yield FlowProblem(
+                    (*where, "pattern"), f"the pattern is not a valid regular expression: {exc}"
+                )
+        yield from _check_step(flow, where, node.collect.then, known_articles)
+
+
+def _check_step(
+    flow: Flow, where: Path, step: Step, known_articles: Collection[str] | None
+) -> Iterator[FlowProblem]:
+    if isinstance(step, GoTo) and step.node not in flow.nodes:
+        yield FlowProblem((*where, "next"), f"there is no node '{step.node}'")
+    elif (
+        isinstance(step, AnswerArticle) and known_articles is not None and step.article not in known_articles
+    ):
+        yield FlowProblem((*where, "answer"), f"the knowledge base has no article '{step.article}'")
+    elif isinstance(step, Lookup):
+        if step.name not in flow.lookups:
+            yield FlowProblem(
+                (*where, "lookup", "name"), f"the lookup '{step.name}' is not defined in lookups"
+            )
+        yield from _check_text((*where, "lookup", "found"), step.found)
+        yield from _check_text((*where, "lookup", "missing"), step.missing)
+        yield from _check_step(flow, (*where, "lookup"), step.then, known_articles)
+
+
+def _check_text(where: Path, text: LocalText) -> Iterator[FlowProblem]:
+    for language in FLOW_LANGUAGES:
+        if not text.get(language, "").strip():
+            yield FlowProblem((*where, language), f"the text in '{language}' is missing")
+
+
+def _targets(step: Step) -> Iterator[str]:
+    if isinstance(step, GoTo):
+        yield step.node
+    elif isinstance(step, Lookup):
+        yield from _targets(step.then)
+
+
+def _unreachable(flow: Flow) -> Iterator[FlowProblem]:
+    """Nodes no path from the start reaches: usually a typo in some `next`."""
+    if flow.start not in flow.nodes:
+        return
+    reached, todo = {flow.start}, [flow.start]
+    while todo:
+        node = flow.nodes[todo.pop()]
+        steps = [o.step for o in node.options] + ([node.collect.then] if node.collect else [])
+        for step in steps:
+            for target in _targets(step):
+                if target in flow.nodes and target not in reached:
+                    reached.add(target)
+                    todo.append(target)
+    for node_id in flow.nodes:
+        if node_id not in reached:
+            yield FlowProblem(("nodes", node_id), f"node '{node_id}' cannot be reached from the start")

@@ -1,0 +1,138 @@
+"""What a self-service flow is: nodes with prompts, options and the steps they lead to.
+
+One definition serves every channel. Chat shows a node's options as buttons or a numbered
+list; the phone reads the prompt and the options and takes the digits. That is why every
+option carries both a label per language and a phone digit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+#: The languages a flow speaks; every prompt and label exists in each of them.
+FLOW_LANGUAGES: tuple[str, ...] = ("ru", "en", "ar")
+
+#: The phone key that always reaches a person (the convention callers already know).
+OPERATOR_DIGIT = "0"
+
+#: Text per language code.
+LocalText = Mapping[str, str]
+
+
+def localised(text: LocalText, language: str, fallback: str = "en") -> str:
+    """The text in `language`, else in `fallback`, else in any language it has."""
+    return text.get(language) or text.get(fallback) or next(iter(text.values()), "")
+
+
+@dataclass(frozen=True, slots=True)
+class GoTo:
+    """Show another node."""
+
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerArticle:
+    """Answer with a knowledge-base article, then ask whether it helped."""
+
+    article: str
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """Hand the conversation to people: `queue` is a team name (None: the channel's inbox)."""
+
+    reason: str
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTicket:
+    """Record the request as a ticket for someone else to work on, then tell the customer."""
+
+    subject: str
+    queue: str | None = None
+    done: LocalText = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Ask an external system (order status, balance…) with the fields collected so far.
+
+    `found` is a template over the collected fields and the answer's fields, e.g.
+    "Order {order_number}: {status}"; `missing` is said when the system knows nothing.
+    After either, the flow continues with `then`.
+    """
+
+    name: str
+    found: LocalText
+    missing: LocalText
+    then: Step
+
+
+Step = GoTo | AnswerArticle | Handoff | CreateTicket | Lookup
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A choice on a node: a button in chat, a digit on the phone."""
+
+    digit: str
+    label: LocalText
+    step: Step
+
+    @property
+    def is_operator(self) -> bool:
+        return isinstance(self.step, Handoff)
+
+
+@dataclass(frozen=True, slots=True)
+class Collect:
+    """Take the customer's next free text as `field_name` (checked against `pattern`), then `then`."""
+
+    field_name: str
+    then: Step
+    pattern: str | None = None
+    invalid: LocalText = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    prompt: LocalText
+    options: tuple[Option, ...]
+    collect: Collect | None = None
+    #: Free text typed at this node goes to the FAQ bot (unless the node collects a field).
+    faq: bool = True
+
+    def option_by_digit(self, digit: str) -> Option | None:
+        return next((o for o in self.options if o.digit == digit), None)
+
+
+@dataclass(frozen=True, slots=True)
+class LookupEndpoint:
+    """Where a named lookup is answered: an HTTP GET on `url` with the fields filled in.
+
+    The bearer token, if the system needs one, is read from the environment variable named by
+    `token_env` by the adapter, so a flow file never holds a secret.
+    """
+
+    name: str
+    url: str
+    token_env: str | None = None
+    timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    name: str
+    start: str
+    nodes: Mapping[str, Node]
+    lookups: Mapping[str, LookupEndpoint] = field(default_factory=dict)
+    #: Overrides of the runtime's standard phrases (see flows.phrases), per phrase id.
+    phrases: Mapping[str, LocalText] = field(default_factory=dict)
+
+    @property
+    def start_node(self) -> Node:
+        return self.nodes[self.start]

@@ -1,0 +1,496 @@
+"""Running a flow with a customer: one turn per customer message, no I/O.
+
+The runtime is a function of (flow, knowledge, session state, what the customer wrote) to
+(what the bot says, the new state, and what the adapters must do: hand off, open a ticket,
+call a lookup). Understanding free text is the classifier's job; the adapter asks
+`needs_intent` and passes the classifier's guess in, so this module stays pure.
+
+Two rules are never negotiable: the words for "operator" (and the phone's 0) reach a person
+from any step, and a bot that is not sure hands off instead of answering.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from helpline.domain.flows.model import (
+    OPERATOR_DIGIT,
+    AnswerArticle,
+    CreateTicket,
+    Flow,
+    GoTo,
+    Handoff,
+    LocalText,
+    Lookup,
+    Node,
+    Step,
+    localised,
+)
+from helpline.domain.flows.phrases import DEFAULT_PHRASES, phrase
+
+#: After this many answers the bot could not use in a row, it stops asking and hands off.
+MAX_MISSES = 2
+
+
+class Awaiting(StrEnum):
+    MENU = "menu"
+    FIELD = "field"
+    CONFIRM = "confirm"
+    CLARIFY = "clarify"
+    LOOKUP = "lookup"
+
+
+class Outcome(StrEnum):
+    """How a bot session ended: the containment dashboards count these."""
+
+    ANSWERED_CONFIRMED = "answered_confirmed"
+    HANDED_OFF = "handed_off"
+    TICKET_CREATED = "ticket_created"
+    ABANDONED = "abandoned"
+
+
+class Decision(StrEnum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    HANDOFF = "handoff"
+
+
+@dataclass(frozen=True, slots=True)
+class IntentGuess:
+    """The classifier's verdict on a free-text message: its decision and ranked intents."""
+
+    decision: Decision
+    intents: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A knowledge-base article as the runtime needs it: a short title and the answer."""
+
+    title: LocalText
+    answer: LocalText
+    #: Articles like "how do I reach a person" are answered by doing it: a handoff.
+    hands_off: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """An option as shown: the digit (the button's payload and the phone key) and its label."""
+
+    digit: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class BotReply:
+    text: str
+    choices: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    node: str
+    language: str
+    awaiting: Awaiting = Awaiting.MENU
+    fields: Mapping[str, str] = field(default_factory=dict)
+    candidates: tuple[str, ...] = ()
+    misses: int = 0
+    #: The Lookup step waiting for its answer (kept as the option/collect path that led to it).
+    pending_lookup: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "language": self.language,
+            "awaiting": self.awaiting.value,
+            "fields": dict(self.fields),
+            "candidates": list(self.candidates),
+            "misses": self.misses,
+            "pending_lookup": self.pending_lookup,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SessionState:
+        return cls(
+            node=str(data["node"]),
+            language=str(data["language"]),
+            awaiting=Awaiting(data.get("awaiting", Awaiting.MENU.value)),
+            fields={str(k): str(v) for k, v in dict(data.get("fields") or {}).items()},
+            candidates=tuple(str(c) for c in data.get("candidates") or ()),
+            misses=int(data.get("misses", 0)),
+            pending_lookup=data.get("pending_lookup"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRequest:
+    subject: str
+    queue: str | None
+    fields: Mapping[str, str]
+    #: Said once the ticket exists; `{ticket}` is replaced with its number.
+    confirmation: str
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRequest:
+    name: str
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    replies: tuple[BotReply, ...]
+    state: SessionState
+    outcome: Outcome | None = None
+    handoff: Handoff | None = None
+    ticket: TicketRequest | None = None
+    lookup: LookupRequest | None = None
+    #: The article answered in this turn, for reports of what the bot answers.
+    answered: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.outcome is not None
+
+
+# --- understanding the customer's words --------------------------------------------------------
+
+_PUNCTUATION = str.maketrans(dict.fromkeys(string.punctuation + "«»“”„!?¿¡،؟؛…—–", " "))
+_OPERATOR_STEMS = ("operator", "оператор", "موظف")
+#: Words that ask for a person only in a short message ("agent" can be part of a question).
+_PERSON_WORDS = frozenset({"human", "agent", "person", "человек", "человека", "специалист", "انسان", "إنسان"})
+_YES = frozenset(
+    {
+        "yes",
+        "yeah",
+        "yep",
+        "y",
+        "ok",
+        "okay",
+        "thanks",
+        "thank",
+        "да",
+        "ага",
+        "спасибо",
+        "نعم",
+        "اجل",
+        "أجل",
+        "شكرا",
+    }
+)
+_NO = frozenset({"no", "nope", "not", "нет", "неа", "не", "لا", "كلا"})
+_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")
+
+
+def normalise(text: str) -> str:
+    """Lower case, no punctuation, single spaces, ё as е, Arabic-Indic digits as ASCII."""
+    folded = text.casefold().replace("ё", "е").translate(_ARABIC_DIGITS).translate(_PUNCTUATION)
+    return " ".join(folded.split())
+
+
+def asks_for_operator(text: str) -> bool:
+    """The customer wants a person: "operator" in any of our languages, or the phone's 0."""
+    words = normalise(text).split()
+    if words == [OPERATOR_DIGIT]:
+        return True
+    if any(stem in word for word in words for stem in _OPERATOR_STEMS):
+        return True
+    return len(words) <= 8 and any(word in _PERSON_WORDS for word in words)
+
+
+def _first_word_in(text: str, vocabulary: frozenset[str]) -> bool:
+    words = normalise(text).split()
+    return bool(words) and words[0] in vocabulary
+
+
+def _matches_label(text: str, label: LocalText) -> bool:
+    wanted = normalise(text)
+    return bool(wanted) and any(normalise(value) == wanted for value in label.values())
+
+
+# --- the runtime -------------------------------------------------------------------------------
+
+
+class FlowRuntime:
+    """One flow version with the knowledge base it answers from."""
+
+    def __init__(self, flow: Flow, articles: Mapping[str, Article]) -> None:
+        self.flow = flow
+        self.articles = articles
+
+    # The public turns.
+
+    def start(self, language: str) -> Turn:
+        """Greet with the start node."""
+        state = SessionState(node=self.flow.start, language=language)
+        return self._show(state, self.flow.start_node, ())
+
+    def needs_intent(self, state: SessionState, text: str) -> bool:
+        """Whether `text` will be read as a free question, so the adapter should classify it."""
+        if asks_for_operator(text) or self._picked_option(state, text) is not None:
+            return False
+        if state.awaiting in (Awaiting.CONFIRM, Awaiting.CLARIFY) and self._answers_pending(state, text):
+            return False
+        node = self.flow.nodes.get(state.node)
+        return node is not None and node.collect is None and node.faq
+
+    def handle(
+        self, state: SessionState, text: str, language: str | None = None, guess: IntentGuess | None = None
+    ) -> Turn:
+        """The bot's answer to one customer message."""
+        state = replace(state, language=language or state.language)
+        if asks_for_operator(text):
+            return self._handoff(state, Handoff(reason="customer asked for an operator"), ())
+        node = self.flow.nodes.get(state.node)
+        if node is None:  # the flow changed under a running session: start over, never get stuck
+            return self.start(state.language)
+        if state.awaiting is Awaiting.CONFIRM:
+            if _first_word_in(text, _YES) or text.strip() == "1" or _matches_label(text, self._yes()):
+                return Turn(
+                    replies=(BotReply(self._phrase("glad", state)),),
+                    state=replace(state, awaiting=Awaiting.MENU, candidates=()),
+                    outcome=Outcome.ANSWERED_CONFIRMED,
+                )
+            if _first_word_in(text, _NO) or text.strip() == "2" or _matches_label(text, self._no()):
+                return self._handoff(state, Handoff(reason="the bot's answer did not help"), ())
+        if state.awaiting is Awaiting.CLARIFY:
+            chosen = self._clarify_choice(state, text)
+            if chosen is not None:
+                return self._run(state, AnswerArticle(chosen), ())
+        option = self._picked_option(state, text)
+        if option is not None:
+            return self._run(replace(state, misses=0), option, ())
+        if node.collect is not None:
+            return self._collect(state, node, text)
+        if node.faq and guess is not None:
+            return self._understood(state, node, guess)
+        return self._missed(state, node)
+
+    def resume_lookup(
+        self, state: SessionState, answer: Mapping[str, str] | None, *, failed: bool = False
+    ) -> Turn:
+        """Continue after the adapter ran the lookup: `answer` is None when nothing was found."""
+        step = self._pending_lookup(state)
+        if step is None:
+            return self.start(state.language)
+        state = replace(state, awaiting=Awaiting.MENU, pending_lookup=None)
+        if failed:
+            said = BotReply(self._phrase("lookup_failed", state))
+            return self._handoff(state, Handoff(reason=f"lookup '{step.name}' failed"), (said,))
+        if answer is None:
+            said = BotReply(_fill(localised(step.missing, state.language), state.fields))
+        else:
+            said = BotReply(_fill(localised(step.found, state.language), {**state.fields, **answer}))
+        return self._run(state, step.then, (said,))
+
+    # Showing things.
+
+    def choices(self, node: Node, language: str) -> tuple[Choice, ...]:
+        return tuple(Choice(o.digit, localised(o.label, language)) for o in node.options)
+
+    def _show(self, state: SessionState, node: Node, before: Sequence[BotReply]) -> Turn:
+        awaiting = Awaiting.FIELD if node.collect is not None else Awaiting.MENU
+        state = replace(state, node=node.id, awaiting=awaiting, candidates=(), misses=0)
+        prompt = BotReply(localised(node.prompt, state.language), self.choices(node, state.language))
+        return Turn(replies=(*before, prompt), state=state)
+
+    def _phrase(self, key: str, state: SessionState) -> str:
+        return phrase(self.flow.phrases, key, state.language)
+
+    def _yes(self) -> LocalText:
+        return self.flow.phrases.get("yes") or DEFAULT_PHRASES["yes"]
+
+    def _no(self) -> LocalText:
+        return self.flow.phrases.get("no") or DEFAULT_PHRASES["no"]
+
+    def _operator_choice(self, state: SessionState) -> Choice:
+        node = self.flow.nodes.get(state.node)
+        option = node.option_by_digit(OPERATOR_DIGIT) if node is not None else None
+        label = localised(option.label, state.language) if option else self._phrase("operator", state)
+        return Choice(OPERATOR_DIGIT, label)
+
+    # Steps.
+
+    def _run(self, state: SessionState, step: Step, before: Sequence[BotReply]) -> Turn:
+        if isinstance(step, GoTo):
+            return self._show(state, self.flow.nodes[step.node], before)
+        if isinstance(step, AnswerArticle):
+            return self._answer(state, step.article, before)
+        if isinstance(step, Handoff):
+            return self._handoff(state, step, before)
+        if isinstance(step, CreateTicket):
+            confirmation = (
+                localised(step.done, state.language) if step.done else self._phrase("ticket_created", state)
+            )
+            return Turn(
+                replies=tuple(before),
+                state=replace(state, awaiting=Awaiting.MENU),
+                outcome=Outcome.TICKET_CREATED,
+                ticket=TicketRequest(
+                    step.subject, step.queue, dict(state.fields), _fill(confirmation, state.fields)
+                ),
+            )
+        key = self._lookup_key(state, step)
+        return Turn(
+            replies=tuple(before),
+            state=replace(state, awaiting=Awaiting.LOOKUP, pending_lookup=key),
+            lookup=LookupRequest(step.name, dict(state.fields)),
+        )
+
+    def _answer(self, state: SessionState, article_id: str, before: Sequence[BotReply]) -> Turn:
+        article = self.articles.get(article_id)
+        if article is None:
+            return self._handoff(
+                state, Handoff(reason=f"no answer for '{article_id}' in the knowledge base"), before
+            )
+        if article.hands_off:
+            return self._handoff(state, Handoff(reason="customer asked for a person"), before)
+        ask = BotReply(
+            self._phrase("did_it_help", state),
+            (
+                Choice("1", localised(self._yes(), state.language)),
+                Choice("2", localised(self._no(), state.language)),
+                self._operator_choice(state),
+            ),
+        )
+        answer = BotReply(localised(article.answer, state.language))
+        return Turn(
+            replies=(*before, answer, ask),
+            state=replace(state, awaiting=Awaiting.CONFIRM, candidates=(), misses=0),
+            answered=article_id,
+        )
+
+    def _handoff(self, state: SessionState, step: Handoff, before: Sequence[BotReply]) -> Turn:
+        return Turn(
+            replies=(*before, BotReply(self._phrase("handoff", state))),
+            state=replace(state, awaiting=Awaiting.MENU),
+            outcome=Outcome.HANDED_OFF,
+            handoff=step,
+        )
+
+    # Reading answers.
+
+    def _picked_option(self, state: SessionState, text: str) -> Step | None:
+        if state.awaiting in (Awaiting.CONFIRM, Awaiting.CLARIFY):
+            return None  # their digits mean yes/no or a candidate, not the node's options
+        node = self.flow.nodes.get(state.node)
+        if node is None:
+            return None
+        typed = normalise(text)
+        for option in node.options:
+            if typed == option.digit or _matches_label(text, option.label):
+                return option.step
+        return None
+
+    def _answers_pending(self, state: SessionState, text: str) -> bool:
+        if state.awaiting is Awaiting.CONFIRM:
+            typed = text.strip()
+            return typed in ("1", "2") or _first_word_in(text, _YES | _NO)
+        return self._clarify_choice(state, text) is not None
+
+    def _clarify_choice(self, state: SessionState, text: str) -> str | None:
+        typed = normalise(text)
+        for position, article_id in enumerate(state.candidates, start=1):
+            article = self.articles.get(article_id)
+            if typed == str(position) or (article is not None and _matches_label(text, article.title)):
+                return article_id
+        return None
+
+    def _collect(self, state: SessionState, node: Node, text: str) -> Turn:
+        assert node.collect is not None
+        value = text.strip()
+        if node.collect.pattern is not None and re.fullmatch(node.collect.pattern, value) is None:
+            return self._missed(state, node, invalid=node.collect.invalid)
+        state = replace(state, fields={**state.fields, node.collect.field_name: value}, misses=0)
+        return self._run(state, node.collect.then, ())
+
+    def _understood(self, state: SessionState, node: Node, guess: IntentGuess) -> Turn:
+        known = tuple(i for i in guess.intents if i in self.articles)
+        if guess.decision is Decision.ANSWER and known:
+            return self._answer(state, known[0], ())
+        if guess.decision is Decision.CLARIFY and len(known) >= 2:
+            candidates = known[:2]
+            choices = tuple(
+                Choice(str(n), localised(self.articles[a].title, state.language))
+                for n, a in enumerate(candidates, start=1)
+            )
+            ask = BotReply(self._phrase("clarify", state), (*choices, self._operator_choice(state)))
+            return Turn(
+                replies=(ask,), state=replace(state, awaiting=Awaiting.CLARIFY, candidates=candidates)
+            )
+        # Not sure: a person answers rather than the bot guessing.
+        return self._handoff(state, Handoff(reason="the bot was not sure of the answer"), ())
+
+    def _missed(self, state: SessionState, node: Node, invalid: LocalText | None = None) -> Turn:
+        misses = state.misses + 1
+        if misses >= MAX_MISSES:
+            return self._handoff(state, Handoff(reason="the bot could not understand the customer"), ())
+        key_text = localised(invalid, state.language) if invalid else ""
+        sorry = BotReply(
+            key_text or self._phrase("invalid_field" if invalid is not None else "not_understood", state)
+        )
+        again = BotReply(localised(node.prompt, state.language), self.choices(node, state.language))
+        return Turn(replies=(sorry, again), state=replace(state, misses=misses))
+
+    # Lookups survive between turns as a path to the step, not the step itself (state is JSON).
+
+    def _lookup_key(self, state: SessionState, step: Lookup) -> str:
+        node = self.flow.nodes[state.node]
+        for index, option in enumerate(node.options):
+            found = _find_lookup(option.step, step, f"{node.id}/option/{index}")
+            if found:
+                return found
+        if node.collect is not None:
+            found = _find_lookup(node.collect.then, step, f"{node.id}/collect")
+            if found:
+                return found
+        raise ValueError("the lookup step is not on the current node")
+
+    def _pending_lookup(self, state: SessionState) -> Lookup | None:
+        if state.pending_lookup is None:
+            return None
+        parts = state.pending_lookup.split("/")
+        node = self.flow.nodes.get(parts[0])
+        if node is None:
+            return None
+        step: Step | None
+        if parts[1] == "option":
+            index = int(parts[2])
+            step = node.options[index].step if index < len(node.options) else None
+            depth = parts[3:]
+        else:
+            step = node.collect.then if node.collect is not None else None
+            depth = parts[2:]
+        for _ in depth:
+            step = step.then if isinstance(step, Lookup) else None
+        return step if isinstance(step, Lookup) else None
+
+
+def _find_lookup(step: Step, wanted: Lookup, key: str) -> str | None:
+    """The key of `wanted` under `step` ("…/then" once per nested lookup), if it is there."""
+    while isinstance(step, Lookup):
+        if step is wanted:
+            return key
+        step, key = step.then, f"{key}/then"
+    return None
+
+
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _fill(template: str, values: Mapping[str, object]) -> str:
+    """`template` with {field} placeholders filled; unknown ones are left as written.
+
+    Values are inserted, never re-read as templates, so a lookup's answer cannot inject fields.
+    """
+    try:
+        return template.format_map(_Fields({k: str(v) for k, v in values.items()}))
+    except (ValueError, AttributeError, IndexError, KeyError):
+        return template  # a malformed template reads better as written than not at all

@@ -1,0 +1,1 @@
+"""Flow files: reading, checking and describing the YAML admins upload."""

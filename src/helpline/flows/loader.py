@@ -1,0 +1,188 @@
+"""Reading a flow file: YAML → JSON Schema → domain rules, every problem with its line.
+
+An admin uploads the file in the console; what they need back is not a traceback but
+"line 14: node 'balance' has no way to an operator". So the YAML is composed once (it keeps
+each value's position), and every problem's path of keys is walked back to a line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from helpline.domain.flows.checks import Path, check_flow
+from helpline.domain.flows.model import (
+    AnswerArticle,
+    Collect,
+    CreateTicket,
+    Flow,
+    GoTo,
+    Handoff,
+    Lookup,
+    LookupEndpoint,
+    Node,
+    Option,
+    Step,
+)
+from helpline.flows.schema import FLOW_SCHEMA
+
+#: A flow file is a page of YAML, not a data dump; the cap keeps a bad upload cheap to refuse.
+MAX_FLOW_BYTES = 256 * 1024
+
+_VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedFlow:
+    """The parsed flow (None when the file cannot be read as one) and every problem found."""
+
+    flow: Flow | None
+    problems: tuple[Problem, ...]
+    #: The plain data of the file (for preview and storage), None when it is not YAML at all.
+    data: Mapping[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.flow is not None and not self.problems
+
+
+def load_flow(source: str, known_articles: Collection[str] | None = None) -> LoadedFlow:
+    """Parse and check `source`; `known_articles` also checks the articles it answers with."""
+    if len(source.encode("utf-8", "replace")) > MAX_FLOW_BYTES:
+        return LoadedFlow(None, (Problem(None, f"the file is larger than {MAX_FLOW_BYTES // 1024} KiB"),))
+    try:
+        alias = _alias_line(source)
+        if alias is not None:
+            return LoadedFlow(None, (Problem(alias, "aliases (*name) are not allowed in a flow"),))
+        root = yaml.compose(source, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc)
+        return LoadedFlow(None, (Problem(mark.line + 1 if mark else None, f"not valid YAML: {reason}"),))
+    if not isinstance(data, dict):
+        return LoadedFlow(None, (Problem(1, "a flow file must be a mapping with name, start and nodes"),))
+    schema_problems = sorted(
+        (
+            Problem(_line(root, tuple(error.absolute_path)), _schema_message(error))
+            for error in _VALIDATOR.iter_errors(data)
+        ),
+        key=lambda p: (p.line or 0, p.message),
+    )
+    if schema_problems:
+        return LoadedFlow(None, tuple(schema_problems[:50]), data)
+    flow = flow_from_data(data)
+    problems = tuple(Problem(_line(root, p.path), p.message) for p in check_flow(flow, known_articles))
+    return LoadedFlow(flow, problems, data)
+
+
+def flow_from_data(data: Mapping[str, Any]) -> Flow:
+    """The domain Flow of schema-valid data (stored versions are re-read through this)."""
+    nodes = {node_id: _node(node_id, raw) for node_id, raw in data["nodes"].items()}
+    lookups = {
+        name: LookupEndpoint(
+            name=name,
+            url=raw["url"],
+            token_env=raw.get("token_env"),
+            timeout_seconds=float(raw.get("timeout_seconds", 5.0)),
+        )
+        for name, raw in (data.get("lookups") or {}).items()
+    }
+    return Flow(
+        name=data["name"],
+        start=data["start"],
+        nodes=nodes,
+        lookups=lookups,
+        phrases={key: dict(text) for key, text in (data.get("phrases") or {}).items()},
+    )
+
+
+def _node(node_id: str, raw: Mapping[str, Any]) -> Node:
+    collect = raw.get("collect")
+    return Node(
+        id=node_id,
+        prompt=dict(raw["prompt"]),
+        options=tuple(
+            Option(digit=str(o["digit"]), label=dict(o["label"]), step=_step(o)) for o in raw["options"]
+        ),
+        collect=(
+            Collect(
+                field_name=collect["field"],
+                then=_step(collect),
+                pattern=collect.get("pattern"),
+                invalid=dict(collect.get("invalid") or {}),
+            )
+            if collect
+            else None
+        ),
+        faq=bool(raw.get("faq", True)),
+    )
+
+
+def _step(raw: Mapping[str, Any]) -> Step:
+    if "next" in raw:
+        return GoTo(raw["next"])
+    if "answer" in raw:
+        return AnswerArticle(raw["answer"])
+    if "handoff" in raw:
+        return Handoff(reason=raw["handoff"]["reason"], queue=raw["handoff"].get("queue"))
+    if "ticket" in raw:
+        ticket = raw["ticket"]
+        return CreateTicket(
+            subject=ticket["subject"], queue=ticket.get("queue"), done=dict(ticket.get("done") or {})
+        )
+    lookup = raw["lookup"]
+    return Lookup(
+        name=lookup["name"], found=dict(lookup["found"]), missing=dict(lookup["missing"]), then=_step(lookup)
+    )
+
+
+def _alias_line(source: str) -> int | None:
+    """The line of the first alias: anchors and aliases let a few lines expand into millions of
+    values, and flows need neither."""
+    for event in yaml.parse(source, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark.line + 1 if event.start_mark is not None else 1
+    return None
+
+
+def _line(root: yaml.Node | None, path: Path | Sequence[Any]) -> int | None:
+    """The 1-based line of the value at `path`, or of the deepest part of it that exists."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            found = next((pair for pair in node.value if getattr(pair[0], "value", None) == key), None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _schema_message(error: Any) -> str:
+    where = "/".join(str(p) for p in error.absolute_path)
+    if error.validator == "oneOf" and error.schema is not None and "oneOf" in error.schema:
+        reason = "say what it leads to with exactly one of: " + ", ".join(
+            "'" + k + "'" for k in ("next", "answer", "handoff", "ticket", "lookup")
+        )
+    else:
+        reason = error.message
+    return f"{where}: {reason}" if where else reason

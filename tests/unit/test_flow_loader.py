@@ -1,0 +1,109 @@
+"""Flow files: schema and rule problems come back with the line and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpline.flows.loader import MAX_FLOW_BYTES, load_flow
+
+LOTTERY = (Path(__file__).parents[2] / "src/helpline/flows/examples/lottery.yaml").read_text(encoding="utf-8")
+
+MINIMAL = """\
+name: Tiny
+start: main
+nodes:
+  main:
+    prompt: {ru: "Привет", en: "Hi", ar: "مرحبا"}
+    options:
+      - digit: 1
+        label: {ru: "Тиражи", en: "Draws", ar: "السحوبات"}
+        answer: draw_results
+      - digit: 0
+        label: {ru: "Оператор", en: "Operator", ar: "موظف"}
+        handoff: {reason: asked, queue: Second line}
+"""
+
+
+def messages(source: str, **kwargs: object) -> list[str]:
+    return [str(p) for p in load_flow(source, **kwargs).problems]  # type: ignore[arg-type]
+
+
+def test_the_demo_flow_and_a_minimal_flow_are_valid() -> None:
+    assert load_flow(LOTTERY).ok
+    loaded = load_flow(MINIMAL)
+    assert loaded.ok
+    assert loaded.flow is not None
+    assert loaded.flow.start_node.options[1].digit == "0"
+
+
+def test_a_node_without_the_operator_option_is_refused_with_its_line() -> None:
+    source = MINIMAL.replace("      - digit: 0\n", "      - digit: 2\n")
+    assert messages(source) == [
+        "line 6: node 'main' has no way to an operator: add an option with digit 0 and a handoff"
+    ]
+
+
+def test_digit_zero_that_does_not_hand_off_is_not_the_way_to_an_operator() -> None:
+    source = MINIMAL.replace("        handoff: {reason: asked, queue: Second line}", "        next: main")
+    assert any("no way to an operator" in m for m in messages(source))
+
+
+def test_missing_translation_unknown_node_and_duplicate_digit_each_point_at_their_line() -> None:
+    source = MINIMAL.replace(', ar: "مرحبا"', "").replace("answer: draw_results", "next: nowhere")
+    assert messages(source) == ["line 5: nodes/main/prompt: 'ar' is a required property"]
+    source = MINIMAL.replace("answer: draw_results", "next: nowhere").replace("digit: 1", "digit: 0")
+    problems = messages(source)
+    assert "line 10: digit 0 is used twice on node 'main'" in problems
+    assert "line 9: there is no node 'nowhere'" in problems
+
+
+def test_an_option_must_lead_to_exactly_one_thing() -> None:
+    source = MINIMAL.replace(
+        "        answer: draw_results", "        answer: draw_results\n        next: main"
+    )
+    assert messages(source) == [
+        "line 7: nodes/main/options/0: say what it leads to with exactly one of: "
+        "'next', 'answer', 'handoff', 'ticket', 'lookup'"
+    ]
+
+
+def test_articles_are_checked_against_the_knowledge_base_when_it_is_given() -> None:
+    assert messages(MINIMAL, known_articles={"draw_results"}) == []
+    assert messages(MINIMAL, known_articles={"other"}) == [
+        "line 9: the knowledge base has no article 'draw_results'"
+    ]
+
+
+def test_unreachable_nodes_and_bad_patterns_are_reported() -> None:
+    extra = """\
+  orphan:
+    prompt: {ru: "a", en: "a", ar: "a"}
+    collect: {field: code, pattern: "([0-9", next: main}
+    options:
+      - digit: 0
+        label: {ru: "Оператор", en: "Operator", ar: "موظف"}
+        handoff: {reason: asked}
+"""
+    problems = messages(MINIMAL + extra)
+    assert "line 13: node 'orphan' cannot be reached from the start" in problems
+    assert any(p.startswith("line 15: the pattern is not a valid regular expression") for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("name: [unclosed\n", "line 2: not valid YAML"),
+        ("- a list\n", "line 1: a flow file must be a mapping"),
+        ("a: &x [1]\nb: *x\n", "line 2: aliases (*name) are not allowed in a flow"),
+        ("name: x\n", "line 1: 'nodes' is a required property"),
+    ],
+)
+def test_what_is_not_a_flow_gets_a_clear_reason(source: str, expected: str) -> None:
+    (first, *_) = messages(source)
+    assert first.startswith(expected)
+
+
+def test_an_oversized_file_is_refused_before_parsing() -> None:
+    assert messages("#" * (MAX_FLOW_BYTES + 1)) == ["the file is larger than 256 KiB"]

@@ -1,0 +1,285 @@
+"""The flow runtime: menus, FAQ answers, clarifying, collecting, lookups, and the way out to a person."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpline.domain.flows.model import Flow
+from helpline.domain.flows.runtime import (
+    Article,
+    Awaiting,
+    Decision,
+    FlowRuntime,
+    IntentGuess,
+    Outcome,
+    SessionState,
+    Turn,
+    asks_for_operator,
+)
+from helpline.flows.loader import load_flow
+
+LOTTERY = Path(__file__).parents[2] / "src/helpline/flows/examples/lottery.yaml"
+
+ARTICLES = {
+    "next_draw_schedule": Article(
+        title={"ru": "Расписание тиражей", "en": "Draw schedule", "ar": "مواعيد السحوبات"},
+        answer={
+            "ru": "Тиражи ежедневно в 21:00.",
+            "en": "Draws are daily at 21:00.",
+            "ar": "السحوبات يوميًا 21:00.",
+        },
+    ),
+    "draw_results": Article(
+        title={"ru": "Результаты", "en": "Draw results", "ar": "النتائج"},
+        answer={
+            "ru": "Результаты на странице.",
+            "en": "Results are on the Results page.",
+            "ar": "النتائج في الصفحة.",
+        },
+    ),
+    "contact_human": Article(
+        title={"ru": "Оператор", "en": "A person", "ar": "موظف"}, answer={"en": "-"}, hands_off=True
+    ),
+}
+for intent in (
+    "check_ticket",
+    "claim_prize_retail",
+    "claim_large_prize",
+    "withdraw_winnings",
+    "winnings_tax",
+    "forgot_password",
+    "account_blocked",
+    "change_phone_number",
+):
+    ARTICLES[intent] = Article(title={"en": intent}, answer={"ru": intent, "en": intent, "ar": intent})
+
+
+def lottery() -> Flow:
+    loaded = load_flow(LOTTERY.read_text(encoding="utf-8"), known_articles=ARTICLES)
+    assert loaded.ok, loaded.problems
+    assert loaded.flow is not None
+    return loaded.flow
+
+
+@pytest.fixture
+def runtime() -> FlowRuntime:
+    return FlowRuntime(lottery(), ARTICLES)
+
+
+def test_start_shows_the_main_menu_with_the_operator_on_zero(runtime: FlowRuntime) -> None:
+    turn = runtime.start("en")
+    (reply,) = turn.replies
+    assert reply.text.startswith("Hello!")
+    assert [c.digit for c in reply.choices] == ["1", "2", "3", "4", "0"]
+    assert reply.choices[-1].label == "Operator"
+    assert turn.state.awaiting is Awaiting.MENU and not turn.ended
+
+
+def test_menu_by_digit_and_by_label_in_any_language_then_an_answer_and_confirmation(
+    runtime: FlowRuntime,
+) -> None:
+    state = runtime.start("ru").state
+    turn = runtime.handle(state, "Тиражи и результаты")
+    assert turn.state.node == "draws"
+    turn = runtime.handle(turn.state, "1")
+    assert turn.answered == "next_draw_schedule"
+    answer, ask = turn.replies
+    assert answer.text == "Тиражи ежедневно в 21:00."
+    assert [c.digit for c in ask.choices] == ["1", "2", "0"]
+    done = runtime.handle(turn.state, "да, спасибо")
+    assert done.outcome is Outcome.ANSWERED_CONFIRMED
+
+
+def test_an_answer_that_did_not_help_goes_to_a_person(runtime: FlowRuntime) -> None:
+    state = runtime.handle(runtime.start("en").state, "1").state
+    turn = runtime.handle(state, "2")  # draw results
+    turn = runtime.handle(turn.state, "no")
+    assert turn.outcome is Outcome.HANDED_OFF
+    assert turn.handoff is not None and "did not help" in turn.handoff.reason
+
+
+@pytest.mark.parametrize("word", ["operator", "Оператор!", "позовите оператора", "موظف", "أريد الموظف", "0"])
+def test_the_operator_word_hands_off_from_any_step(runtime: FlowRuntime, word: str) -> None:
+    state = runtime.handle(runtime.start("en").state, "3").state  # in the middle of collecting a field
+    assert state.awaiting is Awaiting.FIELD
+    turn = runtime.handle(state, word)
+    assert turn.outcome is Outcome.HANDED_OFF
+    assert turn.handoff is not None and turn.handoff.reason == "customer asked for an operator"
+
+
+def test_free_text_is_classified_only_where_it_is_a_question(runtime: FlowRuntime) -> None:
+    state = runtime.start("en").state
+    assert runtime.needs_intent(state, "when is the next draw?")
+    assert not runtime.needs_intent(state, "2")
+    assert not runtime.needs_intent(state, "operator")
+    collecting = runtime.handle(state, "3").state
+    assert not runtime.needs_intent(collecting, "123456")
+
+
+def test_a_confident_guess_is_answered_a_close_one_clarified_an_unsure_one_handed_off(
+    runtime: FlowRuntime,
+) -> None:
+    state = runtime.start("ar").state
+    answered = runtime.handle(state, "متى السحب", guess=IntentGuess(Decision.ANSWER, ("next_draw_schedule",)))
+    assert answered.answered == "next_draw_schedule"
+    assert answered.replies[0].text == "السحوبات يوميًا 21:00."
+
+    clarify = runtime.handle(
+        state, "السحب", guess=IntentGuess(Decision.CLARIFY, ("draw_results", "next_draw_schedule"))
+    )
+    assert clarify.state.awaiting is Awaiting.CLARIFY and clarify.answered is None
+    assert [c.label for c in clarify.replies[0].choices] == ["النتائج", "مواعيد السحوبات", "موظف"]
+    picked = runtime.handle(clarify.state, "2")
+    assert picked.answered == "next_draw_schedule"
+
+    unsure = runtime.handle(state, "blue whales", guess=IntentGuess(Decision.HANDOFF, ("draw_results",)))
+    assert unsure.outcome is Outcome.HANDED_OFF and unsure.answered is None
+
+
+def test_an_article_about_reaching_a_person_is_answered_by_a_handoff(runtime: FlowRuntime) -> None:
+    turn = runtime.handle(
+        runtime.start("en").state, "human?", guess=IntentGuess(Decision.ANSWER, ("contact_human",))
+    )
+    assert turn.outcome is Outcome.HANDED_OFF
+
+
+def test_a_field_is_checked_then_a_ticket_is_requested_with_it(runtime: FlowRuntime) -> None:
+    state = runtime.handle(runtime.start("en").state, "3").state
+    wrong = runtime.handle(state, "my order")
+    assert wrong.replies[0].text.startswith("An order number has 6 to 12 digits")
+    assert wrong.state.misses == 1 and not wrong.ended
+    turn = runtime.handle(wrong.state, "1234567")
+    assert turn.outcome is Outcome.TICKET_CREATED
+    assert turn.ticket is not None
+    assert turn.ticket.fields == {"order_number": "1234567"}
+    assert turn.ticket.queue == "Deliveries"
+    assert turn.ticket.confirmation.format(ticket=42).startswith(
+        "Your request about order 1234567 is registered as #42"
+    )
+
+
+def test_two_misses_in_a_row_reach_a_person(runtime: FlowRuntime) -> None:
+    state = runtime.handle(runtime.start("en").state, "3").state
+    first = runtime.handle(state, "abc")
+    second = runtime.handle(first.state, "still not a number")
+    assert second.outcome is Outcome.HANDED_OFF
+
+
+def test_lookup_runs_outside_and_resumes_with_the_answer() -> None:
+    source = (
+        LOTTERY.read_text(encoding="utf-8")
+        .replace(
+            """      ticket:
+        subject: "Where is my order"
+        queue: "Deliveries"
+        done:""",
+            """      lookup:
+        name: order_status
+        found: {ru: "Заказ {order_number}: {status}", en: "Order {order_number}: {status}", ar: "الطلب {order_number}: {status}"}
+        missing: {ru: "Заказ не найден", en: "No such order", ar: "الطلب غير موجود"}
+        next: main
+      ignored_done:""",
+        )
+        .replace("ignored_done:", "# done:")
+        .replace(
+            "\nnodes:",
+            "\nlookups:\n  order_status: {url: 'http://127.0.0.1:9/orders/{order_number}'}\nnodes:",
+        )
+    )
+    source = "\n".join(
+        line for line in source.splitlines() if not line.startswith("          ") or "{ticket}" not in line
+    )
+    loaded = load_flow(source)
+    assert loaded.ok, [str(p) for p in loaded.problems]
+    assert loaded.flow is not None
+    rt = FlowRuntime(loaded.flow, ARTICLES)
+    state = rt.handle(rt.start("en").state, "3").state
+    asking = rt.handle(state, "555555")
+    assert asking.lookup is not None and asking.lookup.fields == {"order_number": "555555"}
+    assert asking.state.awaiting is Awaiting.LOOKUP
+    restored = SessionState.from_json(asking.state.to_json())
+    found = rt.resume_lookup(restored, {"status": "shipped"})
+    assert found.replies[0].text == "Order 555555: shipped"
+    assert found.state.node == "main"
+    missing = rt.resume_lookup(restored, None)
+    assert missing.replies[0].text == "No such order"
+    failed = rt.resume_lookup(restored, None, failed=True)
+    assert failed.outcome is Outcome.HANDED_OFF
+
+
+def test_phrases_of_the_state_survive_json() -> None:
+    state = SessionState(
+        node="x", language="ar", awaiting=Awaiting.CLARIFY, fields={"a": "1"}, candidates=("p", "q")
+    )
+    assert SessionState.from_json(state.to_json()) == state
+
+
+# --- invariants over any input -------------------------------------------------------------------
+
+_texts = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["1", "2", "3", "4", "9", "0", "yes", "no", "да", "нет", "نعم", "123456", "Main menu"]),
+)
+_guesses = st.one_of(
+    st.none(),
+    st.builds(
+        IntentGuess,
+        st.sampled_from(list(Decision)),
+        st.lists(st.sampled_from([*ARTICLES, "unknown_intent"]), max_size=3).map(tuple),
+    ),
+)
+
+
+def _check_turn(turn: Turn) -> None:
+    assert turn.replies or turn.lookup is not None
+    for reply in turn.replies:
+        if reply.choices:  # any menu the bot shows keeps the way to a person
+            assert "0" in [c.digit for c in reply.choices]
+    if turn.outcome is Outcome.HANDED_OFF:
+        assert turn.handoff is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_texts, _guesses, st.sampled_from(["ru", "en", "ar"])), max_size=8))
+def test_no_input_sequence_breaks_the_runtime_or_hides_the_operator(
+    steps: list[tuple[str, IntentGuess | None, str]],
+) -> None:
+    rt = FlowRuntime(lottery(), ARTICLES)
+    turn = rt.start("en")
+    _check_turn(turn)
+    for text, guess, language in steps:
+        if turn.ended:
+            turn = rt.start(language)
+        if turn.lookup is not None:
+            turn = rt.resume_lookup(turn.state, None)
+            _check_turn(turn)
+            continue
+        turn = rt.handle(turn.state, text, language, guess)
+        _check_turn(turn)
+
+
+@given(st.text(max_size=30), st.sampled_from(["operator", "оператор", "موظف"]), st.text(max_size=30))
+def test_the_operator_word_anywhere_in_a_message_is_heard(before: str, word: str, after: str) -> None:
+    assert asks_for_operator(f"{before} {word} {after}")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(_texts, _guesses), max_size=6), st.sampled_from(["operator", "оператор", "موظف", "0"])
+)
+def test_operator_reaches_a_person_whatever_came_before(
+    steps: list[tuple[str, IntentGuess | None]], word: str
+) -> None:
+    rt = FlowRuntime(lottery(), ARTICLES)
+    turn = rt.start("ru")
+    for text, guess in steps:
+        if turn.ended or turn.lookup is not None:
+            break
+        turn = rt.handle(turn.state, text, None, guess)
+    if not turn.ended and turn.lookup is None:
+        final = rt.handle(turn.state, word)
+        assert final.outcome is Outcome.HANDED_OFF
