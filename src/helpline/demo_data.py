@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib.resources import files
 from typing import Any
 
 from helpline.domain.contacts import Language
@@ -26,7 +27,9 @@ from helpline.domain.users import Role
 from helpline.services.channel_accounts import do_ensure_channel_account
 from helpline.services.contacts import ContactSpec, do_create_contact
 from helpline.services.conversations import do_agent_reply, do_assign, do_change_status, do_set_priority
+from helpline.services.flows import FLOW_CHANNELS, do_activate, do_upload_flow
 from helpline.services.inbound import ingest_inbound
+from helpline.services.knowledge import do_import_faq
 from helpline.services.users import (
     UserSpec,
     access_user,
@@ -771,4 +774,26 @@ async def seed_demo(make_uow: Callable[[], UnitOfWork], *, now: datetime | None 
             else:
                 await do_set_priority(uow, viewer, conversation_id, step.priority)
             await uow.commit()
+    async with make_uow() as uow:
+        await seed_self_service(uow, admin_id=user_ids.get("irina"))
+        await uow.commit()
     return logins
+
+
+#: The demo's bot: the lottery FAQ (ru/en/ar) and the menu flow, greeting every chat channel.
+DEMO_FLOW = files("helpline.flows").joinpath("examples/lottery.yaml")
+DEMO_FAQ = files("helpline.bot").joinpath("data")
+
+
+async def seed_self_service(uow: UnitOfWork, admin_id: int | None = None) -> None:
+    """Knowledge base from the packaged FAQ, the lottery flow uploaded and active on chat channels.
+
+    Existing demo conversations keep their people; new ones (any chat channel) meet the bot first.
+    """
+    await do_import_faq(
+        uow,
+        DEMO_FAQ.joinpath("faq_articles.jsonl").read_text(encoding="utf-8"),
+        DEMO_FAQ.joinpath("faq_train.jsonl").read_text(encoding="utf-8"),
+    )
+    version = await do_upload_flow(uow, DEMO_FLOW.read_text(encoding="utf-8"), admin_id)
+    await do_activate(uow, version.id, [c.value for c in FLOW_CHANNELS if c is not Channel.PHONE], admin_id)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from helpline.channels.base import ReplyOption
 
+_PHONE_KEYS = frozenset("0123456789*#")
+
 
 def split_text(text: str, limit: int) -> list[str]:
     """Pieces of at most `limit` characters, cut at a line break or space where there is one."""
@@ -24,9 +26,13 @@ def split_text(text: str, limit: int) -> list[str]:
 def with_numbered_options(text: str, options: Sequence[ReplyOption]) -> str:
     """`text` followed by "1. label" lines: how options read where a provider has no buttons.
 
-    The customer answers with the number or the label; the flow runtime accepts both.
+    The bot's options carry their phone digit as payload ("0" is always the operator), and
+    the list shows those digits, so typing what is shown is what the flow runtime expects;
+    other payloads are numbered by position. The runtime accepts the label too.
     """
     if not options:
         return text
-    lines = [f"{n}. {option.label}" for n, option in enumerate(options, start=1)]
+    keyed = all(len(o.payload) == 1 and o.payload in _PHONE_KEYS for o in options)
+    keys = [o.payload if keyed else str(n) for n, o in enumerate(options, start=1)]
+    lines = [f"{key}. {option.label}" for key, option in zip(keys, options, strict=True)]
     return "\n".join([text, "", *lines]) if text else "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, false, func, or_, select, update
 
 from helpline.domain.access import Viewer, can_assign, can_view_conversation
 from helpline.domain.contacts import normalise_tags
@@ -27,6 +27,7 @@ from helpline.services.users import user_team_ids
 from helpline.storage.json_ops import json_array_contains
 from helpline.storage.models import (
     Attachment,
+    BotSession,
     ChannelAccount,
     ContactIdentity,
     Conversation,
@@ -35,6 +36,23 @@ from helpline.storage.models import (
     User,
 )
 from helpline.storage.uow import UnitOfWork
+
+
+async def do_bot_steps_back(
+    uow: UnitOfWork, conv: Conversation, reason: str, outcome: str = "handed_off"
+) -> None:
+    """People answer this conversation from now on; a running bot session ends with `outcome`.
+
+    Called when an agent replies to or takes a conversation the bot had, and on the bot's own
+    handoff: the customer never gets a bot answer after a person has stepped in.
+    """
+    conv.handler = "agents"
+    await uow.session.execute(
+        update(BotSession)
+        .where(BotSession.conversation_id == conv.id, BotSession.status == "active")
+        .values(status="ended", outcome=outcome, handoff_reason=reason[:200], ended_at=uow.now())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def conversation_event(kind: str, conv: Conversation, **payload: object) -> Event:
@@ -69,6 +87,8 @@ class ConversationFilter:
     unassigned: bool = False
     team_id: int | None = None
     contact_id: int | None = None
+    #: "agents" or "bot": who answers the conversation now (None: either).
+    handler: str | None = None
     before_id: int | None = None
     limit: int = 50
 
@@ -80,6 +100,8 @@ async def list_conversations(uow: UnitOfWork, viewer: Viewer, flt: ConversationF
         stmt = stmt.where(Conversation.status.in_([s.value for s in flt.status]))
     if flt.channel:
         stmt = stmt.where(Conversation.channel.in_([c.value for c in flt.channel]))
+    if flt.handler:
+        stmt = stmt.where(Conversation.handler == flt.handler)
     if flt.language:
         stmt = stmt.where(Conversation.language == flt.language)
     if flt.assignee_id is not None:
@@ -139,6 +161,8 @@ async def do_assign(
         )
     previous = {"assignee_id": conv.assignee_id, "team_id": conv.team_id}
     conv.assignee_id, conv.team_id = assignee_id, team_id
+    if assignee_id is not None and conv.handler == "bot":
+        await do_bot_steps_back(uow, conv, "an agent took the conversation")
     conv.updated_at = uow.now()
     await uow.session.flush()
     uow.emit(
@@ -290,6 +314,8 @@ async def do_agent_reply(
     )
     uow.session.add(message)
     if not internal:
+        if conv.handler == "bot":
+            await do_bot_steps_back(uow, conv, "an agent replied")
         if conv.status == ConversationStatus.RESOLVED:
             conv.status, conv.resolved_at = ConversationStatus.OPEN.value, None
         if conv.assignee_id is None:

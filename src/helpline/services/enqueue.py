@@ -9,6 +9,8 @@ from helpline.storage.models import Message, OutboxItem
 from helpline.storage.uow import UnitOfWork
 
 KIND_MESSAGE = "message"
+#: A customer message the self-service bot must answer (its item's message is the inbound one).
+KIND_BOT_TURN = "bot_turn"
 
 #: Channels whose agent replies the customer reads inside Helpline itself (the widget fetches
 #: them): nothing to hand to a provider.

@@ -28,13 +28,16 @@ from helpline.domain.conversations import (
 from helpline.domain.events import Event
 from helpline.domain.identities import Identity, normalise_identity
 from helpline.domain.inbound import InboundMessage
+from helpline.services.enqueue import KIND_BOT_TURN, OutboxStatus
 from helpline.storage.models import (
     Attachment,
     ChannelAccount,
     Contact,
     ContactIdentity,
     Conversation,
+    FlowActivation,
     Message,
+    OutboxItem,
 )
 from helpline.storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -68,6 +71,8 @@ class _Known:
     contact_id: int | None
     #: The account's inbox team, which a new conversation starts in.
     account_team_id: int | None
+    #: The flow version active on the channel: a new conversation starts with the bot.
+    flow_version_id: int | None
 
 
 # Statements are built once: constructing them per message cost more than running them,
@@ -88,6 +93,10 @@ _LOOKUP = select(
     .where(ChannelAccount.id == bindparam("account_id"))
     .scalar_subquery()
     .label("account_team_id"),
+    select(FlowActivation.flow_version_id)
+    .where(FlowActivation.channel == bindparam("channel"))
+    .scalar_subquery()
+    .label("flow_version_id"),
 )
 
 _latest = aliased(Conversation)
@@ -99,6 +108,7 @@ _LATEST = (
         Conversation.resolved_at,
         Conversation.team_id,
         Conversation.assignee_id,
+        Conversation.handler,
     )
     .select_from(Contact)
     .outerjoin(
@@ -119,6 +129,11 @@ _INSERT_CONTACT = insert(Contact).returning(Contact.id)
 _INSERT_IDENTITY = insert(ContactIdentity)
 _INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
+_INSERT_OUTBOX = insert(OutboxItem)
+
+#: Who answers a conversation (Conversation.handler).
+HANDLER_BOT = "bot"
+HANDLER_AGENTS = "agents"
 
 
 async def _lookup(conn: AsyncConnection, msg: InboundMessage, identity: Identity) -> _Known:
@@ -130,10 +145,11 @@ async def _lookup(conn: AsyncConnection, msg: InboundMessage, identity: Identity
                 "provider_id": msg.provider_message_id,
                 "kind": identity.kind.value,
                 "value": identity.value,
+                "channel": msg.channel.value,
             },
         )
     ).one()
-    return _Known(row[0], row[1], row[2])
+    return _Known(row[0], row[1], row[2], row[3])
 
 
 async def _create_contact(
@@ -183,6 +199,7 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
     latest: LatestConversation | None = None
     language = msg.language.value if msg.language else None
     team_id = assignee_id = None
+    handler = HANDLER_AGENTS
     if known.contact_id is None:
         contact_id = await _create_contact(conn, msg, identity, now)
     else:
@@ -193,10 +210,11 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
         language = language or row[0]
         if row[1] is not None:
             latest = LatestConversation(row[1], ConversationStatus(row[2]), row[3])
-            team_id, assignee_id = row[4], row[5]
+            team_id, assignee_id, handler = row[4], row[5], row[6]
     target = choose_inbound_target(latest, now)
     if latest is None or target is InboundTarget.NEW:
         team_id, assignee_id = known.account_team_id, None
+        handler = HANDLER_BOT if known.flow_version_id is not None else HANDLER_AGENTS
         conversation_id: int = (
             await conn.execute(
                 _INSERT_CONVERSATION,
@@ -212,6 +230,8 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
                     "created_at": now,
                     "updated_at": now,
                     "last_message_at": now,
+                    "handler": handler,
+                    "flow_version_id": known.flow_version_id,
                 },
             )
         ).scalar_one()
@@ -248,6 +268,21 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
             },
         )
     ).scalar_one()
+    if handler == HANDLER_BOT:
+        # The bot's turn is queued with the message, in its transaction: a crash after the
+        # webhook's 200 cannot leave the customer unanswered.
+        await conn.execute(
+            _INSERT_OUTBOX,
+            {
+                "kind": KIND_BOT_TURN,
+                "message_id": message_id,
+                "status": OutboxStatus.QUEUED.value,
+                "attempts": 0,
+                "due_at": now,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
     if msg.attachments:
         await conn.execute(
             insert(Attachment),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -45,6 +45,8 @@ class DeliveryJob:
     attempts: int
     #: (filename, content type, storage key) of each file sent with the message.
     files: tuple[tuple[str, str, str], ...] = ()
+    #: (digit, label) of each choice offered with the message (the bot's menus).
+    options: tuple[tuple[str, str], ...] = ()
 
 
 async def do_claim_due(uow: UnitOfWork, limit: int, lease: timedelta) -> list[int]:
@@ -99,6 +101,29 @@ async def do_claim_due(uow: UnitOfWork, limit: int, lease: timedelta) -> list[in
     return ids
 
 
+async def claimed_kinds(uow: UnitOfWork, ids: list[int]) -> dict[int, tuple[str, int]]:
+    """item id → (kind, attempts so far) of claimed items."""
+    rows = await uow.session.execute(
+        select(OutboxItem.id, OutboxItem.kind, OutboxItem.attempts).where(OutboxItem.id.in_(ids))
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+async def do_retry_item(uow: UnitOfWork, item_id: int, due_at: datetime, reason: str) -> None:
+    """Put a claimed item back in the queue for `due_at`."""
+    await uow.session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id)
+        .values(
+            status=OutboxStatus.QUEUED.value,
+            due_at=due_at,
+            locked_until=None,
+            last_error=reason,
+            updated_at=uow.now(),
+        )
+    )
+
+
 async def delivery_job(uow: UnitOfWork, item_id: int, address_kinds: Mapping[str, str]) -> DeliveryJob | None:
     """The job for `item_id`; the recipient is the contact's newest identity of the channel's kind."""
     row = (
@@ -131,6 +156,7 @@ async def delivery_job(uow: UnitOfWork, item_id: int, address_kinds: Mapping[str
     ).all()
     return DeliveryJob(
         files=tuple((f[0], f[1], f[2]) for f in files),
+        options=tuple((str(o.get("digit", "")), str(o.get("label", ""))) for o in message.options or ()),
         item_id=item.id,
         message_id=message.id,
         conversation_id=conv.id,

@@ -198,6 +198,12 @@ class Conversation(Base):
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Who answers the customer's next message: the self-service bot or people.
+    handler: Mapped[str] = mapped_column(String(10), default="agents", server_default="agents")
+    #: The flow version that greeted this conversation (the active one of its channel then).
+    flow_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("flow_versions.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class Message(Base):
@@ -223,6 +229,8 @@ class Message(Base):
     delivery_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Choices offered with the message ([{"digit", "label"}]): buttons where the channel has them.
+    options: Mapped[list[dict[str, str]] | None] = mapped_column(JsonDoc, nullable=True, default=None)
 
 
 class Attachment(Base):
@@ -272,11 +280,6 @@ class IdentityVerification(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-#: Tables whose rows belong to a contact and move to the target when two contacts merge.
-#: A new table that references contacts (tickets, CSAT answers…) adds itself here.
-CONTACT_OWNED: tuple[type[Base], ...] = (ContactIdentity, Conversation, WebchatVisitor)
-
-
 class OutboxItem(Base):
     """Work that must reach the outside world, written in the same transaction as its cause.
 
@@ -321,3 +324,109 @@ class PendingReceipt(Base):
     status: Mapped[str] = mapped_column(String(12))
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Flow(Base):
+    """A self-service flow by name; its uploads are versions, and a version is what runs."""
+
+    __tablename__ = "flows"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FlowVersion(Base):
+    """One uploaded file of a flow, kept as written (for preview and audit) and as checked data."""
+
+    __tablename__ = "flow_versions"
+    __table_args__ = (UniqueConstraint("flow_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    uploaded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FlowActivation(Base):
+    """The flow version that greets new conversations on a channel (one per channel)."""
+
+    __tablename__ = "flow_activations"
+
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    flow_version_id: Mapped[int] = mapped_column(ForeignKey("flow_versions.id", ondelete="CASCADE"))
+    activated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class KnowledgeArticle(Base):
+    """A FAQ article: its questions and answer per language. The bot's classifier is trained on the
+    questions of all articles; `out_of_scope` rows hold questions the bot must hand off."""
+
+    __tablename__ = "kb_articles"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    intent: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="answer")
+    title: Mapped[dict[str, str]] = mapped_column(JsonDoc, default=dict)
+    answer: Mapped[dict[str, str]] = mapped_column(JsonDoc, default=dict)
+    questions: Mapped[dict[str, list[str]]] = mapped_column(JsonDoc, default=dict)
+    hands_off: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class BotSession(Base):
+    """One stretch of a conversation with the bot, and how it ended (for containment reports)."""
+
+    __tablename__ = "bot_sessions"
+    __table_args__ = (Index("ix_bot_sessions_status_activity", "status", "last_activity_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    flow_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("flow_versions.id", ondelete="SET NULL"), nullable=True
+    )
+    channel: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10))
+    state: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    handoff_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    answered: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Ticket(Base):
+    """A request someone else must work on, opened by the bot (or, later, from e-mail and paper)."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), nullable=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    fields: Mapped[dict[str, str]] = mapped_column(JsonDoc, default=dict)
+    source: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+#: Tables whose rows belong to a contact and move to the target when two contacts merge.
+#: A new table that references contacts (tickets, CSAT answers…) adds itself here.
+CONTACT_OWNED: tuple[type[Base], ...] = (ContactIdentity, Conversation, WebchatVisitor, Ticket)

@@ -10,23 +10,40 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from helpline.channels.base import ChannelSender, OutboundFile, OutboundMessage
+from helpline.channels.base import ChannelSender, OutboundFile, OutboundMessage, ReplyOption
 from helpline.channels.registry import address_kinds
 from helpline.domain.delivery import DeliveryOutcome, Rejected, RetryLater, RetryPolicy
 from helpline.logs import get_logger
-from helpline.services.enqueue import OutboxStatus
-from helpline.services.outbox import DeliveryJob, delivery_job, do_claim_due, do_record_outcome
+from helpline.services.enqueue import KIND_BOT_TURN, OutboxStatus
+from helpline.services.outbox import (
+    DeliveryJob,
+    claimed_kinds,
+    delivery_job,
+    do_claim_due,
+    do_record_outcome,
+    do_retry_item,
+)
 from helpline.storage.files import FileStore
 from helpline.storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from helpline.bot.faq_bot import BotTurnRunner
 
 log = get_logger(__name__)
 
 #: Items claimed (and sent concurrently, one per conversation) per round: also the most a
 #: killed worker can leave ambiguous, i.e. possibly re-sent after its lease runs out.
 DEFAULT_BATCH = 20
+
+#: A bot turn that fails this often (a bug, the database away) hands the customer to people.
+BOT_TURN_ATTEMPTS = 3
+#: How often idle bot sessions are looked for and closed as abandoned.
+IDLE_SWEEP_SECONDS = 60.0
 
 
 class DeliveryWorker:
@@ -41,6 +58,7 @@ class DeliveryWorker:
         lease: timedelta = timedelta(seconds=60),
         poll_seconds: float = 0.25,
         jitter: Callable[[], float] = random.random,
+        bot: BotTurnRunner | None = None,
     ) -> None:
         self._make_uow = make_uow
         self._senders = senders
@@ -52,6 +70,8 @@ class DeliveryWorker:
         self._jitter = jitter
         self._wake = asyncio.Event()
         self._address_kinds = address_kinds()
+        self._bot = bot
+        self._next_sweep = 0.0
 
     def wake(self) -> None:
         """Something was queued: look now instead of at the next poll."""
@@ -75,20 +95,66 @@ class DeliveryWorker:
                 waiter.cancel()
 
     async def run_once(self) -> int:
-        """One round: claim a batch and deliver it concurrently; returns how many were handled.
+        """One round: claim a batch and work it concurrently; returns how many were handled.
 
         The claim holds at most one item per conversation (the oldest pending), so items sent
         side by side never belong to the same reader and order is kept without waiting here.
+        A bot turn is such an item too: the bot's replies queue behind it, in order.
         """
+        await self._sweep_idle_sessions()
         async with self._make_uow() as uow:
             ids = await do_claim_due(uow, self._batch_size, self._lease)
             await uow.commit()
         if not ids:
             return 0
         async with self._make_uow() as uow:
-            jobs = [await delivery_job(uow, item_id, self._address_kinds) for item_id in ids]
-        await asyncio.gather(*(self._deliver(job) for job in jobs if job is not None))
+            kinds = await claimed_kinds(uow, ids)
+            jobs = [
+                await delivery_job(uow, item_id, self._address_kinds)
+                for item_id in ids
+                if kinds.get(item_id, (None, 0))[0] != KIND_BOT_TURN
+            ]
+        turns = [
+            (item_id, kinds[item_id][1])
+            for item_id in ids
+            if kinds.get(item_id, (None, 0))[0] == KIND_BOT_TURN
+        ]
+        await asyncio.gather(
+            *(self._deliver(job) for job in jobs if job is not None),
+            *(self._bot_turn(item_id, attempts) for item_id, attempts in turns),
+        )
         return len(ids)
+
+    async def _bot_turn(self, item_id: int, attempts: int) -> None:
+        if self._bot is None:
+            async with self._make_uow() as uow:  # no bot in this process: try again later
+                await do_retry_item(uow, item_id, uow.now() + timedelta(seconds=5), "no bot in this worker")
+                await uow.commit()
+            return
+        try:
+            await self._bot.run(item_id)
+        except Exception as exc:
+            log.exception("bot_turn_failed", item_id=item_id, attempt=attempts)
+            reason = f"bot error ({type(exc).__name__})"
+            if attempts >= BOT_TURN_ATTEMPTS:
+                await self._bot.give_up(item_id, reason)
+                return
+            async with self._make_uow() as uow:
+                retry_at = uow.now() + timedelta(seconds=2**attempts * self._jitter_factor())
+                await do_retry_item(uow, item_id, retry_at, reason)
+                await uow.commit()
+        self.wake()  # the turn queued replies: deliver them now
+
+    def _jitter_factor(self) -> float:
+        return 0.5 + self._jitter()
+
+    async def _sweep_idle_sessions(self) -> None:
+        if self._bot is None or time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + IDLE_SWEEP_SECONDS
+        ended = await self._bot.end_idle_sessions()
+        if ended:
+            log.info("bot_sessions_abandoned", count=ended)
 
     async def _deliver(self, job: DeliveryJob) -> None:
         outcome = await self._attempt(job)
@@ -121,6 +187,7 @@ class DeliveryWorker:
                 recipient=job.recipient,
                 text=job.text,
                 files=tuple(attached),
+                options=tuple(ReplyOption(payload=digit, label=label) for digit, label in job.options),
                 # The same key on every attempt: providers that deduplicate (VK's random_id)
                 # turn a re-send after a crash into a no-op.
                 idempotency_key=f"helpline-message-{job.message_id}",

@@ -15,6 +15,7 @@ DEFAULT_PHRASES: Mapping[str, LocalText] = {
     "yes": {"ru": "Да, спасибо", "en": "Yes, thanks", "ar": "نعم، شكرًا"},
     "no": {"ru": "Нет", "en": "No", "ar": "لا"},
     "operator": {"ru": "Оператор", "en": "Operator", "ar": "موظف"},
+    "menu": {"ru": "Главное меню", "en": "Main menu", "ar": "القائمة الرئيسية"},
     "glad": {
         "ru": "Рады были помочь! Пишите, если появятся вопросы.",
         "en": "Glad I could help! Write any time you have another question.",

@@ -35,6 +35,8 @@ from helpline.domain.flows.phrases import DEFAULT_PHRASES, phrase
 
 #: After this many answers the bot could not use in a row, it stops asking and hands off.
 MAX_MISSES = 2
+#: After an answer, this key goes back to the start node (the phone's convention for "menu").
+MENU_DIGIT = "9"
 
 
 class Awaiting(StrEnum):
@@ -258,6 +260,8 @@ class FlowRuntime:
                 )
             if _first_word_in(text, _NO) or text.strip() == "2" or _matches_label(text, self._no()):
                 return self._handoff(state, Handoff(reason="the bot's answer did not help"), ())
+            if text.strip() == MENU_DIGIT or _matches_label(text, self._menu()):
+                return self._show(state, self.flow.start_node, ())
         if state.awaiting is Awaiting.CLARIFY:
             chosen = self._clarify_choice(state, text)
             if chosen is not None:
@@ -308,6 +312,9 @@ class FlowRuntime:
     def _no(self) -> LocalText:
         return self.flow.phrases.get("no") or DEFAULT_PHRASES["no"]
 
+    def _menu(self) -> LocalText:
+        return self.flow.phrases.get("menu") or DEFAULT_PHRASES["menu"]
+
     def _operator_choice(self, state: SessionState) -> Choice:
         node = self.flow.nodes.get(state.node)
         option = node.option_by_digit(OPERATOR_DIGIT) if node is not None else None
@@ -355,6 +362,7 @@ class FlowRuntime:
             (
                 Choice("1", localised(self._yes(), state.language)),
                 Choice("2", localised(self._no(), state.language)),
+                Choice(MENU_DIGIT, localised(self._menu(), state.language)),
                 self._operator_choice(state),
             ),
         )
@@ -390,7 +398,11 @@ class FlowRuntime:
     def _answers_pending(self, state: SessionState, text: str) -> bool:
         if state.awaiting is Awaiting.CONFIRM:
             typed = text.strip()
-            return typed in ("1", "2") or _first_word_in(text, _YES | _NO)
+            return (
+                typed in ("1", "2", MENU_DIGIT)
+                or _first_word_in(text, _YES | _NO)
+                or any(_matches_label(text, t) for t in (self._yes(), self._no(), self._menu()))
+            )
         return self._clarify_choice(state, text) is not None
 
     def _clarify_choice(self, state: SessionState, text: str) -> str | None:

@@ -38,7 +38,7 @@ router = APIRouter(
 )
 Uow = Annotated[UnitOfWork, Depends(open_uow)]
 Agent = Annotated[Principal, Depends(require_agent)]
-VIEWS = ("mine", "unassigned", "teams", "all")
+VIEWS = ("mine", "unassigned", "teams", "all", "bot")
 E = TypeVar("E", bound=Enum)
 
 
@@ -74,9 +74,11 @@ def inbox_filter(
     language: Language | None,
     tag: str | None,
 ) -> svc.ConversationFilter:
-    """The inbox views: mine, unassigned, my teams', and everything (supervisors)."""
+    """The inbox views: mine, unassigned, my teams', everything (supervisors), and the
+    conversations the bot is still handling (kept out of the others: nobody needs to act yet)."""
     statuses = [status_] if status_ else [ConversationStatus.OPEN, ConversationStatus.PENDING]
     common: dict[str, Any] = {
+        "handler": "bot" if view == "bot" else "agents",
         "status": statuses,
         "channel": [channel] if channel else [],
         "language": language,

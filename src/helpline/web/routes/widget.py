@@ -57,6 +57,11 @@ class SessionIn(schemas.In):
     token: str | None = Field(default=None, max_length=200, description="a token this browser already holds")
 
 
+class ChoiceOut(schemas.Out):
+    digit: str = Field(description="the phone key of the choice; typing it picks the choice too")
+    label: str
+
+
 class WidgetMessageOut(schemas.Out):
     id: int
     direction: str
@@ -65,6 +70,7 @@ class WidgetMessageOut(schemas.Out):
     created_at: datetime
     client_id: str | None = Field(default=None, description="the widget's own id for messages it sent")
     attachments: list[schemas.AttachmentOut] = Field(default_factory=list)
+    options: list[ChoiceOut] = Field(default_factory=list, description="the bot's choices, shown as buttons")
 
     @classmethod
     def of(cls, message: Message, attachments: Sequence[Attachment] = ()) -> WidgetMessageOut:
@@ -77,6 +83,9 @@ class WidgetMessageOut(schemas.Out):
             created_at=message.created_at,
             client_id=client_id if message.author_kind == "customer" and client_id else None,
             attachments=[schemas.AttachmentOut.model_validate(a) for a in attachments],
+            options=[
+                ChoiceOut(digit=o.get("digit", ""), label=o.get("label", "")) for o in message.options or ()
+            ],
         )
 
 

@@ -71,6 +71,10 @@
     ".msg.customer{align-self:flex-end;background:#2457d6;color:#fff}",
     ".msg.agent,.msg.bot,.msg.system{align-self:flex-start;background:#eef1f6;color:#1d2330}",
     ".msg.pending{opacity:.6}",
+    ".choices{align-self:flex-start;display:flex;flex-wrap:wrap;gap:6px;max-width:90%}",
+    ".choices button{border:1px solid #2457d6;background:#fff;color:#2457d6;border-radius:16px;padding:5px 12px;",
+    "font-size:13px;cursor:pointer}",
+    ".choices button:disabled{opacity:.45;cursor:default}",
     ".msg.failed{background:#b3261e}",
     ".status{font-size:12px;color:#667;padding:0 12px;min-height:16px}",
     "form.compose{display:flex;border-top:1px solid #e3e6ec}",
@@ -200,6 +204,27 @@
     var node = bubble(message.text, message.author_kind, "m:" + message.id);
     node.setAttribute("data-id", String(message.id));
     (message.attachments || []).forEach(function (a) { node.appendChild(attachmentView(a)); });
+    if (message.options && message.options.length) { showChoices(message.options); }
+  }
+
+  // The bot's menu: one button per choice; pressing one sends its label as the customer's
+  // message (readable in the agent's transcript). Only the newest menu can be pressed.
+  function showChoices(options) {
+    log.querySelectorAll(".choices button").forEach(function (b) { b.disabled = true; });
+    var row = el("div", "choices");
+    options.forEach(function (o) {
+      var button = el("button", "", o.label);   // textContent: labels are data, not markup
+      button.type = "button";
+      button.setAttribute("dir", "auto");
+      button.setAttribute("data-digit", o.digit);
+      button.addEventListener("click", function () {
+        row.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+        say(o.label);
+      });
+      row.appendChild(button);
+    });
+    log.appendChild(row);
+    log.scrollTop = log.scrollHeight;
   }
 
   // Files need the visitor token, so they are fetched and shown from a blob URL.
@@ -341,13 +366,17 @@
     var text = input.value.trim();
     if (!text) { return; }
     input.value = "";
+    say(text);
+  });
+
+  function say(text) {
     state.lastTypingSent = 0;  // the next keystroke starts a new "typing…" for the agent
     var p = { client_id: newClientId(), text: text };
     state.pending.push(p);
     persist();
     bubble(text, "customer pending", "c:" + p.client_id);
     flushPending().catch(scheduleFlush);  // kept in pending until the server has it
-  });
+  }
 
   input.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }

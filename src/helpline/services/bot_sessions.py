@@ -1,0 +1,263 @@
+"""The bot's side of a conversation in storage: load a turn's context, apply its result.
+
+The worker runs a turn in three steps so no transaction is held while the classifier thinks
+or a lookup waits on another system: `load_turn` (read), the pure runtime (plus lookups),
+`do_apply_turn` (one write: the bot's messages and their deliveries, the session's new state,
+the handoff or ticket, and the outbox item marked done, all or nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from helpline.domain.conversations import (
+    AuthorKind,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    check_status_change,
+)
+from helpline.domain.flows.runtime import BotReply, Outcome, SessionState, Turn
+from helpline.services.conversations import conversation_event, do_bot_steps_back
+from helpline.services.enqueue import OutboxStatus, do_enqueue_message, needs_delivery
+from helpline.services.inbound import HANDLER_BOT
+from helpline.storage.models import (
+    BotSession,
+    Conversation,
+    FlowVersion,
+    Message,
+    OutboxItem,
+    Team,
+    Ticket,
+)
+from helpline.storage.uow import UnitOfWork
+
+SESSION_ACTIVE = "active"
+SESSION_ENDED = "ended"
+
+#: A customer silent this long in the middle of a bot session has left: the session is abandoned.
+ABANDON_AFTER = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """What one bot turn needs to know, read in one short transaction."""
+
+    item_id: int
+    message_id: int
+    conversation_id: int
+    channel: str
+    channel_account_id: int
+    text: str
+    handler: str
+    conversation_language: str | None
+    flow_version_id: int | None
+    flow_data: dict[str, Any] | None
+    session_id: int | None
+    session_state: dict[str, Any] | None
+
+
+async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
+    row = (
+        await uow.session.execute(
+            select(OutboxItem.id, Message, Conversation)
+            .join(Message, Message.id == OutboxItem.message_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(OutboxItem.id == item_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    _, message, conv = row
+    session = await uow.session.scalar(
+        select(BotSession)
+        .where(BotSession.conversation_id == conv.id, BotSession.status == SESSION_ACTIVE)
+        .order_by(BotSession.id.desc())
+        .limit(1)
+    )
+    version_id = session.flow_version_id if session is not None else conv.flow_version_id
+    data = None
+    if version_id is not None:
+        data = await uow.session.scalar(select(FlowVersion.data).where(FlowVersion.id == version_id))
+    return TurnContext(
+        item_id=item_id,
+        message_id=message.id,
+        conversation_id=conv.id,
+        channel=conv.channel,
+        channel_account_id=message.channel_account_id,
+        text=message.text,
+        handler=conv.handler,
+        conversation_language=conv.language,
+        flow_version_id=version_id,
+        flow_data=data,
+        session_id=session.id if session is not None else None,
+        session_state=dict(session.state) if session is not None else None,
+    )
+
+
+async def do_finish_item(uow: UnitOfWork, item_id: int, error: str | None = None) -> None:
+    """Mark a bot-turn item done (or failed with `error`)."""
+    now = uow.now()
+    await uow.session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id)
+        .values(
+            status=(OutboxStatus.FAILED if error else OutboxStatus.DONE).value,
+            last_error=error,
+            locked_until=None,
+            updated_at=now,
+        )
+    )
+
+
+async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn], language: str) -> None:
+    """Store what the bot said and did in this turn; the item is done when this commits."""
+    conv = await uow.session.get(Conversation, ctx.conversation_id, with_for_update=True)
+    assert conv is not None  # the item cascades away with the message, the message with it
+    now = uow.now()
+    last = turns[-1]
+    session = await _session(uow, ctx, conv, now)
+    session.state = last.state.to_json()
+    session.last_activity_at = now
+    answered = [t.answered for t in turns if t.answered]
+    if answered:
+        session.answered = [*session.answered, *answered]
+    replies: list[BotReply] = [reply for turn in turns for reply in turn.replies]
+    if last.ticket is not None:
+        ticket = await _open_ticket(uow, conv, last, now)
+        replies.append(BotReply(last.ticket.confirmation.replace("{ticket}", str(ticket.id))))
+    for reply in replies:
+        await _say(uow, conv, ctx.channel_account_id, ctx.channel, reply, now)
+    if conv.language is None:
+        conv.language = language
+    if last.outcome is not None:
+        session.status, session.outcome, session.ended_at = SESSION_ENDED, last.outcome.value, now
+    if last.handoff is not None:
+        session.handoff_reason = last.handoff.reason[:200]
+        await _hand_off(uow, conv, last.handoff.reason, last.handoff.queue, now)
+    elif last.outcome in (Outcome.ANSWERED_CONFIRMED, Outcome.TICKET_CREATED):
+        check_status_change(ConversationStatus(conv.status), ConversationStatus.RESOLVED)
+        conv.status, conv.resolved_at = ConversationStatus.RESOLVED.value, now
+        uow.emit(conversation_event("conversation.status", conv, by="bot"))
+    conv.updated_at = now
+    await do_finish_item(uow, ctx.item_id)
+
+
+async def do_hand_to_agents(uow: UnitOfWork, conversation_id: int, reason: str) -> None:
+    """Give a conversation to people without a bot turn (the bot failed, or the flow is gone)."""
+    conv = await uow.session.get(Conversation, conversation_id, with_for_update=True)
+    if conv is None or conv.handler != HANDLER_BOT:
+        return
+    await _hand_off(uow, conv, reason, None, uow.now())
+
+
+async def do_end_idle_sessions(uow: UnitOfWork, idle: timedelta = ABANDON_AFTER) -> int:
+    """Sessions whose customer went quiet mid-way end as abandoned (the containment reports)."""
+    now = uow.now()
+    result = await uow.session.execute(
+        update(BotSession)
+        .where(BotSession.status == SESSION_ACTIVE, BotSession.last_activity_at < now - idle)
+        .values(status=SESSION_ENDED, outcome=Outcome.ABANDONED.value, ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _session(uow: UnitOfWork, ctx: TurnContext, conv: Conversation, now: datetime) -> BotSession:
+    if ctx.session_id is not None:
+        session = await uow.session.get(BotSession, ctx.session_id, with_for_update=True)
+        if session is not None and session.status == SESSION_ACTIVE:
+            return session
+    session = BotSession(
+        conversation_id=conv.id,
+        flow_version_id=ctx.flow_version_id,
+        channel=conv.channel,
+        status=SESSION_ACTIVE,
+        state={},
+        answered=[],
+        started_at=now,
+        last_activity_at=now,
+    )
+    uow.session.add(session)
+    return session
+
+
+async def _say(
+    uow: UnitOfWork, conv: Conversation, account_id: int, channel: str, reply: BotReply, now: datetime
+) -> Message:
+    in_app = not needs_delivery(channel)
+    message = Message(
+        conversation_id=conv.id,
+        channel_account_id=account_id,
+        direction=Direction.OUTBOUND.value,
+        author_kind=AuthorKind.BOT.value,
+        text=reply.text,
+        is_internal=False,
+        delivery_status=(DeliveryStatus.SENT if in_app else DeliveryStatus.QUEUED).value,
+        options=[{"digit": c.digit, "label": c.label} for c in reply.choices] or None,
+        created_at=now,
+        sent_at=now if in_app else None,
+    )
+    uow.session.add(message)
+    await uow.session.flush()
+    if not in_app:
+        do_enqueue_message(uow, message)
+    conv.last_message_at = now
+    uow.emit(conversation_event("message.created", conv, message_id=message.id, internal=False))
+    return message
+
+
+async def _hand_off(
+    uow: UnitOfWork, conv: Conversation, reason: str, queue: str | None, now: datetime
+) -> None:
+    await do_bot_steps_back(uow, conv, reason)
+    if queue:
+        team_id = await uow.session.scalar(select(Team.id).where(Team.name == queue))
+        if team_id is not None:
+            conv.team_id = team_id
+    if conv.status != ConversationStatus.OPEN.value:
+        conv.status, conv.resolved_at = ConversationStatus.OPEN.value, None
+    uow.session.add(
+        Message(
+            conversation_id=conv.id,
+            channel_account_id=conv.channel_account_id,
+            direction=Direction.OUTBOUND.value,
+            author_kind=AuthorKind.SYSTEM.value,
+            text=f"Handed over by the bot: {reason}",
+            is_internal=True,
+            delivery_status=DeliveryStatus.SENT.value,
+            created_at=now,
+        )
+    )
+    conv.updated_at = now
+    uow.emit(conversation_event("conversation.handoff", conv, reason=reason))
+
+
+async def _open_ticket(uow: UnitOfWork, conv: Conversation, turn: Turn, now: datetime) -> Ticket:
+    assert turn.ticket is not None
+    team_id = conv.team_id
+    if turn.ticket.queue:
+        team_id = await uow.session.scalar(select(Team.id).where(Team.name == turn.ticket.queue)) or team_id
+    ticket = Ticket(
+        conversation_id=conv.id,
+        contact_id=conv.contact_id,
+        team_id=team_id,
+        subject=turn.ticket.subject,
+        fields=dict(turn.ticket.fields),
+        source="bot",
+        status="open",
+        created_at=now,
+    )
+    uow.session.add(ticket)
+    await uow.session.flush()
+    uow.emit(conversation_event("ticket.created", conv, ticket_id=ticket.id))
+    return ticket
+
+
+def initial_state(ctx: TurnContext) -> SessionState | None:
+    return SessionState.from_json(ctx.session_state) if ctx.session_state else None

@@ -1,0 +1,197 @@
+"""The FAQ knowledge base in storage: articles with their questions and answers per language.
+
+The bot's classifier is trained from these questions; the revision (how many articles, when
+the last changed) tells every process when its trained copy is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from helpline.domain.errors import DomainError, NotFound
+from helpline.domain.flows.model import FLOW_LANGUAGES
+from helpline.domain.flows.runtime import Article
+from helpline.storage.models import KnowledgeArticle
+from helpline.storage.uow import UnitOfWork
+
+KIND_ANSWER = "answer"
+#: Questions the bot must not answer: they teach the classifier what "not ours" looks like.
+KIND_OUT_OF_SCOPE = "out_of_scope"
+#: The intent name out-of-scope examples are trained under.
+OOS_INTENT = "oos"
+
+_INTENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,119}$")
+MAX_QUESTIONS_PER_LANGUAGE = 500
+MAX_ANSWER_LENGTH = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingQuestion:
+    intent: str
+    utterance: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeSnapshot:
+    revision: str
+    articles: Mapping[str, Article]
+    questions: tuple[TrainingQuestion, ...]
+
+
+async def knowledge_revision(uow: UnitOfWork) -> str:
+    count, latest = (
+        await uow.session.execute(
+            select(func.count(KnowledgeArticle.id), func.max(KnowledgeArticle.updated_at))
+        )
+    ).one()
+    latest_text = latest.isoformat() if latest is not None else "-"
+    return f"{count}:{latest_text}"
+
+
+async def knowledge_snapshot(uow: UnitOfWork) -> KnowledgeSnapshot:
+    rows = list(await uow.session.scalars(select(KnowledgeArticle).order_by(KnowledgeArticle.intent)))
+    articles = {
+        row.intent: Article(title=dict(row.title), answer=dict(row.answer), hands_off=row.hands_off)
+        for row in rows
+        if row.kind == KIND_ANSWER
+    }
+    questions = tuple(
+        TrainingQuestion(OOS_INTENT if row.kind == KIND_OUT_OF_SCOPE else row.intent, text, language)
+        for row in rows
+        for language, texts in sorted(row.questions.items())
+        for text in texts
+    )
+    return KnowledgeSnapshot(await knowledge_revision(uow), articles, questions)
+
+
+async def list_articles(uow: UnitOfWork) -> list[KnowledgeArticle]:
+    return list(
+        await uow.session.scalars(
+            select(KnowledgeArticle).order_by(KnowledgeArticle.kind, KnowledgeArticle.intent)
+        )
+    )
+
+
+async def get_article(uow: UnitOfWork, intent: str) -> KnowledgeArticle:
+    row = await uow.session.scalar(select(KnowledgeArticle).where(KnowledgeArticle.intent == intent))
+    if row is None:
+        raise NotFound("no such article", field="intent")
+    return row
+
+
+def _clean_text(value: Mapping[str, str], what: str, limit: int) -> dict[str, str]:
+    cleaned: dict[str, str] = {}
+    for language, text in value.items():
+        if language not in FLOW_LANGUAGES:
+            raise DomainError(f"unknown language '{language}'", field=what)
+        text = text.strip()
+        if len(text) > limit:
+            raise DomainError(f"the {what} in '{language}' is longer than {limit} characters", field=what)
+        if text:
+            cleaned[language] = text
+    return cleaned
+
+
+def _clean_questions(value: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    cleaned: dict[str, list[str]] = {}
+    for language, texts in value.items():
+        if language not in FLOW_LANGUAGES:
+            raise DomainError(f"unknown language '{language}'", field="questions")
+        unique = list(dict.fromkeys(t.strip()[:500] for t in texts if t.strip()))
+        if len(unique) > MAX_QUESTIONS_PER_LANGUAGE:
+            raise DomainError(
+                f"at most {MAX_QUESTIONS_PER_LANGUAGE} questions per language", field="questions"
+            )
+        if unique:
+            cleaned[language] = unique
+    return cleaned
+
+
+async def do_save_article(
+    uow: UnitOfWork,
+    intent: str,
+    *,
+    title: Mapping[str, str],
+    answer: Mapping[str, str],
+    questions: Mapping[str, Sequence[str]],
+    kind: str = KIND_ANSWER,
+    hands_off: bool = False,
+    user_id: int | None = None,
+) -> KnowledgeArticle:
+    """Create or replace an article; an answer needs a question to learn from and an answer."""
+    if not _INTENT_RE.match(intent) or (intent == OOS_INTENT and kind == KIND_ANSWER):
+        raise DomainError("the id is lower-case letters, digits and _ (and not 'oos')", field="intent")
+    if kind not in (KIND_ANSWER, KIND_OUT_OF_SCOPE):
+        raise DomainError("kind is 'answer' or 'out_of_scope'", field="kind")
+    cleaned_questions = _clean_questions(questions)
+    cleaned_answer = _clean_text(answer, "answer", MAX_ANSWER_LENGTH)
+    if not cleaned_questions:
+        raise DomainError("add at least one question the customer might ask", field="questions")
+    if kind == KIND_ANSWER and not cleaned_answer and not hands_off:
+        raise DomainError("write the answer in at least one language", field="answer")
+    row = await uow.session.scalar(
+        select(KnowledgeArticle).where(KnowledgeArticle.intent == intent).with_for_update()
+    )
+    if row is None:
+        row = KnowledgeArticle(intent=intent)
+        uow.session.add(row)
+    row.kind = kind
+    row.title = _clean_text(title, "title", 120)
+    row.answer = cleaned_answer
+    row.questions = cleaned_questions
+    row.hands_off = hands_off
+    row.updated_at = uow.now()
+    row.updated_by_id = user_id
+    await uow.session.flush()
+    return row
+
+
+async def do_delete_article(uow: UnitOfWork, intent: str) -> None:
+    row = await get_article(uow, intent)
+    await uow.session.delete(row)
+
+
+async def do_import_faq(uow: UnitOfWork, articles_jsonl: str, questions_jsonl: str) -> int:
+    """Load a knowledge base in the shared FAQ format (answers file + questions JSONL).
+
+    Titles default to each language's first question, which an admin can then edit. Articles
+    already present are left as they are, so re-running an import never undoes edits.
+    """
+    questions: dict[str, dict[str, list[str]]] = {}
+    for line in questions_jsonl.splitlines():
+        if line.strip():
+            row = json.loads(line)
+            questions.setdefault(row["intent"], {}).setdefault(row.get("lang") or "en", []).append(
+                row["utterance"]
+            )
+    existing = set(await uow.session.scalars(select(KnowledgeArticle.intent)))
+    added = 0
+    for line in articles_jsonl.splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        intent = row["intent"]
+        if intent in existing:
+            continue
+        asked = questions.get(intent, {})
+        await do_save_article(
+            uow,
+            intent,
+            title={lang: texts[0] for lang, texts in asked.items()},
+            answer=row["answer"],
+            questions=asked,
+            hands_off=intent == "contact_human",
+        )
+        added += 1
+    if OOS_INTENT in questions and "out_of_scope" not in existing:
+        await do_save_article(
+            uow, "out_of_scope", title={}, answer={}, questions=questions[OOS_INTENT], kind=KIND_OUT_OF_SCOPE
+        )
+        added += 1
+    return added

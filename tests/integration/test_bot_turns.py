@@ -1,0 +1,322 @@
+"""The self-service bot end to end below the browser: inbound message → bot turn in the worker →
+bot replies stored (and delivered with native buttons), sessions ending as answered, handed off,
+ticket or abandoned. Real classifier, real SQLite and PostgreSQL, the fake Telegram Bot API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from helpline.bootstrap import Container, build_container
+from helpline.demo_data import seed_self_service
+from helpline.domain.access import Viewer
+from helpline.domain.conversations import AuthorKind, Channel
+from helpline.domain.identities import IdentityKind
+from helpline.domain.inbound import InboundMessage
+from helpline.domain.users import Role
+from helpline.services.bot_sessions import do_end_idle_sessions
+from helpline.services.channel_accounts import do_create_channel_account
+from helpline.services.conversations import do_agent_reply
+from helpline.services.flows import do_activate, do_upload_flow
+from helpline.services.inbound import ingest_inbound
+from helpline.storage.models import BotSession, Conversation, Message, Ticket
+from tests.conftest import make_settings
+from tests.fakes.serving import serving_in_thread
+from tests.fakes.telegram_api import FakeTelegram, running_fake_telegram
+from tests.integration.conftest import MakeStaff
+
+TOKEN = "515151:bot-turns-token"
+TELEGRAM_USER = 70001
+
+
+@pytest.fixture
+async def bot_container(database_url: str, tmp_path: Path) -> AsyncIterator[Container]:
+    c = build_container(dataclasses.replace(make_settings(database_url), data_dir=str(tmp_path)))
+    async with c.uow() as uow:
+        await seed_self_service(uow)
+        await uow.commit()
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTelegram]:
+    with running_fake_telegram(TOKEN) as server:
+        yield server
+
+
+class Chat:
+    """A customer writing on one channel account, and what the bot answered."""
+
+    def __init__(self, c: Container, account_id: int, channel: Channel, kind: IdentityKind, who: str) -> None:
+        self.c, self.account_id, self.channel, self.kind, self.who = c, account_id, channel, kind, who
+        self.seq = 0
+        self.conversation_id = 0
+
+    async def say(self, text: str) -> list[Message]:
+        """Send `text`, let the worker run, return the bot's new messages."""
+        self.seq += 1
+        result = await ingest_inbound(
+            self.c.uow,
+            InboundMessage(
+                channel=self.channel,
+                channel_account_id=self.account_id,
+                identity_kind=self.kind,
+                identity_value=self.who,
+                text=text,
+                provider_message_id=f"{self.who}-{self.seq}",
+                sent_at=datetime.now(UTC),
+            ),
+        )
+        self.conversation_id = result.conversation_id
+        worker = self.c.delivery_worker()
+        while await worker.run_once():
+            pass
+        async with self.c.uow() as uow:
+            return list(
+                await uow.session.scalars(
+                    select(Message)
+                    .where(
+                        Message.conversation_id == result.conversation_id,
+                        Message.id > result.message_id,
+                        Message.author_kind == AuthorKind.BOT.value,
+                    )
+                    .order_by(Message.id)
+                )
+            )
+
+    async def conversation(self) -> Conversation:
+        async with self.c.uow() as uow:
+            conv = await uow.session.get(Conversation, self.conversation_id)
+            assert conv is not None
+            return conv
+
+    async def sessions(self) -> list[BotSession]:
+        async with self.c.uow() as uow:
+            return list(
+                await uow.session.scalars(
+                    select(BotSession)
+                    .where(BotSession.conversation_id == self.conversation_id)
+                    .order_by(BotSession.id)
+                )
+            )
+
+
+async def webchat(c: Container, visitor: str = "visitor-1") -> Chat:
+    async with c.uow() as uow:
+        site = await do_create_channel_account(uow, Channel.WEBCHAT, "site", {}, None)
+        await uow.commit()
+    return Chat(c, site.id, Channel.WEBCHAT, IdentityKind.WEBCHAT, visitor)
+
+
+async def test_menu_answer_and_confirmation_resolve_without_a_person(bot_container: Container) -> None:
+    chat = await webchat(bot_container)
+    (greeting,) = await chat.say("Здравствуйте")
+    assert greeting.text.startswith("Здравствуйте! Я бот")
+    assert [o["digit"] for o in greeting.options or []] == ["1", "2", "3", "4", "0"]
+    assert greeting.delivery_status == "sent"  # the widget reads it from the store
+    conv = await chat.conversation()
+    assert conv.handler == "bot"
+    assert conv.flow_version_id is not None
+
+    (draws,) = await chat.say("Тиражи и результаты")  # a button press sends its label
+    assert [o["label"] for o in draws.options or []][:2] == ["Когда следующий тираж", "Результаты тиражей"]
+    answer, ask = await chat.say("2")
+    assert answer.text.startswith("Результаты всех тиражей") or "тираж" in answer.text
+    assert [o["digit"] for o in ask.options or []] == ["1", "2", "9", "0"]
+    (glad,) = await chat.say("да")
+    assert glad.text.startswith("Рады были помочь")
+
+    conv = await chat.conversation()
+    assert conv.status == "resolved"
+    assert conv.handler == "bot"
+    (session,) = await chat.sessions()
+    assert session.outcome == "answered_confirmed"
+    assert session.answered == ["draw_results"]
+
+
+async def test_a_question_in_arabic_is_answered_in_arabic(bot_container: Container) -> None:
+    chat = await webchat(bot_container)
+    replies = await chat.say("متى موعد السحب القادم لليانصيب؟")
+    assert replies[0].text.startswith("جدول") or any("السحب" in r.text for r in replies)
+    (session,) = await chat.sessions()
+    assert session.answered == ["next_draw_schedule"]
+    assert (await chat.conversation()).language == "ar"
+
+
+async def test_a_low_confidence_question_is_handed_off_not_answered(bot_container: Container) -> None:
+    chat = await webchat(bot_container)
+    await chat.say("привет")
+    replies = await chat.say("какая погода будет завтра на Марсе и почём нынче картошка")
+    (handoff,) = replies
+    assert handoff.text.startswith("Соединяю вас с оператором")
+    conv = await chat.conversation()
+    assert conv.handler == "agents"
+    assert conv.status == "open"
+    (session,) = await chat.sessions()
+    assert session.outcome == "handed_off"
+    assert session.answered == []
+    assert session.handoff_reason == "the bot was not sure of the answer"
+    async with bot_container.uow() as uow:
+        note = await uow.session.scalar(
+            select(Message).where(Message.conversation_id == conv.id, Message.is_internal.is_(True))
+        )
+    assert note is not None
+    assert "not sure" in note.text
+    # From now on people answer: the customer's next message queues no bot turn.
+    assert await chat.say("алло?") == []
+
+
+async def test_operator_word_mid_flow_reaches_people_with_the_transcript(bot_container: Container) -> None:
+    chat = await webchat(bot_container)
+    await chat.say("hi")
+    (order_prompt,) = await chat.say("3")
+    assert order_prompt.text.startswith("Please type your order number")
+    (handoff,) = await chat.say("оператор")
+    assert handoff.text.startswith("Соединяю") or handoff.text.startswith("I'm connecting")
+    async with bot_container.uow() as uow:
+        transcript = [
+            (m.author_kind, m.text)
+            for m in await uow.session.scalars(
+                select(Message).where(Message.conversation_id == chat.conversation_id).order_by(Message.id)
+            )
+        ]
+    assert [kind for kind, _ in transcript] == [
+        "customer",
+        "bot",
+        "customer",
+        "bot",
+        "customer",
+        "bot",
+        "system",
+    ]
+
+
+async def test_a_collected_order_number_becomes_a_ticket(bot_container: Container) -> None:
+    chat = await webchat(bot_container)
+    await chat.say("hello")
+    await chat.say("3")
+    (wrong,) = await chat.say("my order")
+    assert "6 to 12 digits" in wrong.text
+    (done,) = await chat.say("12345678")
+    async with bot_container.uow() as uow:
+        ticket = await uow.session.scalar(select(Ticket))
+    assert ticket is not None
+    assert ticket.fields == {"order_number": "12345678"}
+    assert ticket.source == "bot"
+    assert (
+        done.text
+        == f"Your request about order 12345678 is registered as #{ticket.id}. We will reply within a day."
+    )
+    (session,) = await chat.sessions()
+    assert session.outcome == "ticket_created"
+
+
+async def test_an_agent_reply_sends_the_bot_away(bot_container: Container, make_staff: MakeStaff) -> None:
+    chat = await webchat(bot_container)
+    await chat.say("hello")
+    staff = await make_staff(Role.SUPERVISOR)
+    async with bot_container.uow() as uow:
+        viewer = Viewer(user_id=staff.id, role=Role.SUPERVISOR, team_ids=frozenset())
+        await do_agent_reply(uow, viewer, chat.conversation_id, "I'm here, how can I help?")
+        await uow.commit()
+    assert (await chat.conversation()).handler == "agents"
+    assert await chat.say("1") == []
+    (session,) = await chat.sessions()
+    assert session.outcome == "handed_off"
+    assert session.handoff_reason == "an agent replied"
+
+
+async def test_idle_sessions_end_as_abandoned(bot_container: Container) -> None:
+    chat = await webchat(bot_container)
+    await chat.say("hello")
+    async with bot_container.uow() as uow:
+        uow.now = lambda: datetime.now(UTC) + timedelta(hours=1)
+        assert await do_end_idle_sessions(uow) == 1
+        await uow.commit()
+    (session,) = await chat.sessions()
+    assert session.outcome == "abandoned"
+
+
+async def test_telegram_menu_goes_out_as_an_inline_keyboard_and_a_button_press_is_understood(
+    bot_container: Container, fake: FakeTelegram
+) -> None:
+    async with bot_container.uow() as uow:
+        bot = await do_create_channel_account(
+            uow, Channel.TELEGRAM, "bot", {"bot_token": TOKEN, "api_base": fake.base_url}, None
+        )
+        await uow.commit()
+    chat = Chat(bot_container, bot.id, Channel.TELEGRAM, IdentityKind.TELEGRAM, str(TELEGRAM_USER))
+    (greeting,) = await chat.say("/start")
+    (sent,) = fake.sent_messages(TELEGRAM_USER)
+    keyboard = sent["reply_markup"]["inline_keyboard"]
+    assert [row[0]["callback_data"] for row in keyboard] == ["1", "2", "3", "4", "0"]
+    assert keyboard[0][0]["text"] == "Draws and results" or keyboard[0][0]["text"] == "Тиражи и результаты"
+    assert greeting.delivery_status == "sent"
+    (handoff,) = await chat.say("0")  # the operator button's callback data
+    assert (await chat.conversation()).handler == "agents"
+    assert fake.sent_messages(TELEGRAM_USER)[-1]["text"] == handoff.text
+
+
+async def test_a_lookup_asks_the_company_system_and_answers_with_its_fields(
+    bot_container: Container,
+) -> None:
+    seen: list[str] = []
+
+    async def order(request: Request) -> JSONResponse:
+        seen.append(request.headers.get("authorization", ""))
+        number = request.path_params["number"]
+        if number == "404404":
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        return JSONResponse({"status": "shipped", "eta": "2 days"})
+
+    crm = Starlette(routes=[Route("/orders/{number}", order)])
+    closing = threading.Event()
+    with serving_in_thread(crm, "fake-crm", closing) as url:
+        source = f"""\
+name: Orders
+start: main
+lookups:
+  order_status: {{url: "{url}/orders/{{order_number}}", token_env: HELPLINE_TEST_CRM_TOKEN}}
+nodes:
+  main:
+    prompt: {{ru: "Номер заказа?", en: "Order number?", ar: "رقم الطلب؟"}}
+    collect:
+      field: order_number
+      pattern: "[0-9]{{6}}"
+      lookup:
+        name: order_status
+        found:
+          ru: "Заказ {{order_number}}: {{status}}, {{eta}}"
+          en: "Order {{order_number}}: {{status}}, {{eta}}"
+          ar: "الطلب {{order_number}}: {{status}}"
+        missing: {{ru: "Не нашли заказ {{order_number}}", en: "No order {{order_number}}", ar: "لا يوجد طلب"}}
+        next: main
+    options:
+      - digit: 0
+        label: {{ru: "Оператор", en: "Operator", ar: "موظف"}}
+        handoff: {{reason: asked}}
+"""
+        async with bot_container.uow() as uow:
+            version = await do_upload_flow(uow, source, None)
+            await do_activate(uow, version.id, ["webchat"], None)
+            await uow.commit()
+        chat = await webchat(bot_container, "visitor-crm")
+        await chat.say("hello")
+        found = await chat.say("123456")
+        assert found[0].text == "Order 123456: shipped, 2 days"
+        assert found[1].text == "Order number?"  # and back to the node
+        missing = await chat.say("404404")
+        assert missing[0].text == "No order 404404"
+    assert len(seen) == 2
