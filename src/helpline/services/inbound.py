@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
@@ -73,35 +73,39 @@ class _Known:
     account_team_id: int | None
     #: The flow version active on the channel: a new conversation starts with the bot.
     flow_version_id: int | None
+    contact_language: str | None
+    #: The contact's latest conversation on this account, if any.
+    latest: LatestConversation | None
+    latest_team_id: int | None
+    latest_assignee_id: int | None
+    latest_handler: str | None
 
 
 # Statements are built once: constructing them per message cost more than running them,
 # and identical statement objects hit SQLAlchemy's compiled-SQL cache.
-_LOOKUP = select(
-    select(Message.id)
-    .where(
-        Message.channel_account_id == bindparam("account_id"),
-        Message.provider_message_id == bindparam("provider_id"),
-    )
-    .scalar_subquery()
-    .label("duplicate_id"),
-    select(ContactIdentity.contact_id)
-    .where(ContactIdentity.kind == bindparam("kind"), ContactIdentity.value == bindparam("value"))
-    .scalar_subquery()
-    .label("contact_id"),
-    select(ChannelAccount.team_id)
-    .where(ChannelAccount.id == bindparam("account_id"))
-    .scalar_subquery()
-    .label("account_team_id"),
-    select(FlowActivation.flow_version_id)
-    .where(FlowActivation.channel == bindparam("channel"))
-    .scalar_subquery()
-    .label("flow_version_id"),
-)
-
+# One statement answers everything the ingest needs to decide (duplicate? known sender? their
+# latest conversation here? the account's team and flow?): a returning customer's message costs
+# this, one conversation update and one insert between BEGIN and COMMIT.
 _latest = aliased(Conversation)
-_LATEST = (
+_anchor = select(literal(1).label("one")).subquery("anchor")
+_LOOKUP = (
     select(
+        select(Message.id)
+        .where(
+            Message.channel_account_id == bindparam("account_id"),
+            Message.provider_message_id == bindparam("provider_id"),
+        )
+        .scalar_subquery()
+        .label("duplicate_id"),
+        ContactIdentity.contact_id,
+        select(ChannelAccount.team_id)
+        .where(ChannelAccount.id == bindparam("account_id"))
+        .scalar_subquery()
+        .label("account_team_id"),
+        select(FlowActivation.flow_version_id)
+        .where(FlowActivation.channel == bindparam("channel"))
+        .scalar_subquery()
+        .label("flow_version_id"),
         Contact.language,
         Conversation.id,
         Conversation.status,
@@ -110,20 +114,25 @@ _LATEST = (
         Conversation.assignee_id,
         Conversation.handler,
     )
-    .select_from(Contact)
+    .select_from(_anchor)
+    .outerjoin(
+        ContactIdentity,
+        and_(ContactIdentity.kind == bindparam("kind"), ContactIdentity.value == bindparam("value")),
+    )
+    .outerjoin(Contact, Contact.id == ContactIdentity.contact_id)
     .outerjoin(
         Conversation,
         Conversation.id
         == select(_latest.id)
         .where(
-            _latest.contact_id == bindparam("contact_id"),
+            _latest.contact_id == ContactIdentity.contact_id,
             _latest.channel_account_id == bindparam("account_id"),
         )
         .order_by(_latest.last_message_at.desc(), _latest.id.desc())
         .limit(1)
+        .correlate(ContactIdentity)
         .scalar_subquery(),
     )
-    .where(Contact.id == bindparam("contact_id"))
 )
 _INSERT_CONTACT = insert(Contact).returning(Contact.id)
 _INSERT_IDENTITY = insert(ContactIdentity)
@@ -149,7 +158,8 @@ async def _lookup(conn: AsyncConnection, msg: InboundMessage, identity: Identity
             },
         )
     ).one()
-    return _Known(row[0], row[1], row[2], row[3])
+    latest = LatestConversation(row[5], ConversationStatus(row[6]), row[7]) if row[5] is not None else None
+    return _Known(row[0], row[1], row[2], row[3], row[4], latest, row[8], row[9], row[10])
 
 
 async def _create_contact(
@@ -187,8 +197,7 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
     """Find or create the contact and conversation, then store the message once per provider id.
 
     Round trips are counted here: a returning customer costs three statements between
-    BEGIN and COMMIT (look-up, conversation touch, message insert) plus one to find the
-    latest conversation.
+    BEGIN and COMMIT (look-up, conversation touch, message insert).
     """
     conn = await uow.session.connection()
     now = uow.now()
@@ -196,21 +205,18 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
     known = await _lookup(conn, msg, identity)
     if known.duplicate_id is not None:
         return await _duplicate(uow, known.duplicate_id)
-    latest: LatestConversation | None = None
     language = msg.language.value if msg.language else None
+    latest: LatestConversation | None = None
     team_id = assignee_id = None
     handler = HANDLER_AGENTS
     if known.contact_id is None:
         contact_id = await _create_contact(conn, msg, identity, now)
     else:
         contact_id = known.contact_id
-        row = (
-            await conn.execute(_LATEST, {"contact_id": contact_id, "account_id": msg.channel_account_id})
-        ).one()
-        language = language or row[0]
-        if row[1] is not None:
-            latest = LatestConversation(row[1], ConversationStatus(row[2]), row[3])
-            team_id, assignee_id, handler = row[4], row[5], row[6]
+        language = language or known.contact_language
+        latest = known.latest
+        team_id, assignee_id = known.latest_team_id, known.latest_assignee_id
+        handler = known.latest_handler or HANDLER_AGENTS
     target = choose_inbound_target(latest, now)
     if latest is None or target is InboundTarget.NEW:
         team_id, assignee_id = known.account_team_id, None
