@@ -7,6 +7,7 @@ PostgreSQL; the clock is moved by hand so backoff and Retry-After are checked ex
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import hmac
@@ -256,19 +257,27 @@ async def test_media_are_downloaded_and_stored_or_asked_for_again(
     payload = fixture("messenger_attachments" if platform is MESSENGER else "instagram_image")
     attachment = event(payload)["message"]["attachments"][0]
 
-    # The CDN cannot hand the file over: 503, nothing stored, Meta will deliver the notification again.
-    attachment["payload"]["url"] = f"{fake.base_url}/cdn/not-there.jpg?oh=1&oe=2"
-    assert (await post_signed(api, url, payload)).status_code == 503
-    assert await count(meta_container, Message) == 0
+    # An expired or unknown file URL (403 from the CDN) stays so on a redelivery: the message is
+    # stored at once, with a note where the file would be, and Meta gets its 200.
+    gone = copy.deepcopy(payload)
+    gone_event = event(gone)
+    gone_event["message"]["mid"] = gone_event["message"]["mid"] + "-gone"
+    gone_event["message"]["attachments"][0]["payload"]["url"] = f"{fake.base_url}/cdn/not-there.jpg?oh=1&oe=2"
+    assert (await post_signed(api, url, gone)).status_code == 200
+    async with meta_container.uow() as uow:
+        noted = await uow.session.scalar(select(Message))
+    assert noted is not None
+    assert "not available: the download answered 403" in noted.text
+    # The CDN failing for a moment (5xx): 503, nothing stored, Meta delivers the notification again.
     fake.fail_next("cdn", ("status", 500))
     attachment["payload"]["url"] = fake.add_file("photo_n.jpg", JPEG, "image/jpeg")
     assert (await post_signed(api, url, payload)).status_code == 503
-    assert await count(meta_container, Message) == 0
+    assert await count(meta_container, Message) == 1
 
     for _ in range(2):
         ok = await post_signed(api, url, payload)
         assert ok.status_code == 200, ok.text
-    assert await count(meta_container, Message) == 1
+    assert await count(meta_container, Message) == 2
     async with meta_container.uow() as uow:
         stored = await uow.session.scalar(select(Attachment))
     assert stored is not None

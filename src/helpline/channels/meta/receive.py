@@ -60,6 +60,16 @@ class MediaUnavailable(TryAgainLater):
     """Meta's CDN could not hand over a file right now: answer 503 so the notification comes again."""
 
 
+class MediaGone(Exception):
+    """The file's signed URL expired or names nothing (400/403/404/410): a redelivery of the
+    notification carries the same URL, so asking again cannot help. The message is stored with
+    a note instead, never held back."""
+
+
+#: CDN answers that will not change on a redelivery.
+_GONE_STATUSES = frozenset({400, 403, 404, 410})
+
+
 class MetaReceiver:
     """`/webhooks/{messenger|instagram}/{account}`: the handshake (GET) and notifications (POST)."""
 
@@ -150,7 +160,11 @@ async def store_message(ctx: WebhookContext, platform: MetaPlatform, message: Me
     attachments: list[InboundAttachment] = []
     notes: list[str] = []
     for media in message.media:
-        stored = await fetch(ctx, media)
+        try:
+            stored = await fetch(ctx, media)
+        except MediaGone as exc:
+            notes.append(f"[{media.kind} not available: {exc}]")
+            continue
         if stored is None:
             notes.append(f"[{media.kind} too large to keep: {media.filename}]")
         else:
@@ -174,12 +188,16 @@ async def store_message(ctx: WebhookContext, platform: MetaPlatform, message: Me
 async def fetch(ctx: WebhookContext, media: MediaRef) -> InboundAttachment | None:
     """Download an attachment from Meta's CDN and store it; None if larger than Helpline keeps.
 
+    Raises MediaGone when the URL will never work, MediaUnavailable when it may work later.
+
     The URL is signed by Meta and needs no token, so none is sent to it.
     """
     chunks: list[bytes] = []
     received = 0
     try:
         async with ctx.http.stream("GET", media.url, follow_redirects=True) as response:
+            if response.status_code in _GONE_STATUSES:
+                raise MediaGone(f"the download answered {response.status_code}")
             if response.status_code != 200:
                 raise MediaUnavailable(f"the {media.kind} download answered {response.status_code}")
             declared = response.headers.get("content-type", "").split(";")[0].strip()
