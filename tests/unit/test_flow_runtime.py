@@ -297,3 +297,15 @@ def test_operator_reaches_a_person_whatever_came_before(
     if not turn.ended and turn.lookup is None:
         final = rt.handle(turn.state, word)
         assert final.outcome is Outcome.HANDED_OFF
+
+
+def test_the_phone_reads_the_same_node_with_its_keys() -> None:
+    from helpline.domain.flows.voice import spoken_menu
+
+    node = lottery().start_node
+    english = spoken_menu(node, "en")
+    assert english.startswith("Hello! I'm the support bot.")
+    assert "For Draws and results, press 1." in english
+    assert english.endswith("For Operator, press 0.")
+    assert "Оператор — нажмите 0." in spoken_menu(node, "ru")
+    assert "موظف: اضغط 0." in spoken_menu(node, "ar")
