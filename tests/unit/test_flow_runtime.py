@@ -302,10 +302,11 @@ def test_operator_reaches_a_person_whatever_came_before(
 def test_the_phone_reads_the_same_node_with_its_keys() -> None:
     from helpline.domain.flows.voice import spoken_menu
 
-    node = lottery().start_node
-    english = spoken_menu(node, "en")
+    flow = lottery()
+    node = flow.start_node
+    english = spoken_menu(flow, node, "en")
     assert english.startswith("Hello! I'm the support bot.")
     assert "For Draws and results, press 1." in english
     assert english.endswith("For Operator, press 0.")
-    assert "Оператор — нажмите 0." in spoken_menu(node, "ru")
-    assert "موظف: اضغط 0." in spoken_menu(node, "ar")
+    assert "Оператор — нажмите 0." in spoken_menu(flow, node, "ru")
+    assert "لاختيار «موظف» اضغط 0." in spoken_menu(flow, node, "ar")

@@ -23,6 +23,7 @@ from helpline.web.routes import (
     auth,
     channels,
     console,
+    console_bot,
     console_channels,
     contacts,
     conversations,
@@ -77,6 +78,7 @@ def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
         widget.router,
         console.router,
         console_channels.router,
+        console_bot.router,
         attachments.router,
         channels.admin,
     ):

@@ -2,34 +2,38 @@
 
 The same nodes as the chat menus: the phone has no buttons, so it says what each key does
 ("For draws and results, press 1"), and the caller answers with the keypad (0 is always a person).
+A flow may word it its own way with the phrase `press` ({label} and {key}).
 """
 
 from __future__ import annotations
 
-from helpline.domain.flows.model import Node, localised
+from collections.abc import Mapping
 
-_PRESS = {
+from helpline.domain.flows.model import Flow, LocalText, Node, localised
+
+PRESS: LocalText = {
     "ru": "{label} — нажмите {key}.",
     "en": "For {label}, press {key}.",
-    "ar": "{label}: اضغط {key}.",
+    "ar": "لاختيار «{label}» اضغط {key}.",
 }
-_KEY_NAMES = {
+#: Phone keys that are read as words rather than as digits.
+KEY_NAMES: Mapping[str, LocalText] = {
     "*": {"ru": "звёздочку", "en": "star", "ar": "النجمة"},
     "#": {"ru": "решётку", "en": "hash", "ar": "المربع"},
 }
 
 
 def spoken_key(digit: str, language: str) -> str:
-    names = _KEY_NAMES.get(digit)
+    names = KEY_NAMES.get(digit)
     return localised(names, language) if names else digit
 
 
-def spoken_menu(node: Node, language: str) -> str:
+def spoken_menu(flow: Flow, node: Node, language: str) -> str:
     """What the phone says at `node` in `language`."""
-    template = _PRESS.get(language, _PRESS["en"])
-    lines = [localised(node.prompt, language)]
-    lines += [
-        template.format(label=localised(o.label, language), key=spoken_key(o.digit, language))
-        for o in node.options
-    ]
-    return " ".join(lines)
+    template = localised(flow.phrases.get("press") or PRESS, language)
+    said = [localised(node.prompt, language)]
+    for option in node.options:
+        # Plain replacement, not str.format: a label is text, never a template.
+        label = localised(option.label, language)
+        said.append(template.replace("{label}", label).replace("{key}", spoken_key(option.digit, language)))
+    return " ".join(s for s in said if s)
