@@ -37,6 +37,7 @@ bench: $(STAMP) services
 	eval "$$(scripts/test-services.sh env)" && $(BIN)/python bench/ingest.py --backend both
 	eval "$$(scripts/test-services.sh env)" && $(BIN)/python bench/realtime.py
 	eval "$$(scripts/test-services.sh env)" && $(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/bot.py
 
 clean:
 	-scripts/test-services.sh stop
