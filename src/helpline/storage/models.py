@@ -389,7 +389,11 @@ class BotSession(Base):
     """One stretch of a conversation with the bot, and how it ended (for containment reports)."""
 
     __tablename__ = "bot_sessions"
-    __table_args__ = (Index("ix_bot_sessions_status_activity", "status", "last_activity_at"),)
+    __table_args__ = (
+        Index("ix_bot_sessions_status_activity", "status", "last_activity_at"),
+        # The containment report counts sessions by when they started.
+        Index("ix_bot_sessions_started_at", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(

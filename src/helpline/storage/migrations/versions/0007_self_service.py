@@ -123,6 +123,7 @@ def upgrade() -> None:
             batch_op.f("ix_bot_sessions_conversation_id"), ["conversation_id"], unique=False
         )
         batch_op.create_index("ix_bot_sessions_status_activity", ["status", "last_activity_at"], unique=False)
+        batch_op.create_index("ix_bot_sessions_started_at", ["started_at"], unique=False)
 
     op.create_table(
         "tickets",
@@ -185,6 +186,7 @@ def downgrade() -> None:
 
     op.drop_table("tickets")
     with op.batch_alter_table("bot_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_bot_sessions_started_at")
         batch_op.drop_index("ix_bot_sessions_status_activity")
         batch_op.drop_index(batch_op.f("ix_bot_sessions_conversation_id"))
 
