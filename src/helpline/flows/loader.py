@@ -110,6 +110,20 @@ def flow_from_data(data: Mapping[str, Any]) -> Flow:
     )
 
 
+def flow_articles(flow: Flow) -> set[str]:
+    """Every knowledge-base article the flow answers with."""
+    found: set[str] = set()
+    for node in flow.nodes.values():
+        steps = [o.step for o in node.options] + ([node.collect.then] if node.collect else [])
+        while steps:
+            step = steps.pop()
+            if isinstance(step, AnswerArticle):
+                found.add(step.article)
+            elif isinstance(step, Lookup):
+                steps.append(step.then)
+    return found
+
+
 def _node(node_id: str, raw: Mapping[str, Any]) -> Node:
     collect = raw.get("collect")
     return Node(

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from helpline.domain.errors import DomainError, NotFound
+from helpline.domain.errors import Conflict, DomainError, NotFound
 from helpline.domain.flows.model import FLOW_LANGUAGES
 from helpline.domain.flows.runtime import Article
-from helpline.storage.models import KnowledgeArticle
+from helpline.flows.loader import flow_articles, flow_from_data
+from helpline.storage.models import FlowActivation, FlowVersion, KnowledgeArticle
 from helpline.storage.uow import UnitOfWork
 
 KIND_ANSWER = "answer"
@@ -152,8 +153,31 @@ async def do_save_article(
     return row
 
 
+async def articles_in_active_flows(uow: UnitOfWork) -> dict[str, list[str]]:
+    """article → the channels whose active flow answers with it."""
+    rows = await uow.session.execute(
+        select(FlowActivation.channel, FlowVersion.data).join(
+            FlowVersion, FlowVersion.id == FlowActivation.flow_version_id
+        )
+    )
+    used: dict[str, list[str]] = {}
+    for channel, data in rows:
+        for article in flow_articles(flow_from_data(data)):
+            used.setdefault(article, []).append(channel)
+    return used
+
+
 async def do_delete_article(uow: UnitOfWork, intent: str) -> None:
+    """Delete an article, unless an active flow answers with it (its customers would get nothing)."""
     row = await get_article(uow, intent)
+    channels = (await articles_in_active_flows(uow)).get(intent)
+    if channels:
+        raise Conflict(
+            "the active flow on "
+            + ", ".join(sorted(channels))
+            + " answers with this article: change the flow first",
+            field="intent",
+        )
     await uow.session.delete(row)
 
 
