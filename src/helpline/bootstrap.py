@@ -16,6 +16,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from helpline.bot.faq_bot import BotBrain, BotTurnRunner, detect_message_language, trainer
 from helpline.channels.registry import build_senders
 from helpline.config import Settings
 from helpline.notify.email import EmailSender, SmtpEmailSender
@@ -52,14 +53,19 @@ class Container:
     accounts: ChannelAccountCache = field(default_factory=ChannelAccountCache)
     #: Webhooks store inbound messages through here: group commit under load.
     ingest: IngestBatcher = field(init=False)
+    #: The bot's knowledge base and trained classifier, shared by this process's workers.
+    bot_brain: BotBrain = field(init=False)
 
     def __post_init__(self) -> None:
         # SQLite has one connection (one writer): one lane; PostgreSQL a few, leaving the pool
         # room for agents' requests.
         self.ingest = IngestBatcher(self.uow, lanes=1 if is_sqlite(self.settings.database_url) else 4)
+        # Trained models are kept beside the files: a restart loads instead of training again.
+        self.bot_brain = BotBrain(trainer(Path(self.settings.data_dir) / "bot-models"))
 
     def delivery_worker(self, **options: Any) -> DeliveryWorker:
         options.setdefault("lease", timedelta(seconds=self.settings.delivery_lease_seconds))
+        options.setdefault("bot", BotTurnRunner(self.uow, self.bot_brain, detect_message_language, self.http))
         return DeliveryWorker(self.uow, build_senders(self.http), self.files, **options)
 
     def uow(self) -> UnitOfWork:

@@ -224,5 +224,57 @@ def create_token(
         raise typer.Exit(2) from exc
 
 
+@app.command("bot-eval")
+def bot_eval(
+    train: Annotated[Path, typer.Option(help="JSONL: rows of split 'train' train, rows of split 'dev' tune")],
+    test: Annotated[Path, typer.Option(help="JSONL: every row is scored, whatever its split")],
+    lang: Annotated[
+        str | None, typer.Option(help="score only rows of this language (ru, en, ar) where rows carry 'lang'")
+    ] = None,
+    oos_label: Annotated[str, typer.Option(help="intent of out-of-scope rows ('' if none)")] = "oos",
+    articles: Annotated[
+        str,
+        typer.Option(
+            help="FAQ articles JSONL whose answers also train ('auto': faq_articles.jsonl beside --train)"
+        ),
+    ] = "auto",
+    train_lang_only: Annotated[
+        bool, typer.Option(help="train on --lang rows only (default: every language, as the product does)")
+    ] = False,
+    engine: Annotated[str, typer.Option(help="auto, use+tfidf or tfidf")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Train the FAQ bot's intent classifier and score it: accuracy, macro-F1, oos recall, latency.
+
+    Latency is per message, one `predict` call each, with BLAS/OpenMP pinned to one thread."""
+    import json
+
+    from helpline.bot.classifier import ClassifierSettings
+    from helpline.bot.evaluation import bot_eval as run_bot_eval
+    from helpline.bot.evaluation import find_articles
+
+    if lang is not None and lang not in ("ru", "en", "ar"):
+        console.print("[red]--lang is one of ru, en, ar[/red]")
+        raise typer.Exit(2)
+    result = run_bot_eval(
+        train,
+        test,
+        lang=lang,
+        oos_label=oos_label or None,
+        articles_path=find_articles(train, articles),
+        train_lang_only=train_lang_only,
+        settings=ClassifierSettings(engine=engine),
+    )
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    table = Table(title=f"bot-eval: {test.name}" + (f" ({lang})" if lang else ""))
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, "-" if value is None else str(value))
+    console.print(table)
+
+
 if __name__ == "__main__":
     app()

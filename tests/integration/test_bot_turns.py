@@ -22,6 +22,7 @@ from helpline.bootstrap import Container, build_container
 from helpline.demo_data import seed_self_service
 from helpline.domain.access import Viewer
 from helpline.domain.conversations import AuthorKind, Channel
+from helpline.domain.errors import Conflict
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundMessage
 from helpline.domain.users import Role
@@ -30,6 +31,7 @@ from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.conversations import do_agent_reply
 from helpline.services.flows import do_activate, do_upload_flow
 from helpline.services.inbound import ingest_inbound
+from helpline.services.knowledge import do_delete_article
 from helpline.storage.models import BotSession, Conversation, Message, Ticket
 from tests.conftest import make_settings
 from tests.fakes.serving import serving_in_thread
@@ -207,8 +209,9 @@ async def test_a_collected_order_number_becomes_a_ticket(bot_container: Containe
     chat = await webchat(bot_container)
     await chat.say("hello")
     await chat.say("3")
-    (wrong,) = await chat.say("my order")
+    wrong, again = await chat.say("my order")
     assert "6 to 12 digits" in wrong.text
+    assert again.text.startswith("Please type your order number")
     (done,) = await chat.say("12345678")
     async with bot_container.uow() as uow:
         ticket = await uow.session.scalar(select(Ticket))
@@ -320,3 +323,11 @@ nodes:
         missing = await chat.say("404404")
         assert missing[0].text == "No order 404404"
     assert len(seen) == 2
+
+
+async def test_an_article_an_active_flow_answers_with_cannot_be_deleted(bot_container: Container) -> None:
+    async with bot_container.uow() as uow:
+        with pytest.raises(Conflict, match="answers with this article"):
+            await do_delete_article(uow, "draw_results")
+        await do_delete_article(uow, "delete_account")  # asked about, but not on any menu
+        await uow.commit()

@@ -9,13 +9,26 @@ leaving the customer without an answer.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import ClassVar, Protocol
 
 import httpx
 
+from helpline.bot.classifier import FORMAT_VERSION as MODEL_FORMAT
+from helpline.bot.classifier import (
+    ClassifierSettings,
+    IntentClassifier,
+    TrainingExample,
+    answer_examples,
+    resolve_engine,
+)
 from helpline.bot.lookups import run_lookup
+from helpline.bot.text import detect_language
+from helpline.domain.flows.runtime import Decision as GuessDecision
 from helpline.domain.flows.runtime import FlowRuntime, IntentGuess, SessionState, Turn
 from helpline.flows.loader import flow_from_data
 from helpline.logs import get_logger
@@ -30,6 +43,7 @@ from helpline.services.bot_sessions import (
 )
 from helpline.services.inbound import HANDLER_BOT
 from helpline.services.knowledge import (
+    OOS_INTENT,
     KnowledgeSnapshot,
     TrainingQuestion,
     knowledge_revision,
@@ -53,6 +67,64 @@ TrainEngine = Callable[[Sequence[TrainingQuestion]], IntentEngine]
 DetectLanguage = Callable[[str], str | None]
 
 
+class ClassifierEngine:
+    """The product's classifier (bot.classifier) behind the runtime's IntentGuess."""
+
+    def __init__(self, classifier: IntentClassifier) -> None:
+        self._classifier = classifier
+
+    def guess(self, text: str) -> IntentGuess:
+        prediction = self._classifier.predict(text)
+        return IntentGuess(
+            GuessDecision(prediction.decision.value), tuple(s.intent for s in prediction.intents)
+        )
+
+
+def train_engine(questions: Sequence[TrainingQuestion], model_dir: Path | None = None) -> IntentEngine:
+    """Train the classifier on the knowledge base's questions (out-of-scope ones as `oos`).
+
+    With `model_dir`, a model trained on exactly these questions before is loaded instead of
+    trained again (a restart answers at once), and a new one is saved there. A base with fewer
+    than two intents cannot be classified: every question is handed off.
+    """
+    examples = [TrainingExample(q.intent, q.utterance, q.language) for q in questions]
+    if len({e.intent for e in examples}) < 2:
+        return _HandsEverythingOff()
+    path = model_dir / f"intents-{_fingerprint(examples)}.npz" if model_dir is not None else None
+    if path is not None and path.exists():
+        try:
+            return ClassifierEngine(IntentClassifier.load(path))
+        except (ValueError, OSError, KeyError):
+            log.warning("bot_model_unreadable", path=str(path))  # trained again below
+    classifier = IntentClassifier.train(examples, oos_label=OOS_INTENT)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.npz")
+        classifier.save(partial)
+        partial.replace(path)  # another process never loads half a file
+    return ClassifierEngine(classifier)
+
+
+def _fingerprint(examples: Sequence[TrainingExample]) -> str:
+    digest = hashlib.sha256(f"{MODEL_FORMAT}:{resolve_engine(ClassifierSettings().engine)}".encode())
+    for e in examples:
+        digest.update(json.dumps([e.intent, e.utterance, e.lang], ensure_ascii=False).encode())
+    return digest.hexdigest()[:24]
+
+
+def trainer(model_dir: Path | None) -> TrainEngine:
+    return lambda questions: train_engine(questions, model_dir)
+
+
+class _HandsEverythingOff:
+    def guess(self, text: str) -> IntentGuess:
+        return IntentGuess(GuessDecision.HANDOFF, ())
+
+
+def detect_message_language(text: str) -> str | None:
+    return detect_language(text)
+
+
 @dataclass
 class _Brain:
     revision: str
@@ -60,11 +132,31 @@ class _Brain:
     engine: IntentEngine
 
 
+def training_set(snapshot: KnowledgeSnapshot) -> tuple[TrainingQuestion, ...]:
+    """The questions of the base, plus each answer (whole and by sentence) as its article's
+    example: answers carry the words customers use about a topic (several points of accuracy on
+    reworded questions in cross-validation, see bot/README.md)."""
+    from_answers = tuple(
+        TrainingQuestion(example.intent, example.utterance, language)
+        for intent, article in snapshot.articles.items()
+        if not article.hands_off
+        for language, answer in sorted(article.answer.items())
+        for example in answer_examples(intent, answer, language)
+    )
+    return snapshot.questions + from_answers
+
+
 class BotBrain:
     """The knowledge base and its trained classifier, rebuilt when the base's revision changes.
 
     Training runs in a thread: in the one-process setup the web server shares this event loop.
+    Trained engines are kept by the questions they learnt from, so an edit that changes only
+    an answer or a title (or a second container in the same process) does not train again.
     """
+
+    #: Engines by their training questions, shared by every brain of the process (bounded).
+    _trained: ClassVar[dict[tuple[TrainingQuestion, ...], IntentEngine]] = {}
+    _KEEP: ClassVar[int] = 4
 
     def __init__(self, train: TrainEngine) -> None:
         self._train = train
@@ -79,9 +171,15 @@ class BotBrain:
             snapshot = await knowledge_snapshot(uow)
         async with self._lock:
             if self._current is None or self._current.revision != snapshot.revision:
-                engine = await asyncio.to_thread(self._train, snapshot.questions)
+                training = training_set(snapshot)
+                engine = self._trained.get(training)
+                if engine is None:
+                    engine = await asyncio.to_thread(self._train, training)
+                    if len(self._trained) >= self._KEEP:
+                        self._trained.pop(next(iter(self._trained)))
+                    self._trained[training] = engine
+                    log.info("bot_trained", revision=snapshot.revision, questions=len(snapshot.questions))
                 self._current = _Brain(snapshot.revision, snapshot, engine)
-                log.info("bot_trained", revision=snapshot.revision, questions=len(snapshot.questions))
             return self._current
 
 
@@ -136,6 +234,13 @@ class BotTurnRunner:
             await do_finish_item(uow, item_id, error=reason)
             await uow.commit()
 
+    async def warm_up(self) -> None:
+        """Train (or load) the classifier before the first customer needs it."""
+        try:
+            await self._brain.get(self._make_uow)
+        except Exception:  # the first turn will try again and report properly
+            log.exception("bot_warm_up_failed")
+
     async def end_idle_sessions(self) -> int:
         async with self._make_uow() as uow:
             ended = await do_end_idle_sessions(uow)
@@ -158,7 +263,7 @@ class BotTurnRunner:
             if not text.strip() or not runtime.needs_intent(greeting.state, text):
                 return runtime.handle(greeting.state, text, language) if text.strip() else greeting
             guess = engine.guess(text)
-            if guess.decision.value == "handoff":
+            if guess.decision is GuessDecision.HANDOFF:
                 return greeting
             return runtime.handle(greeting.state, text, language, guess)
         later_guess = engine.guess(text) if runtime.needs_intent(previous, text) else None

@@ -78,6 +78,14 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        warm_up = asyncio.create_task(self._bot.warm_up()) if self._bot is not None else None
+        try:
+            await self._loop(stop)
+        finally:
+            if warm_up is not None and not warm_up.done():
+                warm_up.cancel()
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 handled = await self.run_once()

@@ -1,0 +1,168 @@
+"""Text handling for the bot: normalisation, language detection, character n-gram TF-IDF.
+
+Everything here is pure Python + NumPy, so the predict path never needs scikit-learn.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Language = Literal["ru", "en", "ar"]
+LANGUAGES: tuple[Language, ...] = ("ru", "en", "ar")
+
+_AR_MARKS = re.compile(
+    r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]"
+)  # harakat, Quranic marks, tatweel
+_AR_ALEF = re.compile(r"[\u0622\u0623\u0625\u0671]")  # آ أ إ ٱ -> ا
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+_NUMBER = re.compile(r"\d+")
+_NOT_WORD = re.compile(r"[^\w\s]|_")
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Fold the variation that does not change meaning, for the character n-gram features.
+
+    NFKC, lower case, ``ё``→``е``; Arabic: diacritics and tatweel dropped, alef forms → ``ا``,
+    ``ى``→``ي``, ``ة``→``ه``; Arabic-Indic digits → ASCII and every number → ``0`` (amounts and
+    dates vary, the question does not); punctuation → space.
+    """
+    text = unicodedata.normalize("NFKC", text).translate(_DIGITS).lower().replace("ё", "е")
+    text = _AR_MARKS.sub("", text)
+    text = _AR_ALEF.sub("ا", text).replace("ى", "ي").replace("ة", "ه")
+    text = _NUMBER.sub("0", text)
+    text = _NOT_WORD.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _script(char: str) -> Language | None:
+    code = ord(char)
+    if 0x0600 <= code <= 0x06FF or 0x0750 <= code <= 0x077F or 0x08A0 <= code <= 0x08FF:
+        return "ar"
+    if 0xFB50 <= code <= 0xFDFF or 0xFE70 <= code <= 0xFEFF:
+        return "ar"
+    if 0x0400 <= code <= 0x052F:
+        return "ru"
+    if char.isascii() or 0x00C0 <= code <= 0x024F:
+        return "en"
+    return None
+
+
+def detect_language(text: str, default: Language | None = None) -> Language | None:
+    """The language of one message, by the script most of its letters are written in.
+
+    Arabic script → ``ar``, Cyrillic → ``ru``, Latin → ``en``; ``default`` when the message has
+    no letters of those scripts (digits, emoji, an empty string). Per message: a customer may
+    switch language mid-conversation.
+    """
+    counts: Counter[Language] = Counter()
+    for char in text:
+        if char.isalpha():
+            script = _script(char)
+            if script is not None:
+                counts[script] += 1
+    if not counts:
+        return default
+    # Ties (rare: "ok спасибо") go to the non-Latin script: Latin words are often brand names.
+    return max(LANGUAGES, key=lambda lang: (counts[lang], lang != "en"))
+
+
+def clip_words(text: str, limit: int) -> str:
+    """The first ``limit`` characters of ``text``, cut at a word boundary when there is one."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    space = head.rfind(" ")
+    return head[:space] if space > limit // 2 else head
+
+
+def char_ngrams(normalized: str, low: int, high: int) -> Iterator[str]:
+    """Character n-grams of each word padded with one space on both sides (sklearn's char_wb)."""
+    for word in normalized.split():
+        padded = f" {word} "
+        length = len(padded)
+        for n in range(low, min(high, length) + 1):
+            for start in range(length - n + 1):
+                yield padded[start : start + n]
+
+
+@dataclass(frozen=True, slots=True)
+class SparseRows:
+    """Rows of a sparse matrix in CSR form (what scipy.sparse.csr_matrix takes)."""
+
+    data: npt.NDArray[np.float32]
+    indices: npt.NDArray[np.int32]
+    indptr: npt.NDArray[np.int64]
+    n_columns: int
+
+
+class CharNgramTfidf:
+    """TF-IDF over character n-grams of normalised words: robust to word forms and typos.
+
+    Sublinear term frequency (1 + ln tf), smoothed idf (ln((1 + n) / (1 + df)) + 1), rows L2
+    normalised, as scikit-learn's ``TfidfVectorizer(analyzer="char_wb", sublinear_tf=True)``;
+    written out so a trained model is plain arrays (no pickle) and prediction needs no sklearn.
+    """
+
+    def __init__(self, vocabulary: Sequence[str], idf: npt.NDArray[np.float32], low: int, high: int) -> None:
+        self.vocabulary = list(vocabulary)
+        self.index = {gram: i for i, gram in enumerate(self.vocabulary)}
+        self.idf = np.asarray(idf, dtype=np.float32)
+        self.low = low
+        self.high = high
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], low: int = 2, high: int = 5, min_df: int = 1) -> CharNgramTfidf:
+        df: Counter[str] = Counter()
+        n_docs = 0
+        for text in texts:
+            n_docs += 1
+            df.update(set(char_ngrams(normalize_text(text), low, high)))
+        vocabulary = sorted(gram for gram, count in df.items() if count >= min_df)
+        idf = np.array(
+            [math.log((1 + n_docs) / (1 + df[gram])) + 1.0 for gram in vocabulary], dtype=np.float32
+        )
+        return cls(vocabulary, idf, low, high)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.vocabulary)
+
+    def row(self, text: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """Column indices and values of one text's (L2-normalised) feature row."""
+        counts = Counter(char_ngrams(normalize_text(text), self.low, self.high))
+        index = self.index
+        known = [(index[gram], count) for gram, count in counts.items() if gram in index]
+        if not known:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        columns = np.fromiter((column for column, _ in known), dtype=np.int32, count=len(known))
+        tf = np.fromiter((count for _, count in known), dtype=np.float32, count=len(known))
+        values = (1.0 + np.log(tf)) * self.idf[columns]
+        values /= np.float32(np.linalg.norm(values))
+        return columns, values.astype(np.float32, copy=False)
+
+    def transform(self, texts: Iterable[str]) -> SparseRows:
+        data: list[npt.NDArray[np.float32]] = []
+        indices: list[npt.NDArray[np.int32]] = []
+        indptr = [0]
+        for text in texts:
+            columns, values = self.row(text)
+            order = np.argsort(columns)
+            indices.append(columns[order])
+            data.append(values[order])
+            indptr.append(indptr[-1] + len(columns))
+        return SparseRows(
+            data=np.concatenate(data) if data else np.zeros(0, dtype=np.float32),
+            indices=np.concatenate(indices) if indices else np.zeros(0, dtype=np.int32),
+            indptr=np.array(indptr, dtype=np.int64),
+            n_columns=self.n_features,
+        )

@@ -1,0 +1,73 @@
+"""Language detection and the character n-gram features of the FAQ bot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpline.bot.text import CharNgramTfidf, char_ngrams, clip_words, detect_language, normalize_text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Когда следующий тираж?", "ru"),
+        ("how do I check my ticket", "en"),
+        ("كيف أتحقق من تذكرتي؟", "ar"),
+        ("мой iPhone не видит приложение", "ru"),
+        ("تطبيق lottery لا يعمل", "ar"),
+        ("12345 !!!", None),
+        ("", None),
+        ("🙂", None),
+    ],
+)
+def test_detect_language_by_script(text: str, expected: str | None) -> None:
+    assert detect_language(text) == expected
+
+
+def test_detect_language_falls_back_to_the_default_without_letters() -> None:
+    assert detect_language("+7 999 123-45-67", default="ru") == "ru"
+    assert detect_language("ok", default="ru") == "en"
+
+
+@given(st.text(max_size=60))
+def test_detect_language_answers_one_of_the_languages_or_none(text: str) -> None:
+    assert detect_language(text) in {"ru", "en", "ar", None}
+
+
+def test_normalize_folds_spelling_variation() -> None:
+    assert normalize_text("Ещё  ВЫИГРЫШ, 5000 руб.!") == "еще выигрыш 0 руб"
+    # diacritics, tatweel, alef/ya/ta-marbuta forms and Arabic-Indic digits
+    assert normalize_text("أُريدُ الجائــزة ٥٠٠ إلى") == normalize_text("اريد الجائزه 0 الي")
+
+
+LETTERS = "абвгдеёжзиклмнопрстуфхцчшщыьэюяABCdefxyzابتثجحخدذرزسشصضطظعغفقكلمنهويىةأإآ0123456789 ,.!?-"
+
+
+@given(st.text(alphabet=LETTERS, max_size=80))
+def test_normalize_is_idempotent(text: str) -> None:
+    once = normalize_text(text)
+    assert normalize_text(once) == once
+
+
+def test_char_ngrams_pad_each_word() -> None:
+    assert list(char_ngrams("ab", 2, 3)) == [" a", "ab", "b ", " ab", "ab "]
+
+
+def test_tfidf_rows_are_unit_length_and_share_word_forms() -> None:
+    model = CharNgramTfidf.fit(["выигрыш на карту", "как вывести выигрыши", "результаты тиража"])
+    columns, values = model.row("выигрышей")
+    assert len(columns) > 0
+    assert np.isclose(np.linalg.norm(values), 1.0)
+    assert model.row("zzz qqq")[0].size == 0
+    rows = model.transform(["результат тиражей", "zzz"])
+    assert rows.indptr[0] == 0
+    assert rows.indptr[-1] == len(rows.data)
+
+
+def test_clip_words_cuts_long_text_at_a_word_boundary() -> None:
+    assert clip_words("short", 10) == "short"
+    assert clip_words("one two three four", 12) == "one two"
+    assert clip_words("x" * 30, 10) == "x" * 10
