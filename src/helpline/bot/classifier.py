@@ -33,7 +33,6 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,9 @@ import numpy.typing as npt
 
 from helpline.bot.encoders import USE_ENCODER, SentenceEncoder, encoder_available, get_encoder
 from helpline.bot.text import CharNgramTfidf, SparseRows, detect_language, normalize_text
+
+# The classifier decides in the flow runtime's own terms: answer, clarify or hand off.
+from helpline.domain.flows.runtime import Decision
 
 FORMAT_VERSION = 1
 #: Messages longer than this are cut before classification (keeps every prediction fast).
@@ -55,12 +57,6 @@ ENGINE_TFIDF = "tfidf"
 ENGINES = (ENGINE_USE, ENGINE_TFIDF)
 
 FloatArray = npt.NDArray[np.float32]
-
-
-class Decision(StrEnum):
-    ANSWER = "answer"
-    CLARIFY = "clarify"
-    HANDOFF = "handoff"
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,9 +75,7 @@ class ClassifierEngine:
 
     def guess(self, text: str) -> IntentGuess:
         prediction = self._classifier.predict(text)
-        return IntentGuess(
-            GuessDecision(prediction.decision.value), tuple(s.intent for s in prediction.intents)
-        )
+        return IntentGuess(prediction.decision, tuple(s.intent for s in prediction.intents))
 
 
 def train_engine(questions: Sequence[TrainingQuestion], model_dir: Path | None = None) -> IntentEngine:
