@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,10 +86,21 @@ class Load:
 class Stats:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    #: what went wrong, e.g. {"HTTP 503": 3, "ConnectionResetError": 1}
+    kinds: Counter[str] = field(default_factory=Counter)
+
+    def failed(self, kind: str) -> None:
+        self.errors += 1
+        self.kinds[kind] += 1
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+#: uvicorn closes a keep-alive connection idle for 5 s; like any HTTP client, do not reuse one
+#: that may be closing (a POST written into a closing socket gets no answer).
+MAX_IDLE_SECONDS = 4.0
 
 
 class Connection:
@@ -98,8 +110,12 @@ class Connection:
         self.host, self.port, self.path = host, port, path
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def post(self, body: bytes) -> int:
+        if self.writer is not None and time.perf_counter() - self.last_used > MAX_IDLE_SECONDS:
+            self.writer.close()
+            self.writer = None
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -116,6 +132,7 @@ class Connection:
                 length = int(value)
         if length:
             await self.reader.readexactly(length)
+        self.last_used = time.perf_counter()
         return int(status_line.split()[1])
 
 
@@ -130,12 +147,12 @@ async def open_loop(host: str, port: int, path: str, load: Load, rate: float, se
         conn = idle.pop() if idle else Connection(host, port, path)
         try:
             code = await conn.post(body)
-        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
-            stats.errors += 1
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            stats.failed(type(exc).__name__)
             return
         stats.latencies.append(time.perf_counter() - due)
         if code != 200:
-            stats.errors += 1
+            stats.failed(f"HTTP {code}")
         idle.append(conn)
 
     for i in range(total):
@@ -203,7 +220,7 @@ async def run(args: argparse.Namespace) -> None:
         print(
             f"open loop  {args.rate:5.0f}/s for {args.seconds:g} s: {achieved:6.0f} webhooks/s answered, "
             f"p50 {opened.pct(0.5):6.2f} ms  p99 {opened.pct(0.99):6.2f} ms  max {opened.pct(1.0):7.2f} ms  "
-            f"errors {opened.errors}"
+            f"errors {opened.errors}" + (f" {dict(opened.kinds)}" if opened.kinds else "")
         )
 
         senders = [Connection("127.0.0.1", port, path) for _ in range(args.connections)]
