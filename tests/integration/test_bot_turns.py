@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,22 +23,34 @@ from helpline.demo_data import seed_self_service
 from helpline.domain.access import Viewer
 from helpline.domain.conversations import AuthorKind, Channel
 from helpline.domain.errors import Conflict
+from helpline.domain.flows.model import Flow
+from helpline.domain.flows.runtime import FlowRuntime
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundMessage
 from helpline.domain.users import Role
-from helpline.services.bot_sessions import do_end_idle_sessions
+from helpline.flows.loader import load_flow
+from helpline.services.bot_sessions import do_apply_turn, do_end_idle_sessions, load_turn
 from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.conversations import do_agent_reply
 from helpline.services.flows import do_activate, do_upload_flow
 from helpline.services.inbound import ingest_inbound
 from helpline.services.knowledge import do_delete_article
-from helpline.storage.models import BotSession, Conversation, Message, Ticket
+from helpline.storage.models import BotSession, Conversation, Message, OutboxItem, Ticket
 from tests.conftest import make_settings
 from tests.fakes.serving import serving_in_thread
 from tests.fakes.telegram_api import FakeTelegram, running_fake_telegram
 from tests.integration.conftest import MakeStaff
 
 TOKEN = "515151:bot-turns-token"
+LOTTERY = Path(__file__).parents[2] / "src/helpline/flows/examples/lottery.yaml"
+
+
+def lottery_flow() -> Flow:
+    loaded = load_flow(LOTTERY.read_text(encoding="utf-8"))
+    assert loaded.flow is not None
+    return loaded.flow
+
+
 TELEGRAM_USER = 70001
 
 
@@ -331,3 +343,51 @@ async def test_an_article_an_active_flow_answers_with_cannot_be_deleted(bot_cont
             await do_delete_article(uow, "draw_results")
         await do_delete_article(uow, "delete_account")  # asked about, but not on any menu
         await uow.commit()
+
+
+async def test_a_turn_computed_before_an_agent_stepped_in_is_not_sent(
+    bot_container: Container, make_staff: MakeStaff
+) -> None:
+    chat = await webchat(bot_container)
+    await chat.say("hello")
+    staff = await make_staff(Role.SUPERVISOR)
+    result = await ingest_inbound(
+        bot_container.uow,
+        InboundMessage(
+            channel=Channel.WEBCHAT,
+            channel_account_id=chat.account_id,
+            identity_kind=IdentityKind.WEBCHAT,
+            identity_value=chat.who,
+            text="1",
+            provider_message_id="late-turn",
+            sent_at=datetime.now(UTC),
+        ),
+    )
+    async with bot_container.uow() as uow:
+        item_id = await uow.session.scalar(
+            select(OutboxItem.id).where(OutboxItem.message_id == result.message_id)
+        )
+        ctx = await load_turn(uow, item_id or 0)
+    assert ctx is not None
+    assert ctx.handler == "bot"
+    async with bot_container.uow() as uow:  # the agent answers meanwhile
+        viewer = Viewer(user_id=staff.id, role=Role.SUPERVISOR, team_ids=frozenset())
+        await do_agent_reply(uow, viewer, chat.conversation_id, "Let me help you myself.")
+        await uow.commit()
+    runtime = FlowRuntime(lottery_flow(), {})
+    turn = runtime.handle(runtime.start("en").state, "1")
+    async with bot_container.uow() as uow:
+        await do_apply_turn(uow, ctx, [turn], "en")
+        await uow.commit()
+    async with bot_container.uow() as uow:
+        bot_after = await uow.session.scalar(
+            select(func.count(Message.id)).where(
+                Message.conversation_id == chat.conversation_id,
+                Message.author_kind == AuthorKind.BOT.value,
+                Message.id > result.message_id,
+            )
+        )
+        item = await uow.session.get(OutboxItem, item_id)
+    assert bot_after == 0
+    assert item is not None
+    assert item.status == "done"

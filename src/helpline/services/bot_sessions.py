@@ -119,6 +119,10 @@ async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn]
     """Store what the bot said and did in this turn; the item is done when this commits."""
     conv = await uow.session.get(Conversation, ctx.conversation_id, with_for_update=True)
     assert conv is not None  # the item cascades away with the message, the message with it
+    if conv.handler != HANDLER_BOT:
+        # A person stepped in while the bot was thinking: the bot's answer is not sent.
+        await do_finish_item(uow, ctx.item_id)
+        return
     now = uow.now()
     last = turns[-1]
     session = await _session(uow, ctx, conv, now)
