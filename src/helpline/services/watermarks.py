@@ -7,6 +7,9 @@ finds the outbound messages a watermark covers (of the customer's conversations 
 and applies one receipt to each, through the same path as every other receipt: status only moves
 forward, consoles are told.
 
+VK's `message_read` says the same by message id: "read up to N" (`record_read_up_to`; VK's ids
+grow with time).
+
 Our `sent_at` is recorded when the provider's answer arrives, a round trip after the provider
 stamped the message, so a watermark that covers exactly the latest message would miss it;
 `grace` allows for that round trip.
@@ -25,7 +28,7 @@ from helpline.domain.conversations import DeliveryStatus, Direction
 from helpline.domain.delivery import status_after_receipt
 from helpline.domain.errors import DomainError
 from helpline.domain.identities import IdentityKind, normalise_identity
-from helpline.services.receipts import do_apply_receipt
+from helpline.services.receipts import do_apply_receipt, record_receipts
 from helpline.storage.models import ContactIdentity, Conversation, Message
 from helpline.storage.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -125,3 +128,41 @@ async def _contact_of(uow: UnitOfWork, mark: Watermark) -> int | None:
         )
     )
     return contact_id
+
+
+#: Outbound messages a read mark can still move forward.
+_UNREAD = (DeliveryStatus.SENT.value, DeliveryStatus.DELIVERED.value)
+
+
+async def record_read_up_to(
+    make_uow: UnitOfWorkFactory,
+    account_id: int,
+    kind: IdentityKind,
+    address: str,
+    last_read_id: int,
+    at: datetime,
+) -> int:
+    """Mark read our messages to the customer at (`kind`, `address`) with numeric ids ≤ `last_read_id`.
+
+    Returns how many receipts were recorded. The mark for `last_read_id` itself is always among
+    them, so it is kept (as a pending receipt) if that message's send is still being recorded.
+    """
+    async with make_uow() as uow:
+        rows = await uow.session.scalars(
+            select(Message.provider_message_id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .join(ContactIdentity, ContactIdentity.contact_id == Conversation.contact_id)
+            .where(
+                Message.channel_account_id == account_id,
+                Message.direction == Direction.OUTBOUND.value,
+                Message.delivery_status.in_(_UNREAD),
+                Message.provider_message_id.is_not(None),
+                ContactIdentity.kind == kind.value,
+                ContactIdentity.value == address,
+            )
+        )
+        ids = {pid for pid in rows if pid is not None and pid.isdigit() and int(pid) <= last_read_id}
+    ids.add(str(last_read_id))
+    receipts = [StatusReceipt(pid, DeliveryStatus.READ, at) for pid in sorted(ids, key=int)]
+    await record_receipts(make_uow, account_id, receipts)
+    return len(receipts)

@@ -50,7 +50,7 @@ from helpline.domain.inbound import InboundAttachment, InboundMessage
 from helpline.logs import get_logger
 from helpline.services.attachments import store_provider_media
 from helpline.services.contacts import identity_owner
-from helpline.services.read_marks import record_read_up_to
+from helpline.services.watermarks import record_read_up_to
 
 log = get_logger(__name__)
 
