@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from helpline.bootstrap import Container
+from helpline.bootstrap import Container, build_container
 from helpline.domain.users import Role
 from helpline.services.auth import do_create_api_token
 from helpline.services.users import UserSpec, do_create_user
 from helpline.web.app import create_app
+from tests.conftest import make_settings
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
@@ -81,3 +84,22 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+async def channel_container(database_url: str, clock: Clock, tmp_path: Path) -> AsyncIterator[Container]:
+    """A container for provider channel tests: its own file store, a hand-moved clock, and a short
+    HTTP timeout so a fake provider's "timeout" costs a second, not ten."""
+    settings = dataclasses.replace(make_settings(database_url), data_dir=str(tmp_path))
+    c = build_container(settings, clock=clock)
+    c.http = httpx.AsyncClient(timeout=httpx.Timeout(1.0))
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def api(channel_container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app over ASGI around `channel_container` (webhooks and the REST API)."""
+    transport = httpx.ASGITransport(app=create_app(channel_container, own_container=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c

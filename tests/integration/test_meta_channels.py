@@ -12,24 +12,23 @@ import dataclasses
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from helpline.bootstrap import Container, build_container
+from helpline.bootstrap import Container
 from helpline.channels.base import OutboundFile, OutboundMessage, ReplyOption
 from helpline.channels.meta import INSTAGRAM_SPEC, MESSENGER_SPEC
 from helpline.domain.delivery import Delivered, Rejected, RetryPolicy
 from helpline.domain.users import Role
-from helpline.storage.models import Attachment, Contact, ContactIdentity, Message, OutboxItem
-from helpline.web.app import create_app
-from tests.conftest import make_settings
+from helpline.storage.models import Attachment, Contact, ContactIdentity, Message
 from tests.fakes.meta_graph_api import FakeGraph, UploadedFile, running_fake_graph
+from tests.integration.channel_kit import agent_reply, count, message_state
 from tests.integration.conftest import Clock, MakeStaff, Staff
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "meta"
@@ -70,22 +69,6 @@ def platform(request: pytest.FixtureRequest) -> Platform:
 def fake(platform: Platform) -> Iterator[FakeGraph]:
     with running_fake_graph(TOKEN, page_id=platform.page_id, instagram=platform is INSTAGRAM) as server:
         yield server
-
-
-@pytest.fixture
-async def meta_container(database_url: str, clock: Clock, tmp_path: Path) -> AsyncIterator[Container]:
-    settings = dataclasses.replace(make_settings(database_url), data_dir=str(tmp_path))
-    c = build_container(settings, clock=clock)
-    c.http = httpx.AsyncClient(timeout=httpx.Timeout(1.0))
-    yield c
-    await c.close()
-
-
-@pytest.fixture
-async def api(meta_container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(meta_container, own_container=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
 
 
 def config(fake: FakeGraph, platform: Platform, **changes: str) -> dict[str, str]:
@@ -135,11 +118,6 @@ async def post_signed(api: httpx.AsyncClient, url: str, payload: object) -> http
     return await api.post(url, content=body, headers=headers)
 
 
-async def count(c: Container, model: Any) -> int:
-    async with c.uow() as uow:
-        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 # --- the verification handshake -----------------------------------------------------------------------
 
 
@@ -170,7 +148,7 @@ async def test_verification_handshake_echoes_the_challenge_only_for_the_verify_t
 
 async def test_signatures_are_checked_and_retries_store_once(
     api: httpx.AsyncClient,
-    meta_container: Container,
+    channel_container: Container,
     make_staff: MakeStaff,
     fake: FakeGraph,
     platform: Platform,
@@ -196,7 +174,7 @@ async def test_signatures_are_checked_and_retries_store_once(
         await post_signed(api, url, {"object": payload["object"], "entry": [{"time": 1}]})
     ).status_code == 400
     assert (await post_signed(api, url, ["not", "an", "object"])).status_code == 400
-    assert await count(meta_container, Message) == 0
+    assert await count(channel_container, Message) == 0
     assert fake.calls("profile") == []  # nothing was even looked at
 
     profile = (
@@ -208,8 +186,8 @@ async def test_signatures_are_checked_and_retries_store_once(
     for _ in range(2):  # Meta redelivers what it thinks failed: the same mid, stored once
         ok = await api.post(url, content=body, headers=headers)
         assert (ok.status_code, ok.text) == (200, "EVENT_RECEIVED")
-    assert await count(meta_container, Message) == 1
-    async with meta_container.uow() as uow:
+    assert await count(channel_container, Message) == 1
+    async with channel_container.uow() as uow:
         message = await uow.session.scalar(select(Message))
         identity = await uow.session.scalar(
             select(ContactIdentity).where(ContactIdentity.kind == platform.channel)
@@ -233,20 +211,20 @@ async def test_signatures_are_checked_and_retries_store_once(
     # A notification of another webhook object is acknowledged and ignored.
     feed = {"object": "user", "entry": [{"id": "1", "time": 1, "changes": [{"field": "feed", "value": {}}]}]}
     assert (await post_signed(api, url, feed)).status_code == 200
-    assert await count(meta_container, Message) == 1
+    assert await count(channel_container, Message) == 1
 
     # A button press is a message saying the button's title; its redelivery is stored once too.
     postback = fixture(f"{platform.prefix}_postback")
     for _ in range(2):
         assert (await post_signed(api, url, postback)).status_code == 200
-    async with meta_container.uow() as uow:
+    async with channel_container.uow() as uow:
         texts = list(await uow.session.scalars(select(Message.text).order_by(Message.id)))
     assert texts == [event(payload)["message"]["text"], event(postback)["postback"]["title"]]
 
 
 async def test_media_are_downloaded_and_stored_or_asked_for_again(
     api: httpx.AsyncClient,
-    meta_container: Container,
+    channel_container: Container,
     make_staff: MakeStaff,
     fake: FakeGraph,
     platform: Platform,
@@ -264,7 +242,7 @@ async def test_media_are_downloaded_and_stored_or_asked_for_again(
     gone_event["message"]["mid"] = gone_event["message"]["mid"] + "-gone"
     gone_event["message"]["attachments"][0]["payload"]["url"] = f"{fake.base_url}/cdn/not-there.jpg?oh=1&oe=2"
     assert (await post_signed(api, url, gone)).status_code == 200
-    async with meta_container.uow() as uow:
+    async with channel_container.uow() as uow:
         noted = await uow.session.scalar(select(Message))
     assert noted is not None
     assert "not available: the download answered 403" in noted.text
@@ -272,17 +250,17 @@ async def test_media_are_downloaded_and_stored_or_asked_for_again(
     fake.fail_next("cdn", ("status", 500))
     attachment["payload"]["url"] = fake.add_file("photo_n.jpg", JPEG, "image/jpeg")
     assert (await post_signed(api, url, payload)).status_code == 503
-    assert await count(meta_container, Message) == 1
+    assert await count(channel_container, Message) == 1
 
     for _ in range(2):
         ok = await post_signed(api, url, payload)
         assert ok.status_code == 200, ok.text
-    assert await count(meta_container, Message) == 2
-    async with meta_container.uow() as uow:
+    assert await count(channel_container, Message) == 2
+    async with channel_container.uow() as uow:
         stored = await uow.session.scalar(select(Attachment))
     assert stored is not None
     assert stored.content_type == "image/jpeg"
-    assert await meta_container.files.get(stored.storage_key) == JPEG
+    assert await channel_container.files.get(stored.storage_key) == JPEG
     assert [r.params["name"] for r in fake.requests if r.endpoint == "cdn"] == [
         "not-there.jpg",
         "photo_n.jpg",
@@ -291,24 +269,6 @@ async def test_media_are_downloaded_and_stored_or_asked_for_again(
 
 
 # --- outbound -----------------------------------------------------------------------------------------
-
-
-async def agent_reply(api: httpx.AsyncClient, agent: Staff, text: str) -> int:
-    conversations = (await api.get("/api/v1/conversations", headers=agent.headers)).json()
-    reply = await api.post(
-        f"/api/v1/conversations/{conversations[0]['id']}/messages", json={"text": text}, headers=agent.headers
-    )
-    assert reply.status_code == 201, reply.text
-    return int(reply.json()["id"])
-
-
-async def message_state(c: Container, message_id: int) -> tuple[str, str | None, OutboxItem]:
-    async with c.uow() as uow:
-        message = await uow.session.get(Message, message_id)
-        item = await uow.session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
-    assert message is not None
-    assert item is not None
-    return message.delivery_status, message.delivery_error, item
 
 
 async def provider_id(c: Container, message_id: int) -> str:
@@ -321,7 +281,7 @@ async def provider_id(c: Container, message_id: int) -> str:
 
 async def test_replies_are_delivered_retried_and_failed_as_the_graph_api_answers(
     api: httpx.AsyncClient,
-    meta_container: Container,
+    channel_container: Container,
     make_staff: MakeStaff,
     fake: FakeGraph,
     platform: Platform,
@@ -333,15 +293,15 @@ async def test_replies_are_delivered_retried_and_failed_as_the_graph_api_answers
     assert (
         await post_signed(api, hook(platform, account), fixture(f"{platform.prefix}_text"))
     ).status_code == 200
-    worker = meta_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
+    worker = channel_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
 
     first = await agent_reply(api, agent, "Здравствуйте! Чем помочь?")
     assert await worker.run_once() == 1
-    status, error, item = await message_state(meta_container, first)
+    status, error, item = await message_state(channel_container, first)
     assert (status, error, item.status) == ("sent", None, "done")
     sent = fake.sent_messages(platform.customer)
     assert [m["text"] for m in sent] == ["Здравствуйте! Чем помочь?"]
-    assert await provider_id(meta_container, first) == sent[0]["mid"]
+    assert await provider_id(channel_container, first) == sent[0]["mid"]
     request = fake.calls("messages")[-1]
     assert request["messaging_type"] == "RESPONSE"
     assert request["recipient"] == {"id": platform.customer}
@@ -351,32 +311,32 @@ async def test_replies_are_delivered_retried_and_failed_as_the_graph_api_answers
     fake.fail_next("messages", ("status", 500))
     second = await agent_reply(api, agent, "second")
     assert await worker.run_once() == 1
-    status, error, item = await message_state(meta_container, second)
+    status, error, item = await message_state(channel_container, second)
     assert status == "queued"
     assert error == f"retrying: {platform.name} HTTP 500: Internal Server Error"
     assert item.due_at == clock.now + timedelta(seconds=1)
     assert await worker.run_once() == 0
     clock.now += timedelta(seconds=1)
     assert await worker.run_once() == 1
-    assert (await message_state(meta_container, second))[0] == "sent"
+    assert (await message_state(channel_container, second))[0] == "sent"
 
     # HTTP 429 with Retry-After: the wait is honoured exactly.
     fake.fail_next("messages", ("retry_after", 7))
     third = await agent_reply(api, agent, "third")
     await worker.run_once()
-    _, error, item = await message_state(meta_container, third)
+    _, error, item = await message_state(channel_container, third)
     assert item.due_at == clock.now + timedelta(seconds=7)
     assert error is not None
     assert "429" in error
     clock.now += timedelta(seconds=7)
     assert await worker.run_once() == 1
-    assert (await message_state(meta_container, third))[0] == "sent"
+    assert (await message_state(channel_container, third))[0] == "sent"
 
     # Graph's own rate limit (code 613, HTTP 400): the usage header's minutes are the wait.
     fake.fail_next("messages", ("rate_limit", 613, 2))
     fourth = await agent_reply(api, agent, "fourth")
     await worker.run_once()
-    _, error, item = await message_state(meta_container, fourth)
+    _, error, item = await message_state(channel_container, fourth)
     assert item.due_at == clock.now + timedelta(minutes=2)
     assert (
         error
@@ -389,20 +349,20 @@ async def test_replies_are_delivered_retried_and_failed_as_the_graph_api_answers
     fake.fail_next("messages", ("delay", 2.5))
     fifth = await agent_reply(api, agent, "fifth")
     await worker.run_once()
-    status, error, _ = await message_state(meta_container, fifth)
+    status, error, _ = await message_state(channel_container, fifth)
     assert status == "queued"
     assert error is not None
     assert "in time" in error
     clock.now += timedelta(minutes=5)
     await worker.run_once()
-    assert (await message_state(meta_container, fifth))[0] == "sent"
+    assert (await message_state(channel_container, fifth))[0] == "sent"
 
     # Outside the 24-hour window: permanent, failed at once with Meta's reason.
     window = "(#10) This message is sent outside of allowed window."
     fake.fail_next("messages", ("error", 10, 2018278, window))
     sixth = await agent_reply(api, agent, "sixth")
     await worker.run_once()
-    status, error, item = await message_state(meta_container, sixth)
+    status, error, item = await message_state(channel_container, sixth)
     assert (status, item.status, item.attempts) == ("failed", "failed", 1)
     assert error == f"{platform.name} error 10/2018278: {window}"
 
@@ -410,7 +370,7 @@ async def test_replies_are_delivered_retried_and_failed_as_the_graph_api_answers
     fake.fail_next("messages", ("error", 551, 1545041, "This person isn't available right now."))
     seventh = await agent_reply(api, agent, "seventh")
     await worker.run_once()
-    status, error, _ = await message_state(meta_container, seventh)
+    status, error, _ = await message_state(channel_container, seventh)
     assert (status, error) == (
         "failed",
         f"{platform.name} error 551/1545041: This person isn't available right now.",
@@ -425,21 +385,21 @@ async def test_replies_are_delivered_retried_and_failed_as_the_graph_api_answers
     for _ in range(4):
         await worker.run_once()
         clock.now += timedelta(minutes=30)
-    status, error, item = await message_state(meta_container, eighth)
+    status, error, item = await message_state(channel_container, eighth)
     assert (status, item.attempts) == ("failed", 4)
     assert error is not None
     assert "error 2:" in error
 
     texts = [m["text"] for m in fake.sent_messages(platform.customer)]
     assert texts == ["Здравствуйте! Чем помочь?", "second", "third", "fourth", "fifth"]
-    async with meta_container.uow() as uow:
+    async with channel_container.uow() as uow:
         errors = list(await uow.session.scalars(select(Message.delivery_error)))
     assert not any(secret in (e or "") for e in errors for secret in (TOKEN, APP_SECRET, fake.base_url))
 
 
 async def test_a_wrong_page_token_fails_with_metas_reason_and_no_token_in_it(
     api: httpx.AsyncClient,
-    meta_container: Container,
+    channel_container: Container,
     make_staff: MakeStaff,
     fake: FakeGraph,
     platform: Platform,
@@ -452,8 +412,8 @@ async def test_a_wrong_page_token_fails_with_metas_reason_and_no_token_in_it(
         await post_signed(api, hook(platform, account), fixture(f"{platform.prefix}_text"))
     ).status_code == 200
     reply = await agent_reply(api, agent, "hello")
-    await meta_container.delivery_worker().run_once()
-    status, error, item = await message_state(meta_container, reply)
+    await channel_container.delivery_worker().run_once()
+    status, error, item = await message_state(channel_container, reply)
     assert (status, item.status) == ("failed", "failed")
     assert error == f"{platform.name} error 190: Invalid OAuth access token - Cannot parse access token"
     assert fake.sent_messages(platform.customer) == []
@@ -537,7 +497,7 @@ def millis(moment: datetime) -> int:
 
 async def test_delivery_and_read_receipts_move_the_status_forward(
     api: httpx.AsyncClient,
-    meta_container: Container,
+    channel_container: Container,
     make_staff: MakeStaff,
     fake: FakeGraph,
     platform: Platform,
@@ -548,7 +508,7 @@ async def test_delivery_and_read_receipts_move_the_status_forward(
     account = await setup_account(api, admin, fake, platform)
     url = hook(platform, account)
     assert (await post_signed(api, url, fixture(f"{platform.prefix}_text"))).status_code == 200
-    worker = meta_container.delivery_worker(jitter=lambda: 0.5)
+    worker = channel_container.delivery_worker(jitter=lambda: 0.5)
 
     first = await agent_reply(api, agent, "first")
     await worker.run_once()
@@ -559,10 +519,10 @@ async def test_delivery_and_read_receipts_move_the_status_forward(
     clock.now += timedelta(hours=1)
     third = await agent_reply(api, agent, "third")  # sent long after what the customer has read
     await worker.run_once()
-    mids = [await provider_id(meta_container, m) for m in (first, second, third)]
+    mids = [await provider_id(channel_container, m) for m in (first, second, third)]
 
     async def statuses() -> list[str]:
-        return [(await message_state(meta_container, m))[0] for m in (first, second, third)]
+        return [(await message_state(channel_container, m))[0] for m in (first, second, third)]
 
     assert await statuses() == ["sent", "sent", "sent"]
     if platform is MESSENGER:

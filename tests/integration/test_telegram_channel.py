@@ -6,24 +6,22 @@ Retry-After and backoff are checked exactly rather than by sleeping.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from helpline.bootstrap import Container, build_container
+from helpline.bootstrap import Container
 from helpline.domain.delivery import RetryPolicy
 from helpline.domain.users import Role
-from helpline.storage.models import Attachment, ContactIdentity, Message, OutboxItem
-from helpline.web.app import create_app
-from tests.conftest import make_settings
+from helpline.storage.models import Attachment, ContactIdentity, Message
 from tests.fakes.telegram_api import FakeTelegram, running_fake_telegram
+from tests.integration.channel_kit import agent_reply, count, message_state
 from tests.integration.conftest import Clock, MakeStaff, Staff
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telegram"
@@ -39,22 +37,6 @@ def fixture(name: str) -> dict[str, Any]:
 def fake() -> Iterator[FakeTelegram]:
     with running_fake_telegram(TOKEN) as server:
         yield server
-
-
-@pytest.fixture
-async def tg_container(database_url: str, clock: Clock, tmp_path: Path) -> AsyncIterator[Container]:
-    settings = dataclasses.replace(make_settings(database_url), data_dir=str(tmp_path))
-    c = build_container(settings, clock=clock)
-    c.http = httpx.AsyncClient(timeout=httpx.Timeout(1.0))
-    yield c
-    await c.close()
-
-
-@pytest.fixture
-async def api(tg_container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(tg_container, own_container=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
 
 
 async def setup_account(api: httpx.AsyncClient, admin: Staff, fake: FakeTelegram) -> int:
@@ -77,11 +59,6 @@ async def setup_account(api: httpx.AsyncClient, admin: Staff, fake: FakeTelegram
     return int(body["id"])
 
 
-async def count(c: Container, model: Any) -> int:
-    async with c.uow() as uow:
-        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 def hook(account_id: int) -> str:
     return f"/webhooks/telegram/{account_id}"
 
@@ -90,7 +67,7 @@ SECRET_HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
 
 
 async def test_inbound_is_stored_once_and_bad_secrets_store_nothing(
-    api: httpx.AsyncClient, tg_container: Container, make_staff: MakeStaff, fake: FakeTelegram
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeTelegram
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -103,13 +80,13 @@ async def test_inbound_is_stored_once_and_bad_secrets_store_nothing(
         hook(account), json={"message": {"text": "no update_id"}}, headers=SECRET_HEADERS
     )
     assert malformed.status_code == 400
-    assert await count(tg_container, Message) == 0
+    assert await count(channel_container, Message) == 0
 
     for _ in range(2):  # Telegram retries a webhook it thinks failed: same update, stored once
         ok = await api.post(hook(account), json=update, headers=SECRET_HEADERS)
         assert ok.status_code == 200
-    assert await count(tg_container, Message) == 1
-    async with tg_container.uow() as uow:
+    assert await count(channel_container, Message) == 1
+    async with channel_container.uow() as uow:
         message = await uow.session.scalar(select(Message))
         identity = await uow.session.scalar(select(ContactIdentity).where(ContactIdentity.kind == "telegram"))
     assert message is not None
@@ -119,30 +96,12 @@ async def test_inbound_is_stored_once_and_bad_secrets_store_nothing(
     # Updates that carry no customer message are acknowledged and ignored.
     edited = await api.post(hook(account), json=fixture("edited_message"), headers=SECRET_HEADERS)
     assert edited.status_code == 200
-    assert await count(tg_container, Message) == 1
-
-
-async def agent_reply(api: httpx.AsyncClient, agent: Staff, text: str) -> int:
-    conversations = (await api.get("/api/v1/conversations", headers=agent.headers)).json()
-    reply = await api.post(
-        f"/api/v1/conversations/{conversations[0]['id']}/messages", json={"text": text}, headers=agent.headers
-    )
-    assert reply.status_code == 201, reply.text
-    return int(reply.json()["id"])
-
-
-async def message_state(c: Container, message_id: int) -> tuple[str, str | None, OutboxItem]:
-    async with c.uow() as uow:
-        message = await uow.session.get(Message, message_id)
-        item = await uow.session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
-    assert message is not None
-    assert item is not None
-    return message.delivery_status, message.delivery_error, item
+    assert await count(channel_container, Message) == 1
 
 
 async def test_outbound_delivery_retries_and_failures(
     api: httpx.AsyncClient,
-    tg_container: Container,
+    channel_container: Container,
     make_staff: MakeStaff,
     fake: FakeTelegram,
     clock: Clock,
@@ -153,12 +112,12 @@ async def test_outbound_delivery_retries_and_failures(
     update = fixture("text")
     chat_id = update["message"]["chat"]["id"]
     assert (await api.post(hook(account), json=update, headers=SECRET_HEADERS)).status_code == 200
-    worker = tg_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
+    worker = channel_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
 
     # Delivered at the first attempt.
     first = await agent_reply(api, agent, "Здравствуйте! Чем помочь?")
     assert await worker.run_once() == 1
-    status, error, item = await message_state(tg_container, first)
+    status, error, item = await message_state(channel_container, first)
     assert (status, error, item.status) == ("sent", None, "done")
     assert [m["text"] for m in fake.sent_messages(chat_id)] == ["Здравствуйте! Чем помочь?"]
 
@@ -166,7 +125,7 @@ async def test_outbound_delivery_retries_and_failures(
     fake.fail_next("sendMessage", ("status", 500))
     second = await agent_reply(api, agent, "second")
     assert await worker.run_once() == 1
-    status, error, item = await message_state(tg_container, second)
+    status, error, item = await message_state(channel_container, second)
     assert status == "queued"
     assert error is not None
     assert "500" in error
@@ -174,13 +133,13 @@ async def test_outbound_delivery_retries_and_failures(
     assert await worker.run_once() == 0  # not due yet
     clock.now += timedelta(seconds=1)
     assert await worker.run_once() == 1
-    assert (await message_state(tg_container, second))[0] == "sent"
+    assert (await message_state(channel_container, second))[0] == "sent"
 
     # 429 with retry_after: the provider's wait is honoured exactly, not shortened.
     fake.fail_next("sendMessage", ("retry_after", 7))
     third = await agent_reply(api, agent, "third")
     await worker.run_once()
-    _, error, item = await message_state(tg_container, third)
+    _, error, item = await message_state(channel_container, third)
     assert item.due_at == clock.now + timedelta(seconds=7)
     assert error is not None
     assert "429" in error
@@ -188,25 +147,25 @@ async def test_outbound_delivery_retries_and_failures(
     assert await worker.run_once() == 0
     clock.now += timedelta(seconds=1)
     assert await worker.run_once() == 1
-    assert (await message_state(tg_container, third))[0] == "sent"
+    assert (await message_state(channel_container, third))[0] == "sent"
 
     # A timeout is temporary.
     fake.fail_next("sendMessage", ("delay", 2.5))
     fourth = await agent_reply(api, agent, "fourth")
     await worker.run_once()
-    status, error, _ = await message_state(tg_container, fourth)
+    status, error, _ = await message_state(channel_container, fourth)
     assert status == "queued"
     assert error is not None
     assert "in time" in error
     clock.now += timedelta(minutes=5)
     await worker.run_once()
-    assert (await message_state(tg_container, fourth))[0] == "sent"
+    assert (await message_state(channel_container, fourth))[0] == "sent"
 
     # A permanent error ends as failed at once, with Telegram's reason shown to the agent.
     fake.fail_next("sendMessage", ("error", 403, "Forbidden: bot was blocked by the user"))
     fifth = await agent_reply(api, agent, "fifth")
     await worker.run_once()
-    status, error, item = await message_state(tg_container, fifth)
+    status, error, item = await message_state(channel_container, fifth)
     assert (status, item.status, item.attempts) == ("failed", "failed", 1)
     assert error == "Telegram 403: Forbidden: bot was blocked by the user"
     clock.now += timedelta(hours=1)
@@ -218,20 +177,20 @@ async def test_outbound_delivery_retries_and_failures(
     for _ in range(4):
         await worker.run_once()
         clock.now += timedelta(minutes=30)
-    status, error, item = await message_state(tg_container, sixth)
+    status, error, item = await message_state(channel_container, sixth)
     assert (status, item.attempts) == ("failed", 4)
     assert error is not None
     assert "502" in error
     sent_texts = [m["text"] for m in fake.sent_messages(chat_id)]
     assert sent_texts == ["Здравствуйте! Чем помочь?", "second", "third", "fourth"]
     # The token never reaches what agents see.
-    async with tg_container.uow() as uow:
+    async with channel_container.uow() as uow:
         errors = list(await uow.session.scalars(select(Message.delivery_error)))
     assert not any(TOKEN in (e or "") for e in errors)
 
 
 async def test_photo_is_fetched_and_stored_and_a_shared_phone_links_the_contact(
-    api: httpx.AsyncClient, tg_container: Container, make_staff: MakeStaff, fake: FakeTelegram
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeTelegram
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -241,18 +200,18 @@ async def test_photo_is_fetched_and_stored_and_a_shared_phone_links_the_contact(
     fake.add_file(largest["file_id"], jpeg, "photos/file_1.jpg")
     ok = await api.post(hook(account), json=photo, headers=SECRET_HEADERS)
     assert ok.status_code == 200, ok.text
-    async with tg_container.uow() as uow:
+    async with channel_container.uow() as uow:
         attachment = await uow.session.scalar(select(Attachment))
     assert attachment is not None
     assert attachment.content_type == "image/jpeg"
-    assert await tg_container.files.get(attachment.storage_key) == jpeg
+    assert await channel_container.files.get(attachment.storage_key) == jpeg
 
     # Telegram cannot hand over a file: 503, nothing stored, Telegram will deliver the update again.
     document = fixture("document")
-    before = await count(tg_container, Message)
+    before = await count(channel_container, Message)
     missing = await api.post(hook(account), json=document, headers=SECRET_HEADERS)
     assert missing.status_code == 503
-    assert await count(tg_container, Message) == before
+    assert await count(channel_container, Message) == before
 
     # A known customer (by phone) shares their own Telegram contact: one customer, one history.
     contact = fixture("contact")
@@ -264,7 +223,7 @@ async def test_photo_is_fetched_and_stored_and_a_shared_phone_links_the_contact(
     )
     assert known.status_code == 201, known.text
     assert (await api.post(hook(account), json=contact, headers=SECRET_HEADERS)).status_code == 200
-    async with tg_container.uow() as uow:
+    async with channel_container.uow() as uow:
         owner = await uow.session.scalar(
             select(ContactIdentity.contact_id).where(
                 ContactIdentity.kind == "telegram",
@@ -276,7 +235,7 @@ async def test_photo_is_fetched_and_stored_and_a_shared_phone_links_the_contact(
 
 async def test_a_reply_waiting_for_a_retry_holds_back_the_later_replies_of_its_conversation(
     api: httpx.AsyncClient,
-    tg_container: Container,
+    channel_container: Container,
     make_staff: MakeStaff,
     fake: FakeTelegram,
     clock: Clock,
@@ -287,7 +246,7 @@ async def test_a_reply_waiting_for_a_retry_holds_back_the_later_replies_of_its_c
     update = fixture("text")
     chat_id = update["message"]["chat"]["id"]
     assert (await api.post(hook(account), json=update, headers=SECRET_HEADERS)).status_code == 200
-    worker = tg_container.delivery_worker(jitter=lambda: 0.5)
+    worker = channel_container.delivery_worker(jitter=lambda: 0.5)
 
     fake.fail_next("sendMessage", ("retry_after", 30))
     first = await agent_reply(api, agent, "one")
@@ -297,9 +256,9 @@ async def test_a_reply_waiting_for_a_retry_holds_back_the_later_replies_of_its_c
     clock.now += timedelta(seconds=10)
     assert await worker.run_once() == 0  # "two" and "three" wait behind "one"
     assert fake.sent_messages(chat_id) == []
-    assert [(await message_state(tg_container, m))[0] for m in (second, third)] == ["queued", "queued"]
+    assert [(await message_state(channel_container, m))[0] for m in (second, third)] == ["queued", "queued"]
     clock.now += timedelta(seconds=20)
     for _ in range(3):
         assert await worker.run_once() == 1
     assert [m["text"] for m in fake.sent_messages(chat_id)] == ["one", "two", "three"]
-    assert (await message_state(tg_container, first))[0] == "sent"
+    assert (await message_state(channel_container, first))[0] == "sent"

@@ -6,28 +6,26 @@ the container's and is moved by hand, so backoff is checked exactly rather than 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from helpline.bootstrap import Container, build_container
+from helpline.bootstrap import Container
 from helpline.channels.base import OutboundFile, OutboundMessage, ReplyOption
 from helpline.channels.registry import SPECS
 from helpline.domain.delivery import Delivered, RetryPolicy
 from helpline.domain.users import Role
-from helpline.storage.models import Attachment, Contact, ContactIdentity, Message, OutboxItem
-from helpline.web.app import create_app
-from tests.conftest import make_settings
+from helpline.storage.models import Attachment, Contact, ContactIdentity, Message
 from tests.fakes.viber_api import MEDIA, SEND_MESSAGE, FakeViber, running_fake_viber
+from tests.integration.channel_kit import agent_reply, count, message_state
 from tests.integration.conftest import Clock, MakeStaff, Staff
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "viber"
@@ -44,22 +42,6 @@ def fixture(name: str) -> dict[str, Any]:
 def fake() -> Iterator[FakeViber]:
     with running_fake_viber(TOKEN) as server:
         yield server
-
-
-@pytest.fixture
-async def vb_container(database_url: str, clock: Clock, tmp_path: Path) -> AsyncIterator[Container]:
-    settings = dataclasses.replace(make_settings(database_url), data_dir=str(tmp_path))
-    c = build_container(settings, clock=clock)
-    c.http = httpx.AsyncClient(timeout=httpx.Timeout(1.0))
-    yield c
-    await c.close()
-
-
-@pytest.fixture
-async def api(vb_container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(vb_container, own_container=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
 
 
 async def setup_account(api: httpx.AsyncClient, admin: Staff, fake: FakeViber) -> int:
@@ -90,13 +72,8 @@ def signed(callback: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
     return {"content": body, "headers": {"X-Viber-Content-Signature": signature}}
 
 
-async def count(c: Container, model: Any) -> int:
-    async with c.uow() as uow:
-        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 async def test_signed_callbacks_are_stored_once_and_unsigned_ones_store_nothing(
-    api: httpx.AsyncClient, vb_container: Container, make_staff: MakeStaff, fake: FakeViber
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeViber
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -115,14 +92,14 @@ async def test_signed_callbacks_are_stored_once_and_unsigned_ones_store_nothing(
     signature = hmac.new(TOKEN.encode(), not_json, hashlib.sha256).hexdigest()
     bad = await api.post(hook(account), content=not_json, headers={"X-Viber-Content-Signature": signature})
     assert bad.status_code == 400
-    assert await count(vb_container, Message) == 0
+    assert await count(channel_container, Message) == 0
 
     # Setting the webhook: Viber checks it with a signed "webhook" callback and wants 200.
     assert (await api.post(hook(account), **signed(fixture("webhook")))).status_code == 200
     for _ in range(2):  # Viber re-sends a callback it thinks failed: same token, stored once
         assert (await api.post(hook(account), **good)).status_code == 200
-    assert await count(vb_container, Message) == 1
-    async with vb_container.uow() as uow:
+    assert await count(channel_container, Message) == 1
+    async with channel_container.uow() as uow:
         message = await uow.session.scalar(select(Message))
         identity = await uow.session.scalar(select(ContactIdentity).where(ContactIdentity.kind == "viber"))
         contact = await uow.session.get(Contact, identity.contact_id) if identity else None
@@ -137,11 +114,11 @@ async def test_signed_callbacks_are_stored_once_and_unsigned_ones_store_nothing(
     # Events that carry no message are acknowledged and store nothing.
     for name in ("subscribed", "conversation_started", "unsubscribed"):
         assert (await api.post(hook(account), **signed(fixture(name)))).status_code == 200
-    assert await count(vb_container, Message) == 1
+    assert await count(channel_container, Message) == 1
 
 
 async def test_picture_is_downloaded_and_a_failed_download_asks_viber_to_send_again(
-    api: httpx.AsyncClient, vb_container: Container, make_staff: MakeStaff, fake: FakeViber
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeViber
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -151,11 +128,11 @@ async def test_picture_is_downloaded_and_a_failed_download_asks_viber_to_send_ag
     fake.fail_next(MEDIA, ("status", 500))
     missing = await api.post(hook(account), **signed(callback))
     assert missing.status_code == 503  # Viber re-sends for up to an hour
-    assert await count(vb_container, Message) == 0
+    assert await count(channel_container, Message) == 0
 
     ok = await api.post(hook(account), **signed(callback))
     assert ok.status_code == 200, ok.text
-    async with vb_container.uow() as uow:
+    async with channel_container.uow() as uow:
         message = await uow.session.scalar(select(Message))
         attachment = await uow.session.scalar(select(Attachment))
     assert message is not None
@@ -166,30 +143,30 @@ async def test_picture_is_downloaded_and_a_failed_download_asks_viber_to_send_ag
         "image/jpeg",
         len(JPEG),
     )
-    assert await vb_container.files.get(attachment.storage_key) == JPEG
+    assert await channel_container.files.get(attachment.storage_key) == JPEG
     assert len(fake.calls(MEDIA)) == 2
 
     # A late redelivery (the hour-long media link may have expired by then) is recognised before
     # any download: answered 200, nothing fetched or stored twice.
     assert (await api.post(hook(account), **signed(callback))).status_code == 200
     assert len(fake.calls(MEDIA)) == 2
-    assert (await count(vb_container, Message), await count(vb_container, Attachment)) == (1, 1)
+    assert (await count(channel_container, Message), await count(channel_container, Attachment)) == (1, 1)
 
     # A file larger than Helpline keeps would be as large on every retry: the message is kept
     # with a note instead of failing for an hour.
     big = fixture("message_file")
     big["message"]["media"] = fake.add_media("big.doc", b"x" * (10 * 1024 * 1024 + 1))
     assert (await api.post(hook(account), **signed(big))).status_code == 200
-    async with vb_container.uow() as uow:
+    async with channel_container.uow() as uow:
         note = await uow.session.scalar(
             select(Message.text).where(Message.provider_message_id == "4912661846655238147")
         )
     assert note == "[file too large to keep: name_of_file.doc]"
-    assert await count(vb_container, Attachment) == 1
+    assert await count(channel_container, Attachment) == 1
 
 
 async def test_a_shared_contact_is_text_and_never_links_a_known_customer(
-    api: httpx.AsyncClient, vb_container: Container, make_staff: MakeStaff, fake: FakeViber
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeViber
 ) -> None:
     """Viber says nothing about whose number a contact card holds: anyone can send anyone's.
 
@@ -207,7 +184,7 @@ async def test_a_shared_contact_is_text_and_never_links_a_known_customer(
     )
     assert known.status_code == 201, known.text
     assert (await api.post(hook(account), **signed(callback))).status_code == 200
-    async with vb_container.uow() as uow:
+    async with channel_container.uow() as uow:
         owner = await uow.session.scalar(
             select(ContactIdentity.contact_id).where(
                 ContactIdentity.kind == "viber", ContactIdentity.value == JOHN
@@ -225,37 +202,19 @@ async def test_a_shared_contact_is_text_and_never_links_a_known_customer(
     assert text == "Contact: Itamar +972511123123"
 
 
-async def agent_reply(api: httpx.AsyncClient, agent: Staff, text: str) -> int:
-    conversations = (await api.get("/api/v1/conversations", headers=agent.headers)).json()
-    reply = await api.post(
-        f"/api/v1/conversations/{conversations[0]['id']}/messages", json={"text": text}, headers=agent.headers
-    )
-    assert reply.status_code == 201, reply.text
-    return int(reply.json()["id"])
-
-
-async def message_state(c: Container, message_id: int) -> tuple[str, str | None, OutboxItem]:
-    async with c.uow() as uow:
-        message = await uow.session.get(Message, message_id)
-        item = await uow.session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
-    assert message is not None
-    assert item is not None
-    return message.delivery_status, message.delivery_error, item
-
-
 async def test_outbound_delivery_retries_and_failures(
-    api: httpx.AsyncClient, vb_container: Container, make_staff: MakeStaff, fake: FakeViber, clock: Clock
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeViber, clock: Clock
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     agent = await make_staff(Role.SUPERVISOR)
     account = await setup_account(api, admin, fake)
     assert (await api.post(hook(account), **signed(fixture("message_text")))).status_code == 200
-    worker = vb_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
+    worker = channel_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
 
     # Delivered at the first attempt, as the documentation's send_message body.
     first = await agent_reply(api, agent, "Здравствуйте! Чем помочь?")
     assert await worker.run_once() == 1
-    status, error, item = await message_state(vb_container, first)
+    status, error, item = await message_state(channel_container, first)
     assert (status, error, item.status) == ("sent", None, "done")
     (sent,) = fake.sent_messages(JOHN)
     assert {k: v for k, v in sent.items() if k != "message_token"} == {
@@ -265,7 +224,7 @@ async def test_outbound_delivery_retries_and_failures(
         "type": "text",
         "text": "Здравствуйте! Чем помочь?",
     }
-    async with vb_container.uow() as uow:
+    async with channel_container.uow() as uow:
         stored = await uow.session.get(Message, first)
     assert stored is not None
     assert stored.provider_message_id == str(sent["message_token"])
@@ -274,41 +233,41 @@ async def test_outbound_delivery_retries_and_failures(
     fake.fail_next(SEND_MESSAGE, ("status", 500))
     second = await agent_reply(api, agent, "second")
     assert await worker.run_once() == 1
-    status, error, item = await message_state(vb_container, second)
+    status, error, item = await message_state(channel_container, second)
     assert (status, error) == ("queued", "retrying: Viber HTTP 500")
     assert item.due_at == clock.now + timedelta(seconds=1)
     assert await worker.run_once() == 0  # not due yet
     clock.now += timedelta(seconds=1)
     assert await worker.run_once() == 1
-    assert (await message_state(vb_container, second))[0] == "sent"
+    assert (await message_state(channel_container, second))[0] == "sent"
 
     # Viber's rate limit arrives as HTTP 200 with status 12: temporary, retried with backoff.
     fake.fail_next(SEND_MESSAGE, ("viber", 12))
     third = await agent_reply(api, agent, "third")
     await worker.run_once()
-    status, error, item = await message_state(vb_container, third)
+    status, error, item = await message_state(channel_container, third)
     assert (status, error) == ("queued", "retrying: Viber 12: Too many requests")
     assert item.due_at == clock.now + timedelta(seconds=1)
     clock.now += timedelta(seconds=1)
     assert await worker.run_once() == 1
-    assert (await message_state(vb_container, third))[0] == "sent"
+    assert (await message_state(channel_container, third))[0] == "sent"
 
     # A timeout is temporary.
     fake.fail_next(SEND_MESSAGE, ("delay", 2.5))
     fourth = await agent_reply(api, agent, "fourth")
     await worker.run_once()
-    status, error, _ = await message_state(vb_container, fourth)
+    status, error, _ = await message_state(channel_container, fourth)
     assert status == "queued"
     assert error == "retrying: Viber did not answer in time (ReadTimeout)"
     clock.now += timedelta(minutes=5)
     await worker.run_once()
-    assert (await message_state(vb_container, fourth))[0] == "sent"
+    assert (await message_state(channel_container, fourth))[0] == "sent"
 
     # A permanent error ends as failed at once, with Viber's own status message shown to the agent.
     fake.fail_next(SEND_MESSAGE, ("viber", 6))
     fifth = await agent_reply(api, agent, "fifth")
     await worker.run_once()
-    status, error, item = await message_state(vb_container, fifth)
+    status, error, item = await message_state(channel_container, fifth)
     assert (status, item.status, item.attempts) == ("failed", "failed", 1)
     assert error == "Viber 6: notSubscribed"
     clock.now += timedelta(hours=1)
@@ -320,20 +279,22 @@ async def test_outbound_delivery_retries_and_failures(
     for _ in range(4):
         await worker.run_once()
         clock.now += timedelta(minutes=30)
-    status, error, item = await message_state(vb_container, sixth)
+    status, error, item = await message_state(channel_container, sixth)
     assert (status, item.attempts, error) == ("failed", 4, "Viber HTTP 502")
     # The delayed "fourth" took effect on Viber's side although its answer was lost, as a real
     # request would: it went twice. Every message after it went once.
     texts = [m["text"] for m in fake.sent_messages(JOHN)]
     assert texts == ["Здравствуйте! Чем помочь?", "second", "third", "fourth", "fourth"]
     assert all(c.get("sender") == {"name": "Helpline test"} for c in fake.calls(SEND_MESSAGE))
-    async with vb_container.uow() as uow:
+    async with channel_container.uow() as uow:
         errors = list(await uow.session.scalars(select(Message.delivery_error)))
     assert not any(TOKEN in (e or "") for e in errors)
 
 
-async def test_options_go_as_a_keyboard_and_files_by_name(vb_container: Container, fake: FakeViber) -> None:
-    sender = SPECS["viber"].make_sender(vb_container.http)
+async def test_options_go_as_a_keyboard_and_files_by_name(
+    channel_container: Container, fake: FakeViber
+) -> None:
+    sender = SPECS["viber"].make_sender(channel_container.http)
     config = {"auth_token": TOKEN, "api_base": fake.base_url}
     options = (ReplyOption("menu:balance", "Баланс"), ReplyOption("menu:agent", "Оператор"))
     outcome = await sender.send(config, OutboundMessage(JOHN, "Выберите, пожалуйста:", options=options))
@@ -380,13 +341,13 @@ async def test_options_go_as_a_keyboard_and_files_by_name(vb_container: Containe
 
 
 async def test_receipts_move_the_delivery_status(
-    api: httpx.AsyncClient, vb_container: Container, make_staff: MakeStaff, fake: FakeViber
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeViber
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     agent = await make_staff(Role.SUPERVISOR)
     account = await setup_account(api, admin, fake)
     assert (await api.post(hook(account), **signed(fixture("message_text")))).status_code == 200
-    worker = vb_container.delivery_worker(jitter=lambda: 0.5)
+    worker = channel_container.delivery_worker(jitter=lambda: 0.5)
     first = await agent_reply(api, agent, "one")
     second = await agent_reply(api, agent, "two")
     assert await worker.run_once() == 1
@@ -398,12 +359,12 @@ async def test_receipts_move_the_delivery_status(
         assert (await api.post(hook(account), **signed(callback))).status_code == 200
 
     await receipt("delivered", one["message_token"])
-    assert (await message_state(vb_container, first))[:2] == ("delivered", None)
+    assert (await message_state(channel_container, first))[:2] == ("delivered", None)
     await receipt("seen", one["message_token"])
-    assert (await message_state(vb_container, first))[:2] == ("read", None)
+    assert (await message_state(channel_container, first))[:2] == ("read", None)
     await receipt("delivered", one["message_token"])  # late and repeated: status only moves forward
-    assert (await message_state(vb_container, first))[0] == "read"
+    assert (await message_state(channel_container, first))[0] == "read"
 
     await receipt("failed", two["message_token"])
-    assert (await message_state(vb_container, second))[:2] == ("failed", "Viber: failure description")
-    assert await count(vb_container, Message) == 3  # receipts are not messages
+    assert (await message_state(channel_container, second))[:2] == ("failed", "Viber: failure description")
+    assert await count(channel_container, Message) == 3  # receipts are not messages

@@ -7,27 +7,25 @@ container's and is moved by hand, so waits and backoff are checked exactly rathe
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from helpline.bootstrap import Container, build_container
+from helpline.bootstrap import Container
 from helpline.channels.base import OutboundFile, OutboundMessage, ReplyOption
 from helpline.channels.vk import SPEC
 from helpline.channels.vk.send import random_id
 from helpline.domain.delivery import Delivered, Rejected, RetryLater, RetryPolicy
 from helpline.domain.users import Role
-from helpline.storage.models import Attachment, Contact, ContactIdentity, Message, OutboxItem
-from helpline.web.app import create_app
-from tests.conftest import make_settings
+from helpline.storage.models import Attachment, Contact, ContactIdentity, Message
 from tests.fakes.vk_api import FILE_DOWNLOAD, GROUP_ID, FakeVk, running_fake_vk
+from tests.integration.channel_kit import agent_reply, count, message_state
 from tests.integration.conftest import Clock, MakeStaff, Staff
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vk"
@@ -45,22 +43,6 @@ def fake() -> Iterator[FakeVk]:
     with running_fake_vk(TOKEN) as server:
         server.add_user(USER, "Мария", "Иванова")
         yield server
-
-
-@pytest.fixture
-async def vk_container(database_url: str, clock: Clock, tmp_path: Path) -> AsyncIterator[Container]:
-    settings = dataclasses.replace(make_settings(database_url), data_dir=str(tmp_path))
-    c = build_container(settings, clock=clock)
-    c.http = httpx.AsyncClient(timeout=httpx.Timeout(1.0))
-    yield c
-    await c.close()
-
-
-@pytest.fixture
-async def api(vk_container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(vk_container, own_container=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
 
 
 def fixture(name: str, fake: FakeVk | None = None) -> dict[str, Any]:
@@ -102,11 +84,6 @@ def hook(account_id: int) -> str:
     return f"/webhooks/vk/{account_id}"
 
 
-async def count(c: Container, model: Any) -> int:
-    async with c.uow() as uow:
-        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 async def test_confirmation_answers_the_code_of_our_community_only(
     api: httpx.AsyncClient, make_staff: MakeStaff, fake: FakeVk
 ) -> None:
@@ -125,7 +102,7 @@ async def test_confirmation_answers_the_code_of_our_community_only(
 
 
 async def test_text_is_stored_once_and_bad_secrets_store_nothing(
-    api: httpx.AsyncClient, vk_container: Container, make_staff: MakeStaff, fake: FakeVk
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeVk
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -137,13 +114,13 @@ async def test_text_is_stored_once_and_bad_secrets_store_nothing(
     malformed = {**event, "object": {"message": {"text": "no id"}}}
     assert (await api.post(hook(account), json=malformed)).status_code == 400
     assert (await api.post(hook(account), content=b"not json")).status_code == 400
-    assert await count(vk_container, Message) == 0
+    assert await count(channel_container, Message) == 0
 
     for _ in range(2):  # VK sends an event again when it did not get "ok": stored once
         ok = await api.post(hook(account), json=event)
         assert (ok.status_code, ok.text) == (200, "ok")
-    assert await count(vk_container, Message) == 1
-    async with vk_container.uow() as uow:
+    assert await count(channel_container, Message) == 1
+    async with channel_container.uow() as uow:
         message = await uow.session.scalar(select(Message))
         identity = await uow.session.scalar(select(ContactIdentity).where(ContactIdentity.kind == "vk"))
         contact = await uow.session.scalar(select(Contact))
@@ -159,11 +136,11 @@ async def test_text_is_stored_once_and_bad_secrets_store_nothing(
     for ignored in (fixture("message_reply"), {**event, "type": "group_join", "object": {"user_id": USER}}):
         answer = await api.post(hook(account), json=ignored)
         assert (answer.status_code, answer.text) == (200, "ok")
-    assert await count(vk_container, Message) == 1
+    assert await count(channel_container, Message) == 1
 
 
 async def test_photo_doc_voice_and_location_are_kept(
-    api: httpx.AsyncClient, vk_container: Container, make_staff: MakeStaff, fake: FakeVk
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeVk
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -174,13 +151,13 @@ async def test_photo_doc_voice_and_location_are_kept(
     fake.fail_next(FILE_DOWNLOAD, ("status", 500))
     photo = fixture("message_new_photo", fake)
     assert (await api.post(hook(account), json=photo)).status_code == 503
-    assert await count(vk_container, Message) == 0
+    assert await count(channel_container, Message) == 0
     assert (await api.post(hook(account), json=photo)).status_code == 200
-    async with vk_container.uow() as uow:
+    async with channel_container.uow() as uow:
         attachment = await uow.session.scalar(select(Attachment))
     assert attachment is not None
     assert attachment.content_type == "image/jpeg"
-    assert await vk_container.files.get(attachment.storage_key) == JPEG
+    assert await channel_container.files.get(attachment.storage_key) == JPEG
 
     # A file VK no longer has, or one too large to keep, does not hold its message back.
     gone = fixture("message_new_photo", fake)
@@ -199,7 +176,7 @@ async def test_photo_doc_voice_and_location_are_kept(
     assert retried.status_code == 200
     for notification in (gone, large):
         assert (await api.post(hook(account), json=notification)).status_code == 200
-    async with vk_container.uow() as uow:
+    async with channel_container.uow() as uow:
         notes = list(
             await uow.session.scalars(
                 select(Message.text)
@@ -212,7 +189,7 @@ async def test_photo_doc_voice_and_location_are_kept(
         "expired link\n[file no longer available at VK: photo.jpg]",
         "big\n[file too large to keep: Договор.pdf]",
     ]
-    assert await count(vk_container, Attachment) == 1
+    assert await count(channel_container, Attachment) == 1
 
     pdf = b"%PDF-1.7\n" + b"0" * 500
     fake.add_file("doc743784474_669012345", pdf)
@@ -221,9 +198,9 @@ async def test_photo_doc_voice_and_location_are_kept(
     for name in ("message_new_doc", "message_new_audio_message", "message_new_geo", "message_new_sticker"):
         answer = await api.post(hook(account), json=fixture(name, fake))
         assert answer.status_code == 200, (name, answer.text)
-    async with vk_container.uow() as uow:
+    async with channel_container.uow() as uow:
         kept = {
-            a.content_type: await vk_container.files.get(a.storage_key)
+            a.content_type: await channel_container.files.get(a.storage_key)
             for a in await uow.session.scalars(select(Attachment))
         }
         texts = list(await uow.session.scalars(select(Message.text).order_by(Message.id)))
@@ -234,7 +211,7 @@ async def test_photo_doc_voice_and_location_are_kept(
 
 
 async def test_button_presses_are_stored_as_the_option_and_answered(
-    api: httpx.AsyncClient, vk_container: Container, make_staff: MakeStaff, fake: FakeVk
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeVk
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -242,7 +219,7 @@ async def test_button_presses_are_stored_as_the_option_and_answered(
     event = fixture("message_event")
     for _ in range(2):
         assert (await api.post(hook(account), json=event)).status_code == 200
-    async with vk_container.uow() as uow:
+    async with channel_container.uow() as uow:
         stored = list(await uow.session.execute(select(Message.text, Message.provider_message_id)))
     assert [tuple(row) for row in stored] == [
         ("billing", "1030"),
@@ -254,39 +231,21 @@ async def test_button_presses_are_stored_as_the_option_and_answered(
     assert answers[0]["user_id"] == str(USER)
 
 
-async def agent_reply(api: httpx.AsyncClient, agent: Staff, text: str) -> int:
-    conversations = (await api.get("/api/v1/conversations", headers=agent.headers)).json()
-    reply = await api.post(
-        f"/api/v1/conversations/{conversations[0]['id']}/messages", json={"text": text}, headers=agent.headers
-    )
-    assert reply.status_code == 201, reply.text
-    return int(reply.json()["id"])
-
-
-async def message_state(c: Container, message_id: int) -> tuple[str, str | None, OutboxItem]:
-    async with c.uow() as uow:
-        message = await uow.session.get(Message, message_id)
-        item = await uow.session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
-    assert message is not None
-    assert item is not None
-    return message.delivery_status, message.delivery_error, item
-
-
 async def test_outbound_delivery_retries_and_failures(
-    api: httpx.AsyncClient, vk_container: Container, make_staff: MakeStaff, fake: FakeVk, clock: Clock
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeVk, clock: Clock
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     agent = await make_staff(Role.SUPERVISOR)
     account = await setup_account(api, admin, fake)
     assert (await api.post(hook(account), json=fixture("message_new_text"))).status_code == 200
-    worker = vk_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
+    worker = channel_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
 
     first = await agent_reply(api, agent, "Здравствуйте! Чем помочь?")
     assert await worker.run_once() == 1
-    assert (await message_state(vk_container, first))[:2] == ("sent", None)
+    assert (await message_state(channel_container, first))[:2] == ("sent", None)
     sent = fake.sent_messages(USER)
     assert [m["text"] for m in sent] == ["Здравствуйте! Чем помочь?"]
-    async with vk_container.uow() as uow:
+    async with channel_container.uow() as uow:
         message = await uow.session.get(Message, first)
     assert message is not None
     assert message.provider_message_id == str(sent[0]["id"])
@@ -295,26 +254,26 @@ async def test_outbound_delivery_retries_and_failures(
     fake.fail_next("messages.send", ("error", 6), ("error", 9))
     second = await agent_reply(api, agent, "second")
     await worker.run_once()
-    status, error, item = await message_state(vk_container, second)
+    status, error, item = await message_state(channel_container, second)
     assert status == "queued"
     assert error is not None
     assert error.endswith("VK 6: Too many requests per second")
     assert item.due_at == clock.now + timedelta(seconds=1)
     clock.now += timedelta(seconds=1)
     await worker.run_once()
-    status, error, item = await message_state(vk_container, second)
+    status, error, item = await message_state(channel_container, second)
     assert status == "queued"
     assert error is not None
     assert error.endswith("VK 9: Flood control")
     clock.now += timedelta(seconds=2)
     assert await worker.run_once() == 1
-    assert (await message_state(vk_container, second))[0] == "sent"
+    assert (await message_state(channel_container, second))[0] == "sent"
 
     # HTTP 5xx from VK's front end: backoff (jitter 0.5 of 2 s), then delivered.
     fake.fail_next("messages.send", ("status", 502))
     third = await agent_reply(api, agent, "third")
     await worker.run_once()
-    status, error, item = await message_state(vk_container, third)
+    status, error, item = await message_state(channel_container, third)
     assert status == "queued"
     assert error is not None
     assert error.endswith("VK answered HTTP 502")
@@ -322,46 +281,46 @@ async def test_outbound_delivery_retries_and_failures(
     assert await worker.run_once() == 0
     clock.now += timedelta(seconds=1)
     assert await worker.run_once() == 1
-    assert (await message_state(vk_container, third))[0] == "sent"
+    assert (await message_state(channel_container, third))[0] == "sent"
 
     # A timeout is temporary; VK did get the message, and the retry's random_id (from the
     # message id the worker passes as idempotency key) keeps the customer from seeing it twice.
     fake.fail_next("messages.send", ("delay", 1.5))
     fourth = await agent_reply(api, agent, "fourth")
     await worker.run_once()
-    status, error, _ = await message_state(vk_container, fourth)
+    status, error, _ = await message_state(channel_container, fourth)
     assert status == "queued"
     assert error is not None
     assert "in time" in error
     await until(lambda: any(m["text"] == "fourth" for m in fake.sent_messages(USER)))
     clock.now += timedelta(minutes=5)
     await worker.run_once()
-    assert (await message_state(vk_container, fourth))[0] == "sent"
+    assert (await message_state(channel_container, fourth))[0] == "sent"
     assert [m["text"] for m in fake.sent_messages(USER)].count("fourth") == 1
 
     # A permanent error ends as failed at once, with VK's reason shown to the agent.
     fake.fail_next("messages.send", ("error", 901))
     fifth = await agent_reply(api, agent, "fifth")
     await worker.run_once()
-    status, error, item = await message_state(vk_container, fifth)
+    status, error, item = await message_state(channel_container, fifth)
     assert (status, item.status, item.attempts) == ("failed", "failed", 1)
     assert error == "VK 901: Can't send messages for users without permission"
     clock.now += timedelta(hours=1)
     assert await worker.run_once() == 0
     assert "fifth" not in [m["text"] for m in fake.sent_messages(USER)]
-    async with vk_container.uow() as uow:
+    async with channel_container.uow() as uow:
         errors = list(await uow.session.scalars(select(Message.delivery_error)))
     assert not any(TOKEN in (e or "") for e in errors)
 
 
 async def test_read_receipts_mark_our_messages_read_up_to_the_mark(
-    api: httpx.AsyncClient, vk_container: Container, make_staff: MakeStaff, fake: FakeVk
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeVk
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     agent = await make_staff(Role.SUPERVISOR)
     account = await setup_account(api, admin, fake)
     assert (await api.post(hook(account), json=fixture("message_new_text"))).status_code == 200
-    worker = vk_container.delivery_worker(jitter=lambda: 0.5)
+    worker = channel_container.delivery_worker(jitter=lambda: 0.5)
     first = await agent_reply(api, agent, "one")
     await worker.run_once()
     second = await agent_reply(api, agent, "two")
@@ -371,13 +330,13 @@ async def test_read_receipts_mark_our_messages_read_up_to_the_mark(
     read = fixture("message_read")
     read["object"]["read_message_id"] = one
     assert (await api.post(hook(account), json={**read, "secret": "nope"})).status_code == 403
-    assert (await message_state(vk_container, first))[0] == "sent"
+    assert (await message_state(channel_container, first))[0] == "sent"
     answer = await api.post(hook(account), json=read)
     assert (answer.status_code, answer.text) == (200, "ok")
-    assert [(await message_state(vk_container, m))[0] for m in (first, second)] == ["read", "sent"]
+    assert [(await message_state(channel_container, m))[0] for m in (first, second)] == ["read", "sent"]
     read["object"]["read_message_id"] = one + 50  # a later message, sent from VK itself
     assert (await api.post(hook(account), json=read)).status_code == 200
-    assert [(await message_state(vk_container, m))[0] for m in (first, second)] == ["read", "read"]
+    assert [(await message_state(channel_container, m))[0] for m in (first, second)] == ["read", "read"]
 
 
 async def until(condition: Callable[[], bool]) -> None:

@@ -8,28 +8,26 @@ and backoff are checked exactly rather than by sleeping.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from helpline.bootstrap import Container, build_container
+from helpline.bootstrap import Container
 from helpline.channels.base import OutboundFile, OutboundMessage, ReplyOption
 from helpline.channels.whatsapp.send import WhatsAppSender
 from helpline.domain.delivery import Delivered, Rejected, RetryLater, RetryPolicy
 from helpline.domain.users import Role
-from helpline.storage.models import Attachment, ContactIdentity, Message, OutboxItem
-from helpline.web.app import create_app
-from tests.conftest import make_settings
+from helpline.storage.models import Attachment, ContactIdentity, Message
 from tests.fakes.whatsapp_api import FakeWhatsApp, running_fake_whatsapp
+from tests.integration.channel_kit import agent_reply, count, message_state
 from tests.integration.conftest import Clock, MakeStaff, Staff
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
@@ -65,22 +63,6 @@ def status_for(name: str, wamid: str) -> dict[str, Any]:
 def fake() -> Iterator[FakeWhatsApp]:
     with running_fake_whatsapp(TOKEN) as server:
         yield server
-
-
-@pytest.fixture
-async def wa_container(database_url: str, clock: Clock, tmp_path: Path) -> AsyncIterator[Container]:
-    settings = dataclasses.replace(make_settings(database_url), data_dir=str(tmp_path))
-    c = build_container(settings, clock=clock)
-    c.http = httpx.AsyncClient(timeout=httpx.Timeout(1.0))
-    yield c
-    await c.close()
-
-
-@pytest.fixture
-async def api(wa_container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(wa_container, own_container=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
 
 
 def account_config(fake: FakeWhatsApp) -> dict[str, str]:
@@ -124,11 +106,6 @@ async def notify(api: httpx.AsyncClient, account_id: int, payload: dict[str, Any
     return await api.post(hook(account_id), content=body, headers=signed(body))
 
 
-async def count(c: Container, model: Any) -> int:
-    async with c.uow() as uow:
-        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 async def messages(c: Container) -> list[Message]:
     async with c.uow() as uow:
         return list(await uow.session.scalars(select(Message).order_by(Message.id)))
@@ -160,7 +137,7 @@ async def test_handshake_echoes_the_challenge_only_for_our_verify_token(
 
 
 async def test_bad_signatures_store_nothing_and_a_redelivered_text_is_stored_once(
-    api: httpx.AsyncClient, wa_container: Container, make_staff: MakeStaff, fake: FakeWhatsApp
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeWhatsApp
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -183,17 +160,17 @@ async def test_bad_signatures_store_nothing_and_a_redelivered_text_is_stored_onc
     assert (await notify(api, account, malformed)).status_code == 400
     not_json = b"{not json"
     assert (await api.post(hook(account), content=not_json, headers=signed(not_json))).status_code == 400
-    assert await count(wa_container, Message) == 0
+    assert await count(channel_container, Message) == 0
 
     for _ in range(2):  # Meta redelivers a notification it thinks failed: same wamid, stored once
         assert (await notify(api, account, payload)).status_code == 200
-    stored = await messages(wa_container)
+    stored = await messages(channel_container)
     assert [(m.text, m.provider_message_id) for m in stored] == [
         ("Does it come in another color?", first_message(payload)["id"])
     ]
     assert stored[0].sent_at is not None
     assert stored[0].sent_at.replace(tzinfo=UTC) == datetime.fromtimestamp(1749416383, UTC)
-    async with wa_container.uow() as uow:
+    async with channel_container.uow() as uow:
         identity = await uow.session.scalar(select(ContactIdentity).where(ContactIdentity.kind == "whatsapp"))
     assert identity is not None
     assert identity.value == WA_ID
@@ -202,11 +179,11 @@ async def test_bad_signatures_store_nothing_and_a_redelivered_text_is_stored_onc
     elsewhere = fixture("interactive_list_reply")
     value_of(elsewhere)["metadata"]["phone_number_id"] = "999000111222333"
     assert (await notify(api, account, elsewhere)).status_code == 200
-    assert await count(wa_container, Message) == 1
+    assert await count(channel_container, Message) == 1
 
 
 async def test_one_notification_carries_several_messages_all_committed_before_200(
-    api: httpx.AsyncClient, wa_container: Container, make_staff: MakeStaff, fake: FakeWhatsApp
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeWhatsApp
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -216,7 +193,7 @@ async def test_one_notification_carries_several_messages_all_committed_before_20
         value["messages"].append(first_message(fixture(name)))
     value["statuses"] = value_of(fixture("status_read"))["statuses"]  # for a message we never sent
     assert (await notify(api, account, payload)).status_code == 200
-    assert [m.text for m in await messages(wa_container)] == [
+    assert [m.text for m in await messages(channel_container)] == [
         "Does it come in another color?",
         "Change",
         "Priority Mail Express",
@@ -225,11 +202,11 @@ async def test_one_notification_carries_several_messages_all_committed_before_20
         "[unsupported message type: unsupported]",
     ]
     assert (await notify(api, account, payload)).status_code == 200
-    assert await count(wa_container, Message) == 6
+    assert await count(channel_container, Message) == 6
 
 
 async def test_an_image_is_downloaded_with_the_token_and_stored(
-    api: httpx.AsyncClient, wa_container: Container, make_staff: MakeStaff, fake: FakeWhatsApp
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeWhatsApp
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -242,22 +219,22 @@ async def test_an_image_is_downloaded_with_the_token_and_stored(
     assert (await notify(api, account, payload)).status_code == 503
     fake.fail_next("media_download", ("status", 502))
     assert (await notify(api, account, payload)).status_code == 503
-    assert await count(wa_container, Message) == 0
+    assert await count(channel_container, Message) == 0
 
     assert (await notify(api, account, payload)).status_code == 200
-    (message,) = await messages(wa_container)
+    (message,) = await messages(channel_container)
     assert message.text == "Here is the damaged item"
-    async with wa_container.uow() as uow:
+    async with channel_container.uow() as uow:
         attachment = await uow.session.scalar(select(Attachment))
     assert attachment is not None
     assert attachment.message_id == message.id
     assert (attachment.content_type, attachment.filename) == ("image/jpeg", "image.jpg")
-    assert await wa_container.files.get(attachment.storage_key) == JPEG
+    assert await channel_container.files.get(attachment.storage_key) == JPEG
     # A redelivery does not fetch the file again.
     downloads = len(fake.calls("media_download"))
     assert (await notify(api, account, payload)).status_code == 200
     assert len(fake.calls("media_download")) == downloads
-    assert await count(wa_container, Attachment) == 1
+    assert await count(channel_container, Attachment) == 1
 
     # A file whose bytes do not match the announced SHA-256 is not taken: try again later.
     corrupt = fixture("document")
@@ -269,11 +246,11 @@ async def test_an_image_is_downloaded_with_the_token_and_stored(
     # A media id Meta no longer knows (expired): the message is kept, and says so.
     gone = fixture("audio_voice")
     assert (await notify(api, account, gone)).status_code == 200
-    assert (await messages(wa_container))[-1].text.startswith("[audio not available:")
+    assert (await messages(channel_container))[-1].text.startswith("[audio not available:")
 
 
 async def test_the_revealed_phone_links_the_customer_to_the_known_contact(
-    api: httpx.AsyncClient, wa_container: Container, make_staff: MakeStaff, fake: FakeWhatsApp
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeWhatsApp
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     account = await setup_account(api, admin, fake)
@@ -285,7 +262,7 @@ async def test_the_revealed_phone_links_the_customer_to_the_known_contact(
     assert known.status_code == 201, known.text
     assert (await notify(api, account, fixture("text"))).status_code == 200
     assert (await notify(api, account, fixture("location"))).status_code == 200
-    async with wa_container.uow() as uow:
+    async with channel_container.uow() as uow:
         owners = set(
             await uow.session.scalars(
                 select(ContactIdentity.contact_id).where(
@@ -300,24 +277,6 @@ async def test_the_revealed_phone_links_the_customer_to_the_known_contact(
 # --- outbox out -------------------------------------------------------------------------------------
 
 
-async def agent_reply(api: httpx.AsyncClient, agent: Staff, text: str) -> int:
-    conversations = (await api.get("/api/v1/conversations", headers=agent.headers)).json()
-    reply = await api.post(
-        f"/api/v1/conversations/{conversations[0]['id']}/messages", json={"text": text}, headers=agent.headers
-    )
-    assert reply.status_code == 201, reply.text
-    return int(reply.json()["id"])
-
-
-async def message_state(c: Container, message_id: int) -> tuple[str, str | None, OutboxItem]:
-    async with c.uow() as uow:
-        message = await uow.session.get(Message, message_id)
-        item = await uow.session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
-    assert message is not None
-    assert item is not None
-    return message.delivery_status, message.delivery_error, item
-
-
 async def wamid_of(c: Container, message_id: int) -> str:
     async with c.uow() as uow:
         message = await uow.session.get(Message, message_id)
@@ -328,7 +287,7 @@ async def wamid_of(c: Container, message_id: int) -> str:
 
 async def test_outbound_delivery_retries_and_failures(
     api: httpx.AsyncClient,
-    wa_container: Container,
+    channel_container: Container,
     make_staff: MakeStaff,
     fake: FakeWhatsApp,
     clock: Clock,
@@ -337,24 +296,24 @@ async def test_outbound_delivery_retries_and_failures(
     agent = await make_staff(Role.SUPERVISOR)
     account = await setup_account(api, admin, fake)
     assert (await notify(api, account, fixture("text"))).status_code == 200
-    worker = wa_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
+    worker = channel_container.delivery_worker(policy=RetryPolicy(max_attempts=4), jitter=lambda: 0.5)
 
     # Delivered at the first attempt; the wamid Meta answered is what receipts will name.
     first = await agent_reply(api, agent, "Здравствуйте! Чем помочь?")
     assert await worker.run_once() == 1
-    status, error, item = await message_state(wa_container, first)
+    status, error, item = await message_state(channel_container, first)
     assert (status, error, item.status) == ("sent", None, "done")
     (sent,) = fake.sent_messages(WA_ID)
     assert sent["messaging_product"] == "whatsapp"
     assert sent["to"] == WA_ID
     assert (sent["type"], sent["text"]["body"]) == ("text", "Здравствуйте! Чем помочь?")
-    assert await wamid_of(wa_container, first) == sent["id"]
+    assert await wamid_of(channel_container, first) == sent["id"]
 
     # A 500 from a proxy in front of Graph: retried after the backoff (jitter 0.5 of 2 s).
     fake.fail_next("messages", ("status", 500))
     second = await agent_reply(api, agent, "second")
     assert await worker.run_once() == 1
-    status, error, item = await message_state(wa_container, second)
+    status, error, item = await message_state(channel_container, second)
     assert status == "queued"
     assert error is not None
     assert "500" in error
@@ -362,13 +321,13 @@ async def test_outbound_delivery_retries_and_failures(
     assert await worker.run_once() == 0  # not due yet
     clock.now += timedelta(seconds=1)
     assert await worker.run_once() == 1
-    assert (await message_state(wa_container, second))[0] == "sent"
+    assert (await message_state(channel_container, second))[0] == "sent"
 
     # 429 with Retry-After: the provider's wait is honoured exactly, not shortened.
     fake.fail_next("messages", ("retry_after", 7))
     third = await agent_reply(api, agent, "third")
     await worker.run_once()
-    _, error, item = await message_state(wa_container, third)
+    _, error, item = await message_state(channel_container, third)
     assert item.due_at == clock.now + timedelta(seconds=7)
     assert error is not None
     assert "130429" in error
@@ -376,7 +335,7 @@ async def test_outbound_delivery_retries_and_failures(
     assert await worker.run_once() == 0
     clock.now += timedelta(seconds=1)
     assert await worker.run_once() == 1
-    assert (await message_state(wa_container, third))[0] == "sent"
+    assert (await message_state(channel_container, third))[0] == "sent"
 
     # Meta's pair rate limit arrives as HTTP 400 with code 131056: still a "later", not a failure.
     fake.fail_next(
@@ -385,32 +344,32 @@ async def test_outbound_delivery_retries_and_failures(
     )
     fourth = await agent_reply(api, agent, "fourth")
     await worker.run_once()
-    status, error, _ = await message_state(wa_container, fourth)
+    status, error, _ = await message_state(channel_container, fourth)
     assert status == "queued"
     assert error is not None
     assert "131056" in error
     clock.now += timedelta(minutes=5)
     await worker.run_once()
-    assert (await message_state(wa_container, fourth))[0] == "sent"
+    assert (await message_state(channel_container, fourth))[0] == "sent"
 
     # A timeout is temporary.
     fake.fail_next("messages", ("delay", 2.5))
     fifth = await agent_reply(api, agent, "fifth")
     await worker.run_once()
-    status, error, _ = await message_state(wa_container, fifth)
+    status, error, _ = await message_state(channel_container, fifth)
     assert status == "queued"
     assert error is not None
     assert "in time" in error
     clock.now += timedelta(minutes=5)
     await worker.run_once()
-    assert (await message_state(wa_container, fifth))[0] == "sent"
+    assert (await message_state(channel_container, fifth))[0] == "sent"
 
     # A permanent error ends as failed at once, with Meta's reason shown to the agent.
     details = "Message failed to send because more than 24 hours have passed since the customer last replied."
     fake.fail_next("messages", ("error", 400, 131047, "(#131047) Re-engagement message", details))
     sixth = await agent_reply(api, agent, "sixth")
     await worker.run_once()
-    status, error, item = await message_state(wa_container, sixth)
+    status, error, item = await message_state(channel_container, sixth)
     assert (status, item.status, item.attempts) == ("failed", "failed", 1)
     assert error == f"WhatsApp 131047: (#131047) Re-engagement message ({details})"
     clock.now += timedelta(hours=1)
@@ -422,32 +381,32 @@ async def test_outbound_delivery_retries_and_failures(
     for _ in range(4):
         await worker.run_once()
         clock.now += timedelta(minutes=30)
-    status, error, item = await message_state(wa_container, seventh)
+    status, error, item = await message_state(channel_container, seventh)
     assert (status, item.attempts) == ("failed", 4)
     assert error == "WhatsApp 2: Service temporarily unavailable"
 
     texts = [m["text"]["body"] for m in fake.sent_messages(WA_ID)]
     assert texts == ["Здравствуйте! Чем помочь?", "second", "third", "fourth", "fifth"]
-    async with wa_container.uow() as uow:  # the token never reaches what agents see
+    async with channel_container.uow() as uow:  # the token never reaches what agents see
         errors = list(await uow.session.scalars(select(Message.delivery_error)))
     assert not any(TOKEN in (e or "") for e in errors)
 
 
 async def test_status_callbacks_move_the_delivery_status_forward_only(
-    api: httpx.AsyncClient, wa_container: Container, make_staff: MakeStaff, fake: FakeWhatsApp
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeWhatsApp
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     agent = await make_staff(Role.SUPERVISOR)
     account = await setup_account(api, admin, fake)
     assert (await notify(api, account, fixture("text"))).status_code == 200
-    worker = wa_container.delivery_worker(jitter=lambda: 0.5)
+    worker = channel_container.delivery_worker(jitter=lambda: 0.5)
     replies = [await agent_reply(api, agent, text) for text in ("one", "two", "three")]
     for _ in replies:
         assert await worker.run_once() == 1
-    one, two, three = [await wamid_of(wa_container, m) for m in replies]
+    one, two, three = [await wamid_of(channel_container, m) for m in replies]
 
     async def status_of(message_id: int) -> tuple[str, str | None]:
-        status, error, _ = await message_state(wa_container, message_id)
+        status, error, _ = await message_state(channel_container, message_id)
         return status, error
 
     # sent, delivered, read: in order, each moves it on; a late "delivered" does not go back.

@@ -1,0 +1,36 @@
+"""What every provider's channel tests do the same way: count rows, reply as an agent through the
+API, and read back a reply's delivery state with its outbox item."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from helpline.bootstrap import Container
+from helpline.storage.models import Message, OutboxItem
+from tests.integration.conftest import Staff
+
+
+async def count(c: Container, model: Any) -> int:
+    async with c.uow() as uow:
+        return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def agent_reply(api: httpx.AsyncClient, agent: Staff, text: str) -> int:
+    conversations = (await api.get("/api/v1/conversations", headers=agent.headers)).json()
+    reply = await api.post(
+        f"/api/v1/conversations/{conversations[0]['id']}/messages", json={"text": text}, headers=agent.headers
+    )
+    assert reply.status_code == 201, reply.text
+    return int(reply.json()["id"])
+
+
+async def message_state(c: Container, message_id: int) -> tuple[str, str | None, OutboxItem]:
+    async with c.uow() as uow:
+        message = await uow.session.get(Message, message_id)
+        item = await uow.session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+    assert message is not None
+    assert item is not None
+    return message.delivery_status, message.delivery_error, item
