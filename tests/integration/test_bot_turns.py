@@ -6,9 +6,11 @@ ticket or abandoned. Real classifier, real SQLite and PostgreSQL, the fake Teleg
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,12 @@ from tests.fakes.telegram_api import FakeTelegram, running_fake_telegram
 from tests.integration.conftest import MakeStaff
 
 TOKEN = "515151:bot-turns-token"
+ANSWERS = {
+    row["intent"]: row["answer"]
+    for row in map(
+        json.loads, files("helpline.bot").joinpath("data/faq_articles.jsonl").read_text("utf-8").splitlines()
+    )
+}
 LOTTERY = Path(__file__).parents[2] / "src/helpline/flows/examples/lottery.yaml"
 
 
@@ -147,7 +155,7 @@ async def test_menu_answer_and_confirmation_resolve_without_a_person(bot_contain
     (draws,) = await chat.say("Тиражи и результаты")  # a button press sends its label
     assert [o["label"] for o in draws.options or []][:2] == ["Когда следующий тираж", "Результаты тиражей"]
     answer, ask = await chat.say("2")
-    assert answer.text.startswith("Результаты всех тиражей") or "тираж" in answer.text
+    assert answer.text == ANSWERS["draw_results"]["ru"]
     assert [o["digit"] for o in ask.options or []] == ["1", "2", "9", "0"]
     (glad,) = await chat.say("да")
     assert glad.text.startswith("Рады были помочь")
@@ -163,7 +171,7 @@ async def test_menu_answer_and_confirmation_resolve_without_a_person(bot_contain
 async def test_a_question_in_arabic_is_answered_in_arabic(bot_container: Container) -> None:
     chat = await webchat(bot_container)
     replies = await chat.say("متى موعد السحب القادم لليانصيب؟")
-    assert replies[0].text.startswith("جدول") or any("السحب" in r.text for r in replies)
+    assert replies[0].text == ANSWERS["next_draw_schedule"]["ar"]
     (session,) = await chat.sessions()
     assert session.answered == ["next_draw_schedule"]
     assert (await chat.conversation()).language == "ar"

@@ -28,6 +28,7 @@ from helpline.bot.classifier import (
 )
 from helpline.bot.lookups import run_lookup
 from helpline.bot.text import detect_language
+from helpline.domain.conversations import Handler
 from helpline.domain.flows.runtime import Decision as GuessDecision
 from helpline.domain.flows.runtime import FlowRuntime, IntentGuess, SessionState, Turn
 from helpline.flows.loader import flow_from_data
@@ -41,7 +42,6 @@ from helpline.services.bot_sessions import (
     initial_state,
     load_turn,
 )
-from helpline.services.inbound import HANDLER_BOT
 from helpline.services.knowledge import (
     OOS_INTENT,
     KnowledgeSnapshot,
@@ -203,9 +203,9 @@ class BotTurnRunner:
             ctx = await load_turn(uow, item_id)
         if ctx is None:
             return
-        if ctx.handler != HANDLER_BOT or ctx.flow_data is None:
+        if ctx.handler != Handler.BOT or ctx.flow_data is None:
             async with self._make_uow() as uow:
-                if ctx.handler == HANDLER_BOT:  # the flow was deleted under it: people take over
+                if ctx.handler == Handler.BOT:  # the flow was deleted under it: people take over
                     await do_hand_to_agents(uow, ctx.conversation_id, "the conversation's flow is gone")
                 await do_finish_item(uow, item_id)
                 await uow.commit()
@@ -254,18 +254,15 @@ class BotTurnRunner:
         language: str,
     ) -> Turn:
         text = ctx.text
-        if previous is None:
-            # A new session: a question the bot knows is answered at once, anything else
-            # ("hi", a question it is unsure of) is greeted with the menu, never handed off unseen.
-            greeting = runtime.start(language)
-            if not text.strip() or not runtime.needs_intent(greeting.state, text):
-                return runtime.handle(greeting.state, text, language) if text.strip() else greeting
-            guess = engine.guess(text)
-            if guess.decision is GuessDecision.HANDOFF:
-                return greeting
-            return runtime.handle(greeting.state, text, language, guess)
-        later_guess = engine.guess(text) if runtime.needs_intent(previous, text) else None
-        return runtime.handle(previous, text, language, later_guess)
+        state = previous if previous is not None else runtime.start(language).state
+        guess = engine.guess(text) if text.strip() and runtime.needs_intent(state, text) else None
+        if previous is None and (
+            not text.strip() or (guess is not None and guess.decision is GuessDecision.HANDOFF)
+        ):
+            # A new session: "hi", an attachment, or a question the bot is unsure of is greeted
+            # with the menu rather than handed off unseen; a known question is answered at once.
+            return runtime.start(language)
+        return runtime.handle(state, text, language, guess)
 
     async def _resume_lookup(self, runtime: FlowRuntime, turn: Turn) -> Turn:
         assert turn.lookup is not None

@@ -49,6 +49,13 @@ class AuthorKind(StrEnum):
     SYSTEM = "system"
 
 
+class Handler(StrEnum):
+    """Who answers a conversation's next customer message."""
+
+    BOT = "bot"
+    AGENTS = "agents"
+
+
 class DeliveryStatus(StrEnum):
     """Where a message is on its way; inbound messages are simply `received`."""
 

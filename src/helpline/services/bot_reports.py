@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import func, select, true
 
 from helpline.domain.errors import DomainError
-from helpline.domain.flows.runtime import Outcome
+from helpline.domain.flows.runtime import Outcome, SessionStatus
 from helpline.storage.models import BotSession
 from helpline.storage.uow import UnitOfWork
 
 #: The bucket of sessions that have not ended yet.
-STILL_ACTIVE = "active"
+STILL_ACTIVE = SessionStatus.ACTIVE.value
 #: Every bucket a session falls in, in the order reports show them.
 OUTCOMES: tuple[str, ...] = (*(o.value for o in Outcome), STILL_ACTIVE)
 DEFAULT_DAYS = 7
@@ -99,7 +99,7 @@ class BotReport:
 
 
 def _bucket(status: str, outcome: str | None) -> str:
-    if status == "active":
+    if status == SessionStatus.ACTIVE:
         return STILL_ACTIVE
     return outcome if outcome in OUTCOMES else Outcome.ABANDONED.value
 

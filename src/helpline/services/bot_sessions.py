@@ -20,12 +20,12 @@ from helpline.domain.conversations import (
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    Handler,
     check_status_change,
 )
-from helpline.domain.flows.runtime import BotReply, Outcome, SessionState, Turn
+from helpline.domain.flows.runtime import BotReply, Outcome, SessionState, SessionStatus, Turn
 from helpline.services.conversations import conversation_event, do_bot_steps_back
 from helpline.services.enqueue import OutboxStatus, do_enqueue_message, needs_delivery
-from helpline.services.inbound import HANDLER_BOT
 from helpline.storage.models import (
     BotSession,
     Conversation,
@@ -36,9 +36,6 @@ from helpline.storage.models import (
     Ticket,
 )
 from helpline.storage.uow import UnitOfWork
-
-SESSION_ACTIVE = "active"
-SESSION_ENDED = "ended"
 
 #: A customer silent this long in the middle of a bot session has left: the session is abandoned.
 ABANDON_AFTER = timedelta(minutes=30)
@@ -76,7 +73,7 @@ async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
     _, message, conv = row
     session = await uow.session.scalar(
         select(BotSession)
-        .where(BotSession.conversation_id == conv.id, BotSession.status == SESSION_ACTIVE)
+        .where(BotSession.conversation_id == conv.id, BotSession.status == SessionStatus.ACTIVE.value)
         .order_by(BotSession.id.desc())
         .limit(1)
     )
@@ -119,7 +116,7 @@ async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn]
     """Store what the bot said and did in this turn; the item is done when this commits."""
     conv = await uow.session.get(Conversation, ctx.conversation_id, with_for_update=True)
     assert conv is not None  # the item cascades away with the message, the message with it
-    if conv.handler != HANDLER_BOT:
+    if conv.handler != Handler.BOT:
         # A person stepped in while the bot was thinking: the bot's answer is not sent.
         await do_finish_item(uow, ctx.item_id)
         return
@@ -140,7 +137,7 @@ async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn]
     if conv.language is None:
         conv.language = language
     if last.outcome is not None:
-        session.status, session.outcome, session.ended_at = SESSION_ENDED, last.outcome.value, now
+        session.status, session.outcome, session.ended_at = SessionStatus.ENDED.value, last.outcome.value, now
     if last.handoff is not None:
         session.handoff_reason = last.handoff.reason[:200]
         await _hand_off(uow, conv, last.handoff.reason, last.handoff.queue, now)
@@ -155,7 +152,7 @@ async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn]
 async def do_hand_to_agents(uow: UnitOfWork, conversation_id: int, reason: str) -> None:
     """Give a conversation to people without a bot turn (the bot failed, or the flow is gone)."""
     conv = await uow.session.get(Conversation, conversation_id, with_for_update=True)
-    if conv is None or conv.handler != HANDLER_BOT:
+    if conv is None or conv.handler != Handler.BOT:
         return
     await _hand_off(uow, conv, reason, None, uow.now())
 
@@ -165,8 +162,8 @@ async def do_end_idle_sessions(uow: UnitOfWork, idle: timedelta = ABANDON_AFTER)
     now = uow.now()
     result = await uow.session.execute(
         update(BotSession)
-        .where(BotSession.status == SESSION_ACTIVE, BotSession.last_activity_at < now - idle)
-        .values(status=SESSION_ENDED, outcome=Outcome.ABANDONED.value, ended_at=now)
+        .where(BotSession.status == SessionStatus.ACTIVE.value, BotSession.last_activity_at < now - idle)
+        .values(status=SessionStatus.ENDED.value, outcome=Outcome.ABANDONED.value, ended_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -175,13 +172,13 @@ async def do_end_idle_sessions(uow: UnitOfWork, idle: timedelta = ABANDON_AFTER)
 async def _session(uow: UnitOfWork, ctx: TurnContext, conv: Conversation, now: datetime) -> BotSession:
     if ctx.session_id is not None:
         session = await uow.session.get(BotSession, ctx.session_id, with_for_update=True)
-        if session is not None and session.status == SESSION_ACTIVE:
+        if session is not None and session.status == SessionStatus.ACTIVE.value:
             return session
     session = BotSession(
         conversation_id=conv.id,
         flow_version_id=ctx.flow_version_id,
         channel=conv.channel,
-        status=SESSION_ACTIVE,
+        status=SessionStatus.ACTIVE.value,
         state={},
         answered=[],
         started_at=now,

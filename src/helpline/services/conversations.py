@@ -16,11 +16,13 @@ from helpline.domain.conversations import (
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    Handler,
     Priority,
     check_status_change,
 )
 from helpline.domain.errors import DomainError, NotFound, PermissionDenied
 from helpline.domain.events import Event
+from helpline.domain.flows.runtime import SessionStatus
 from helpline.domain.inbound import InboundAttachment
 from helpline.services.enqueue import do_enqueue_message, needs_delivery
 from helpline.services.users import user_team_ids
@@ -46,11 +48,13 @@ async def do_bot_steps_back(
     Called when an agent replies to or takes a conversation the bot had, and on the bot's own
     handoff: the customer never gets a bot answer after a person has stepped in.
     """
-    conv.handler = "agents"
+    conv.handler = Handler.AGENTS.value
     await uow.session.execute(
         update(BotSession)
-        .where(BotSession.conversation_id == conv.id, BotSession.status == "active")
-        .values(status="ended", outcome=outcome, handoff_reason=reason[:200], ended_at=uow.now())
+        .where(BotSession.conversation_id == conv.id, BotSession.status == SessionStatus.ACTIVE)
+        .values(
+            status=SessionStatus.ENDED.value, outcome=outcome, handoff_reason=reason[:200], ended_at=uow.now()
+        )
         .execution_options(synchronize_session=False)
     )
 
@@ -161,7 +165,7 @@ async def do_assign(
         )
     previous = {"assignee_id": conv.assignee_id, "team_id": conv.team_id}
     conv.assignee_id, conv.team_id = assignee_id, team_id
-    if assignee_id is not None and conv.handler == "bot":
+    if assignee_id is not None and conv.handler == Handler.BOT:
         await do_bot_steps_back(uow, conv, "an agent took the conversation")
     conv.updated_at = uow.now()
     await uow.session.flush()
@@ -314,7 +318,7 @@ async def do_agent_reply(
     )
     uow.session.add(message)
     if not internal:
-        if conv.handler == "bot":
+        if conv.handler == Handler.BOT:
             await do_bot_steps_back(uow, conv, "an agent replied")
         if conv.status == ConversationStatus.RESOLVED:
             conv.status, conv.resolved_at = ConversationStatus.OPEN.value, None

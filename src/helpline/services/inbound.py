@@ -20,6 +20,7 @@ from helpline.domain.conversations import (
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    Handler,
     InboundTarget,
     LatestConversation,
     Priority,
@@ -140,10 +141,6 @@ _INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 _INSERT_OUTBOX = insert(OutboxItem)
 
-#: Who answers a conversation (Conversation.handler).
-HANDLER_BOT = "bot"
-HANDLER_AGENTS = "agents"
-
 
 async def _lookup(conn: AsyncConnection, msg: InboundMessage, identity: Identity) -> _Known:
     row = (
@@ -208,7 +205,7 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
     language = msg.language.value if msg.language else None
     latest: LatestConversation | None = None
     team_id = assignee_id = None
-    handler = HANDLER_AGENTS
+    handler = Handler.AGENTS.value
     if known.contact_id is None:
         contact_id = await _create_contact(conn, msg, identity, now)
     else:
@@ -216,11 +213,11 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
         language = language or known.contact_language
         latest = known.latest
         team_id, assignee_id = known.latest_team_id, known.latest_assignee_id
-        handler = known.latest_handler or HANDLER_AGENTS
+        handler = known.latest_handler or Handler.AGENTS.value
     target = choose_inbound_target(latest, now)
     if latest is None or target is InboundTarget.NEW:
         team_id, assignee_id = known.account_team_id, None
-        handler = HANDLER_BOT if known.flow_version_id is not None else HANDLER_AGENTS
+        handler = (Handler.BOT if known.flow_version_id is not None else Handler.AGENTS).value
         conversation_id: int = (
             await conn.execute(
                 _INSERT_CONVERSATION,
@@ -274,7 +271,7 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
             },
         )
     ).scalar_one()
-    if handler == HANDLER_BOT:
+    if handler == Handler.BOT:
         # The bot's turn is queued with the message, in its transaction: a crash after the
         # webhook's 200 cannot leave the customer unanswered.
         await conn.execute(

@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from helpline.domain.conversations import Handler
 from helpline.storage.types import JsonDoc, UTCDateTime
 
 #: Deterministic constraint names so migrations can drop and alter them on both databases.
@@ -199,7 +200,9 @@ class Conversation(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: Who answers the customer's next message: the self-service bot or people.
-    handler: Mapped[str] = mapped_column(String(10), default="agents", server_default="agents")
+    handler: Mapped[str] = mapped_column(
+        String(10), default=Handler.AGENTS.value, server_default=Handler.AGENTS.value
+    )
     #: The flow version that greeted this conversation (the active one of its channel then).
     flow_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("flow_versions.id", ondelete="SET NULL"), nullable=True

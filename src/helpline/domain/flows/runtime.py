@@ -56,6 +56,11 @@ class Outcome(StrEnum):
     ABANDONED = "abandoned"
 
 
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
 class Decision(StrEnum):
     ANSWER = "answer"
     CLARIFY = "clarify"

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from helpline.channels.registry import address_kinds
 from helpline.domain.attachments import MAX_ATTACHMENT_BYTES
 from helpline.domain.contacts import Language
-from helpline.domain.conversations import Channel, ConversationStatus
+from helpline.domain.conversations import Channel, ConversationStatus, Handler
 from helpline.domain.errors import DomainError
 from helpline.domain.identities import IdentityKind
 from helpline.domain.users import Presence, Role
@@ -78,7 +78,7 @@ def inbox_filter(
     conversations the bot is still handling (kept out of the others: nobody needs to act yet)."""
     statuses = [status_] if status_ else [ConversationStatus.OPEN, ConversationStatus.PENDING]
     common: dict[str, Any] = {
-        "handler": "bot" if view == "bot" else "agents",
+        "handler": (Handler.BOT if view == "bot" else Handler.AGENTS).value,
         "status": statuses,
         "channel": [channel] if channel else [],
         "language": language,
