@@ -7,8 +7,10 @@ the 200. Every 10th request is a provider retry of the previous update: it must 
 and store nothing new.
 
 Two phases against the same server, then the physical reference on the same database:
-1. open loop at --rate webhooks/s for --seconds: latency is measured from when each request
-   was due, not when it left, so a stalled server cannot hide its queue (no coordinated omission);
+1. open loop at --rate webhooks/s for --seconds, after 2 s at the same rate that are not
+   measured (the connections a steady stream keeps open get opened there): latency is measured
+   from when each request was due, not when it left, so a stalled server cannot hide its queue
+   (no coordinated omission);
 2. closed loop with --connections senders as fast as the server answers: the sustained maximum;
 3. raw reference: single-row INSERT transactions from --connections connections through the same
    driver (psycopg), for the same time: what the database alone does on this machine.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -50,6 +53,7 @@ from realtime import free_port, fresh_postgres, start_server, wait_healthy
 SECRET = "bench-webhook-secret"  # noqa: S105 (a benchmark fixture)
 CUSTOMERS = 2000
 RETRY_EVERY = 10
+WARM_UP_SECONDS = 2.0
 
 
 @dataclass
@@ -88,6 +92,8 @@ class Stats:
     errors: int = 0
     #: what went wrong, e.g. {"HTTP 503": 3, "ConnectionResetError": 1}
     kinds: Counter[str] = field(default_factory=Counter)
+    #: (seconds since the start, latency) of each answered request of the open loop
+    timeline: list[tuple[float, float]] = field(default_factory=list)
 
     def failed(self, kind: str) -> None:
         self.errors += 1
@@ -136,9 +142,11 @@ class Connection:
         return int(status_line.split()[1])
 
 
-async def open_loop(host: str, port: int, path: str, load: Load, rate: float, seconds: float) -> Stats:
+async def open_loop(
+    host: str, port: int, path: str, load: Load, rate: float, seconds: float, idle: list[Connection]
+) -> Stats:
+    """Send ``rate`` webhooks/s for ``seconds``; ``idle`` holds (and keeps) reusable connections."""
     stats = Stats()
-    idle: list[Connection] = []
     total = int(rate * seconds)
     start = time.perf_counter() + 0.1
     pending: set[asyncio.Task[None]] = set()
@@ -151,6 +159,7 @@ async def open_loop(host: str, port: int, path: str, load: Load, rate: float, se
             stats.failed(type(exc).__name__)
             return
         stats.latencies.append(time.perf_counter() - due)
+        stats.timeline.append((due - start, time.perf_counter() - due))
         if code != 200:
             stats.failed(f"HTTP {code}")
         idle.append(conn)
@@ -210,12 +219,16 @@ async def run(args: argparse.Namespace) -> None:
     load = Load()
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", server)
-        warm = [Connection("127.0.0.1", port, path) for _ in range(4)]
-        for _ in range(50):
-            for sender in warm:
-                await sender.post(load.next_body())
+        # Warm-up, not measured: the same rate for WARM_UP_SECONDS, so the measured phase starts
+        # with the connections a steady stream keeps open (client and server alike).
+        idle: list[Connection] = []
+        await open_loop("127.0.0.1", port, path, load, args.rate, WARM_UP_SECONDS, idle)
 
-        opened = await open_loop("127.0.0.1", port, path, load, args.rate, args.seconds)
+        # The load generator's own collector must not stall it: a full collection over the
+        # modules it imported (SQLAlchemy, helpline) would show up as server latency.
+        gc.collect()
+        gc.freeze()
+        opened = await open_loop("127.0.0.1", port, path, load, args.rate, args.seconds, idle)
         achieved = len(opened.latencies) / args.seconds
         print(
             f"open loop  {args.rate:5.0f}/s for {args.seconds:g} s: {achieved:6.0f} webhooks/s answered, "
@@ -223,6 +236,9 @@ async def run(args: argparse.Namespace) -> None:
             f"errors {opened.errors}" + (f" {dict(opened.kinds)}" if opened.kinds else "")
         )
 
+        if os.environ.get("BENCH_TIMELINE"):
+            slow = sorted(opened.timeline, key=lambda t: -t[1])[:40]
+            print("slowest:", " ".join(f"{t:.2f}s:{lat * 1000:.0f}" for t, lat in sorted(slow)))
         senders = [Connection("127.0.0.1", port, path) for _ in range(args.connections)]
 
         async def send(n: int) -> None:

@@ -44,7 +44,7 @@ def _serve(settings: Settings) -> None:
         "timeout_graceful_shutdown": 5,
     }
     if settings.web_workers == 1:
-        uvicorn.run(create_app(build_container(settings)), **options)
+        uvicorn.run(create_app(build_container(settings), server_process=True), **options)
         return
     if settings.redis_url is None:
         console.print(

@@ -105,3 +105,13 @@ async def test_sql_visibility_agrees_with_the_domain_rule(container: Container) 
             everything = len(combos)
         assert {c.id for c in listed} == expected, viewer
         assert 0 < len(expected) <= everything
+
+
+async def test_the_pool_is_opened_at_start_up_not_in_the_first_requests(container: Container) -> None:
+    from helpline.storage.db import open_pool
+
+    pool = container.engine.pool
+    await open_pool(container.engine)
+    # Every pooled connection now exists and waits, checked in: the first burst opens none.
+    assert pool.checkedin() == pool.size()  # type: ignore[attr-defined]
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -14,7 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from helpline import __version__
 from helpline.bootstrap import Container, build_container
 from helpline.config import Settings
+from helpline.gc_tuning import freeze_long_lived
 from helpline.logs import configure_logging
+from helpline.storage.db import open_pool
 from helpline.web import errors
 from helpline.web.cors import WidgetCORS
 from helpline.web.metrics import HttpMetrics
@@ -37,16 +39,24 @@ from helpline.web.templating import STATIC
 SWAGGER = "/static/vendor/swagger-ui-5.35.0"
 
 
-def create_app(container: Container, *, own_container: bool = True) -> FastAPI:
-    """Build the app around `container`; with `own_container` the app disposes it on shutdown."""
+def create_app(container: Container, *, own_container: bool = True, server_process: bool = False) -> FastAPI:
+    """Build the app around `container`; with `own_container` the app disposes it on shutdown.
+
+    ``server_process``: the app is the whole process (``helpline serve``), so once started it
+    exempts the start-up heap from garbage collection (see ``gc_tuning``); tests that build
+    many apps in one process leave it off.
+    """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await container.bus.start()
+        await open_pool(container.engine)
         stop = asyncio.Event()
         worker = None
         if container.settings.worker_in_web and own_container:
             worker = asyncio.create_task(container.delivery_worker().run(stop), name="delivery-worker")
+        if server_process:
+            freeze_long_lived()
         yield
         stop.set()
         if worker is not None:
@@ -108,4 +118,4 @@ def app_from_env() -> FastAPI:
     """The app of one of several `helpline serve` processes (uvicorn's factory for --workers)."""
     settings = Settings.from_env()
     configure_logging(json=settings.log_json)
-    return create_app(build_container(settings))
+    return create_app(build_container(settings), server_process=True)
