@@ -34,6 +34,7 @@ from tests.integration.test_widget_verification import Mailbox
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "browser test password"
+ADMIN_EMAIL = "admin@e2e.test"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -89,6 +90,16 @@ async def _seed(url: str) -> None:
                 from helpline.storage.models import TeamMember
 
                 uow.session.add(TeamMember(team_id=team.id, user_id=user.id))
+            await do_create_user(
+                uow,
+                UserSpec(
+                    email=ADMIN_EMAIL,
+                    name="Ada Admin",
+                    password=PASSWORD,
+                    role=Role.ADMIN,
+                    ui_language=Language.EN,
+                ),
+            )
             await uow.commit()
     finally:
         await container.close()
