@@ -2,7 +2,8 @@
 
 Features: a multilingual sentence embedding (Universal Sentence Encoder, see ``encoders``)
 beside character n-gram TF-IDF of the normalised text (word forms, typos, dialect spellings);
-one multinomial logistic regression over both, so scores are calibrated probabilities. The
+one multinomial logistic regression over both, so scores are calibrated probabilities. Both read
+the text with colloquial Arabic words rewritten in MSA first (``arabic_dialect``). The
 out-of-scope label (``oos``), when the training data has it, is learnt as a class of its own.
 
 Decisions (``Prediction.decision``):
@@ -39,15 +40,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from helpline.bot.arabic_dialect import colloquial_to_msa
 from helpline.bot.encoders import USE_ENCODER, SentenceEncoder, encoder_available, get_encoder
 from helpline.bot.text import CharNgramTfidf, SparseRows, detect_language, normalize_text
 
 # The classifier decides in the flow runtime's own terms: answer, clarify or hand off.
 from helpline.domain.flows.runtime import Decision
 
-FORMAT_VERSION = 1
+#: 2: texts go through ``colloquial_to_msa`` first (a model of format 1 was trained without it).
+FORMAT_VERSION = 2
 #: Messages longer than this are cut before classification (keeps every prediction fast).
 MAX_CHARS = 1000
+
+
+def prepared(text: str) -> str:
+    """What both feature sets read: the first MAX_CHARS characters, colloquial Arabic in MSA."""
+    return colloquial_to_msa(text[:MAX_CHARS])
+
 
 ENGINE_AUTO = "auto"
 #: Sentence embedding + character n-grams (the default when the encoder package is installed).
@@ -429,7 +438,7 @@ class IntentClassifier:
         dev = [ex for ex in dev if ex.utterance.strip()]
         encoder = get_encoder(USE_ENCODER) if engine == ENGINE_USE else None
         every = train + list(dev)
-        texts = [ex.utterance[:MAX_CHARS] for ex in every]
+        texts = [prepared(ex.utterance) for ex in every]
         embeddings = encoder.encode(texts) if encoder is not None else None
         n_train = len(train)
 
@@ -502,7 +511,7 @@ class IntentClassifier:
     def retuned(self, dev: Sequence[TrainingExample]) -> IntentClassifier:
         """A copy with the same weights and thresholds tuned on ``dev`` (e.g. new test questions)."""
         rows = [ex for ex in dev if ex.utterance.strip()]
-        texts = [ex.utterance[:MAX_CHARS] for ex in rows]
+        texts = [prepared(ex.utterance) for ex in rows]
         embeddings = self._encoder.encode(texts) if self._encoder is not None else None
         probabilities = self._weights.probabilities(embeddings, self._weights.tfidf.transform(texts))
         firsts, seconds, confidence = _ranked(probabilities, self._weights.classes, self.oos_label)
@@ -526,7 +535,7 @@ class IntentClassifier:
     # -- prediction -----------------------------------------------------------------------
     def probabilities(self, text: str) -> dict[str, float]:
         """Probability of every label (intents and the out-of-scope label) for one message."""
-        probs = self._probabilities(text[:MAX_CHARS])
+        probs = self._probabilities(prepared(text))
         return {label: float(p) for label, p in zip(self._weights.classes, probs, strict=True)}
 
     def _probabilities(self, text: str) -> npt.NDArray[np.float64]:
@@ -550,7 +559,7 @@ class IntentClassifier:
         threshold = self.threshold_for(language)
         if not normalize_text(text):
             return Prediction(Decision.HANDOFF, (), 0.0, 0.0, threshold, language)
-        probs = self._probabilities(text)
+        probs = self._probabilities(prepared(text))
         if self._oos_index is not None:
             oos_score = float(probs[self._oos_index])
             probs[self._oos_index] = -1.0
