@@ -24,9 +24,10 @@ from helpline.realtime.bus import EventBus, InProcessBus
 from helpline.realtime.redis_bus import RedisBus
 from helpline.services.account_cache import ChannelAccountCache
 from helpline.services.ingest_batch import IngestBatcher
-from helpline.services.ratelimit import SlidingWindowLimiter
+from helpline.services.ratelimit import AttemptLimiter, MemoryAttemptLimiter
 from helpline.storage.db import create_engine, create_session_factory, is_sqlite
 from helpline.storage.files import FileStore, LocalFileStore
+from helpline.storage.redis_limiter import RedisAttemptLimiter
 from helpline.storage.uow import Clock, UnitOfWork, utc_now
 from helpline.worker.delivery import DeliveryWorker
 
@@ -39,9 +40,10 @@ class Container:
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
     bus: EventBus
-    login_limiter: SlidingWindowLimiter
+    #: Failed logins per client address and per account (in Redis when configured: shared).
+    login_limiter: AttemptLimiter
     #: New anonymous web chat visitors per client address (spam control).
-    visitor_limiter: SlidingWindowLimiter
+    visitor_limiter: AttemptLimiter
     clock: Clock = utc_now
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
     #: Outgoing e-mail, when an SMTP server is configured.
@@ -72,9 +74,22 @@ class Container:
         return UnitOfWork(self.session_factory, self.bus.publish, self.clock)
 
     async def close(self) -> None:
+        await self.login_limiter.close()
+        await self.visitor_limiter.close()
         await self.http.aclose()
         await self.bus.close()
         await self.engine.dispose()
+
+
+#: New anonymous web chats one client address may open per hour.
+VISITORS_PER_HOUR = 30
+
+
+def _limiter(settings: Settings, name: str, limit: int, window_seconds: float) -> AttemptLimiter:
+    """Shared by every process through Redis when there is one; else this process's memory."""
+    if settings.redis_url:
+        return RedisAttemptLimiter(settings.redis_url, name, limit, window_seconds)
+    return MemoryAttemptLimiter(limit, window_seconds, time.monotonic)
 
 
 def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
@@ -84,10 +99,8 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         engine=engine,
         session_factory=create_session_factory(engine),
         bus=RedisBus(settings.redis_url) if settings.redis_url else InProcessBus(),
-        login_limiter=SlidingWindowLimiter(
-            settings.login_attempts, settings.login_window_seconds, time.monotonic
-        ),
-        visitor_limiter=SlidingWindowLimiter(30, 3600, time.monotonic),
+        login_limiter=_limiter(settings, "login", settings.login_attempts, settings.login_window_seconds),
+        visitor_limiter=_limiter(settings, "visitor", VISITORS_PER_HOUR, 3600),
         clock=clock,
         email=SmtpEmailSender(settings.smtp_url, settings.mail_from) if settings.smtp_url else None,
         files=LocalFileStore(Path(settings.data_dir) / "files"),

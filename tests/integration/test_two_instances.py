@@ -82,3 +82,54 @@ def test_visitor_on_one_instance_and_agent_on_another(migrated_postgres: str, tm
         text = (tmp_path / log).read_text()
         assert "redis_subscription_lost" not in text, text
         assert "Traceback" not in text, text
+
+
+def test_failed_logins_count_across_instances(migrated_postgres: str, tmp_path: Path) -> None:
+    """Guessing a password through two processes gets no more tries than through one."""
+    truncate_postgres(migrated_postgres)
+    flush_limits()
+    env = {
+        **os.environ,
+        "HELPLINE_DATABASE_URL": migrated_postgres,
+        "HELPLINE_REDIS_URL": redis_url(),
+        "HELPLINE_COOKIE_SECURE": "false",
+        "HELPLINE_LOGIN_ATTEMPTS": "4",
+    }
+    password = "the right long password"
+    created = run(
+        ["create-user", "boss@shop.example", "--name", "Boss", "--role", "admin", "--password-stdin"],
+        env,
+        stdin=f"{password}\n",
+    )
+    assert created.returncode == 0, created.stderr
+    wrong = {"email": "boss@shop.example", "password": "a wrong guess"}
+    with serving(["serve"], env, tmp_path / "a.log") as a, serving(["serve"], env, tmp_path / "b.log") as b:
+        for base in (a, b, a, b):
+            assert httpx.post(f"{base}/api/v1/auth/login", json=wrong).status_code == 401
+        # Each process saw only 2 failures, the account 4: both refuse, even the right password.
+        for base in (a, b):
+            refused = httpx.post(f"{base}/api/v1/auth/login", json={**wrong, "password": password})
+            assert refused.status_code == 429
+            assert int(refused.headers["Retry-After"]) > 0
+        assert "boss@shop.example" not in str(redis_keys()), "keys are hashed, not e-mail addresses"
+
+
+def redis_keys() -> list[bytes]:
+    import redis
+
+    client = redis.Redis.from_url(redis_url())
+    try:
+        return list(client.scan_iter("helpline:limit:*"))
+    finally:
+        client.close()
+
+
+def flush_limits() -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url())
+    try:
+        for key in client.scan_iter("helpline:limit:*"):
+            client.delete(key)
+    finally:
+        client.close()

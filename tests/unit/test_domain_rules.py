@@ -288,3 +288,16 @@ def test_uploads_are_judged_by_their_bytes() -> None:
     assert safe_filename("C:\\Users\\me\\scan.PDF", ".pdf") == "scan.pdf"
     assert safe_filename(None, ".pdf") == "file.pdf"
     assert safe_filename("  ...  ", ".jpg") == "file.jpg"
+
+
+def test_sliding_window_limiter_forgets_stale_keys_when_flooded() -> None:
+    now = [0.0]
+    limiter = SlidingWindowLimiter(limit=3, window_seconds=60, clock=lambda: now[0], max_keys=100)
+    for n in range(100):
+        limiter.hit(f"ip:{n}")
+    now[0] += 61  # every one of them is out of the window now
+    limiter.hit("ip:new")
+    assert len(limiter) == 1
+    for n in range(150):  # fresh keys are all kept: the cap drops only stale ones
+        limiter.hit(f"fresh:{n}")
+    assert len(limiter) == 151

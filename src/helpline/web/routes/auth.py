@@ -32,7 +32,7 @@ def _client(request: Request) -> str:
 async def _login(request: Request, email: str, password: str) -> NewSession:
     c = container(request)
     keys = (f"ip:{_client(request)}", f"account:{email.strip().lower()}")
-    wait = max(c.login_limiter.retry_after(k) for k in keys)
+    wait = max([await c.login_limiter.retry_after(k) for k in keys])
     if wait > 0:
         log.warning("login.throttled", email=email, client=_client(request))
         raise HTTPException(
@@ -44,12 +44,12 @@ async def _login(request: Request, email: str, password: str) -> NewSession:
         user = await authenticate_password(uow, email, password)
         if user is None:
             for key in keys:
-                c.login_limiter.hit(key)
+                await c.login_limiter.hit(key)
             log.info("login.failed", email=email, client=_client(request))
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong e-mail or password")
         new = await do_start_session(uow, user, timedelta(hours=c.settings.session_hours))
         await uow.commit()
-    c.login_limiter.reset(keys[1])
+    await c.login_limiter.reset(keys[1])
     log.info("login.ok", user_id=new.user.id, client=_client(request))
     return new
 

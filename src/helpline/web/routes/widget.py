@@ -123,7 +123,7 @@ async def start_session(body: SessionIn, request: Request) -> SessionOut:
                     token=None, visitor_id=visitor.public_id, messages=await widget_messages(uow, messages)
                 )
         key = f"visitor:{_client(request)}"
-        if c.visitor_limiter.retry_after(key) > 0:
+        if await c.visitor_limiter.retry_after(key) > 0:
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many new chats from this address")
         account = await uow.session.scalar(
             select(ChannelAccount).where(
@@ -136,7 +136,7 @@ async def start_session(body: SessionIn, request: Request) -> SessionOut:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such web chat")
         new = await svc.do_start_visitor(uow, account)
         await uow.commit()
-        c.visitor_limiter.hit(key)
+        await c.visitor_limiter.hit(key)
         return SessionOut(token=new.token, visitor_id=new.visitor.public_id, messages=[])
 
 
