@@ -301,3 +301,29 @@ def test_sliding_window_limiter_forgets_stale_keys_when_flooded() -> None:
     for n in range(150):  # fresh keys are all kept: the cap drops only stale ones
         limiter.hit(f"fresh:{n}")
     assert len(limiter) == 151
+
+
+@pytest.mark.parametrize(
+    ("text", "phones"),
+    [
+        ("Contact: Мария +79123456789", ["+79123456789"]),
+        ("мой номер 8 912 345-67-89, повторю: +7 (912) 345-67-89", ["+79123456789"]),
+        ("رقمي +971 50 123 4567", ["+971501234567"]),
+        ("заказ 123456789 от 2024-05-01, билет 0012345", []),
+        ("", []),
+    ],
+)
+def test_phones_in_text_finds_valid_numbers_once(text: str, phones: list[str]) -> None:
+    from helpline.domain.identities import phones_in_text
+
+    assert phones_in_text(text) == phones
+
+
+@given(st.text(max_size=300))
+def test_phones_in_text_gives_normalised_numbers_only(text: str) -> None:
+    from helpline.domain.identities import normalise_phone, phones_in_text
+
+    found = phones_in_text(text, limit=3)
+    assert len(found) <= 3
+    assert len(set(found)) == len(found)
+    assert all(normalise_phone(phone) == phone for phone in found)

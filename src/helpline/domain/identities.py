@@ -85,3 +85,23 @@ def normalise_identity(kind: IdentityKind | str, raw: str, default_region: str =
     if len(value) > MAX_IDENTITY_LENGTH:
         raise DomainError(f"identity value longer than {MAX_IDENTITY_LENGTH}", field="value")
     return Identity(kind, value)
+
+
+def phones_in_text(text: str, default_region: str = "RU", limit: int = 5) -> list[str]:
+    """Valid phone numbers written in a message, in E.164, first mention first, at most ``limit``.
+
+    Customers type their number ("my number is 8 912 345-67-89") or share a contact card (Viber
+    and Telegram contacts arrive as "Contact: Name +7…"). Such a number is only a clue, never an
+    identity by itself: anyone can type anyone's number. The console offers it to the agent,
+    who decides. Only numbers valid for their country count, so order and ticket numbers
+    are not mistaken for phones.
+    """
+    found: list[str] = []
+    matcher = phonenumbers.PhoneNumberMatcher(text, default_region, leniency=phonenumbers.Leniency.VALID)
+    for match in matcher:
+        number = str(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164))
+        if number not in found:
+            found.append(number)
+        if len(found) >= limit:
+            break
+    return found

@@ -18,7 +18,7 @@ from helpline.domain.contacts import (
 )
 from helpline.domain.errors import Conflict, DomainError, NotFound
 from helpline.domain.events import Event
-from helpline.domain.identities import Identity, IdentityKind, normalise_identity
+from helpline.domain.identities import Identity, IdentityKind, normalise_identity, phones_in_text
 from helpline.storage.models import CONTACT_OWNED, Contact, ContactIdentity, ContactMerge, User
 from helpline.storage.uow import UnitOfWork
 
@@ -56,6 +56,59 @@ async def identity_owner(uow: UnitOfWork, identity: Identity) -> int | None:
             ContactIdentity.kind == identity.kind.value, ContactIdentity.value == identity.value
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneClue:
+    """A number the customer wrote or shared that is not one of their identities.
+
+    ``owner_id``/``owner_name``: the other contact that has it (the agent may merge them), or
+    None when nobody has it (the agent may add it to this contact).
+    """
+
+    phone: str
+    owner_id: int | None
+    owner_name: str | None
+
+
+async def phone_clues(
+    uow: UnitOfWork, contact_id: int, texts: Sequence[str], default_region: str, limit: int = 5
+) -> list[PhoneClue]:
+    """Numbers in the customer's own messages (``texts``, newest first), as suggestions.
+
+    A typed number or a shared contact card proves nothing (anyone can type anyone's number):
+    this is why they are never linked automatically, and why the console shows who else has
+    the number before an agent merges.
+    """
+    known = {
+        row.value
+        for row in await uow.session.scalars(
+            select(ContactIdentity).where(
+                ContactIdentity.contact_id == contact_id, ContactIdentity.kind == IdentityKind.PHONE.value
+            )
+        )
+    }
+    phones: list[str] = []
+    for text in texts:
+        for phone in phones_in_text(text, default_region):
+            if phone not in known and phone not in phones:
+                phones.append(phone)
+        if len(phones) >= limit:
+            break
+    phones = phones[:limit]
+    if not phones:
+        return []
+    rows = await uow.session.execute(
+        select(ContactIdentity.value, Contact.id, Contact.name)
+        .join(Contact, Contact.id == ContactIdentity.contact_id)
+        .where(ContactIdentity.kind == IdentityKind.PHONE.value, ContactIdentity.value.in_(phones))
+    )
+    owners: dict[str, tuple[int, str | None]] = {value: (owner, name) for value, owner, name in rows.all()}
+    clues = []
+    for phone in phones:
+        owner_id, owner_name = owners.get(phone, (None, None))
+        clues.append(PhoneClue(phone, owner_id, owner_name))
+    return clues
 
 
 async def find_contact_by_identity(
