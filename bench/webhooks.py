@@ -236,9 +236,13 @@ async def run(args: argparse.Namespace) -> None:
             f"errors {opened.errors}" + (f" {dict(opened.kinds)}" if opened.kinds else "")
         )
 
-        if os.environ.get("BENCH_TIMELINE"):
-            slow = sorted(opened.timeline, key=lambda t: -t[1])[:40]
-            print("slowest:", " ".join(f"{t:.2f}s:{lat * 1000:.0f}" for t, lat in sorted(slow)))
+        if args.slowest:
+            # When in the run the slowest answers came (a stall shows as a run of them).
+            slow = sorted(opened.timeline, key=lambda t: -t[1])[: args.slowest]
+            print(
+                "slowest (s into the run: ms):",
+                " ".join(f"{t:.2f}:{lat * 1000:.0f}" for t, lat in sorted(slow)),
+            )
         senders = [Connection("127.0.0.1", port, path) for _ in range(args.connections)]
 
         async def send(n: int) -> None:
@@ -289,6 +293,7 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=500, help="open-loop webhooks per second")
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--slowest", type=int, default=0, help="print when the N slowest answers came")
     parser.add_argument(
         "--connections", type=int, default=40, help="closed-loop senders (Telegram's default)"
     )
