@@ -106,7 +106,7 @@ def train_engine(questions: Sequence[TrainingQuestion], model_dir: Path | None =
 def _fingerprint(examples: Sequence[TrainingExample]) -> str:
     digest = hashlib.sha256(f"{MODEL_FORMAT}:{resolve_engine(ClassifierSettings().engine)}".encode())
     for e in examples:
-        digest.update(json.dumps([e.intent, e.utterance, e.lang], ensure_ascii=False).encode())
+        digest.update(json.dumps([e.intent, e.utterance, e.lang, e.weight], ensure_ascii=False).encode())
     return digest.hexdigest()[:24]
 
 
