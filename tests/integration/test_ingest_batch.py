@@ -69,3 +69,31 @@ async def test_a_bad_message_fails_alone_and_its_batch_neighbours_are_stored(con
     assert isinstance(outcomes[3], Exception)
     assert all(not isinstance(o, BaseException) for n, o in enumerate(outcomes) if n != 3)
     assert await counts(container) == (6, 6)
+
+
+async def test_a_retry_waits_for_the_batch_holding_its_sender_instead_of_failing_it(
+    container: Container,
+) -> None:
+    from structlog.testing import capture_logs
+
+    account_id = await account(container)
+    batcher = IngestBatcher(container.uow, lanes=2, max_batch=4)
+    first = [message(account_id, 3000 + c, 0) for c in range(4)]
+    # The retry of the first message arrives with other customers' messages: without care the
+    # second lane would store it beside the first lane's uncommitted original and fail.
+    second = [first[0], *(message(account_id, 3100 + c, 0) for c in range(3))]
+    with capture_logs() as logs:
+        results = await asyncio.gather(*(batcher.ingest(m) for m in [*first, *second]))
+    assert [e for e in logs if e["event"] == "ingest_batch_split"] == []
+    assert results[4].duplicate
+    assert results[4].message_id == results[0].message_id
+    assert await counts(container) == (7, 7)
+
+
+async def test_one_senders_messages_are_stored_in_arrival_order(container: Container) -> None:
+    account_id = await account(container)
+    batcher = IngestBatcher(container.uow, lanes=3, max_batch=2)
+    burst = [message(account_id, 4000, n) for n in range(9)]
+    results = await asyncio.gather(*(batcher.ingest(m) for m in burst))
+    ids = [r.message_id for r in results]
+    assert ids == sorted(ids)
