@@ -43,6 +43,29 @@ def redis_url() -> str:
     return url
 
 
+def limit_keys() -> list[bytes]:
+    """The login/visitor limiter's keys in the test Redis."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url())
+    try:
+        return list(client.scan_iter("helpline:limit:*"))
+    finally:
+        client.close()
+
+
+def flush_limits() -> None:
+    """Forget every limiter count in the test Redis (tests share the server)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url())
+    try:
+        for key in client.scan_iter("helpline:limit:*"):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 def reset_postgres_schema(url: str) -> None:
     engine = create_engine(to_sync_url(url))
     with engine.begin() as conn:

@@ -4,9 +4,8 @@ when Redis is away."""
 from __future__ import annotations
 
 from helpline.storage.redis_limiter import RedisAttemptLimiter
-from tests.conftest import redis_url
+from tests.conftest import flush_limits, redis_url
 from tests.integration.live_server import free_port
-from tests.integration.test_two_instances import flush_limits
 
 
 async def test_two_processes_share_one_window_and_a_reset() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import redis_url, truncate_postgres
+from tests.conftest import flush_limits, limit_keys, redis_url, truncate_postgres
 from tests.integration.live_server import run, serving
 
 
@@ -111,25 +111,6 @@ def test_failed_logins_count_across_instances(migrated_postgres: str, tmp_path: 
             refused = httpx.post(f"{base}/api/v1/auth/login", json={**wrong, "password": password})
             assert refused.status_code == 429
             assert int(refused.headers["Retry-After"]) > 0
-        assert "boss@shop.example" not in str(redis_keys()), "keys are hashed, not e-mail addresses"
-
-
-def redis_keys() -> list[bytes]:
-    import redis
-
-    client = redis.Redis.from_url(redis_url())
-    try:
-        return list(client.scan_iter("helpline:limit:*"))
-    finally:
-        client.close()
-
-
-def flush_limits() -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url())
-    try:
-        for key in client.scan_iter("helpline:limit:*"):
-            client.delete(key)
-    finally:
-        client.close()
+        keys = limit_keys()
+        assert keys, "the failures were counted in Redis"
+        assert "boss@shop.example" not in str(keys), "keys are hashed, not e-mail addresses"
