@@ -92,8 +92,9 @@ class Stats:
     errors: int = 0
     #: what went wrong, e.g. {"HTTP 503": 3, "ConnectionResetError": 1}
     kinds: Counter[str] = field(default_factory=Counter)
-    #: (seconds since the start, latency) of each answered request of the open loop
-    timeline: list[tuple[float, float]] = field(default_factory=list)
+    #: Each answered request of the open loop: (seconds into the run it was due, its answer time,
+    #: how late the load generator sent it). A stall with requests sent on time is the server's.
+    timeline: list[tuple[float, float, float]] = field(default_factory=list)
 
     def failed(self, kind: str) -> None:
         self.errors += 1
@@ -153,13 +154,14 @@ async def open_loop(
 
     async def one(due: float, body: bytes) -> None:
         conn = idle.pop() if idle else Connection(host, port, path)
+        late = time.perf_counter() - due
         try:
             code = await conn.post(body)
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
             stats.failed(type(exc).__name__)
             return
         stats.latencies.append(time.perf_counter() - due)
-        stats.timeline.append((due - start, time.perf_counter() - due))
+        stats.timeline.append((due - start, time.perf_counter() - due, late))
         if code != 200:
             stats.failed(f"HTTP {code}")
         idle.append(conn)
@@ -228,6 +230,8 @@ async def run(args: argparse.Namespace) -> None:
         # modules it imported (SQLAlchemy, helpline) would show up as server latency.
         gc.collect()
         gc.freeze()
+        # The wall-clock start, to line the slowest answers up with PostgreSQL's and the server's logs.
+        print(f"measured phase starts {datetime.now(UTC):%H:%M:%S.%f} UTC", flush=True)
         opened = await open_loop("127.0.0.1", port, path, load, args.rate, args.seconds, idle)
         achieved = len(opened.latencies) / args.seconds
         print(
@@ -241,7 +245,7 @@ async def run(args: argparse.Namespace) -> None:
             slow = sorted(opened.timeline, key=lambda t: -t[1])[: args.slowest]
             print(
                 "slowest (s into the run: ms):",
-                " ".join(f"{t:.2f}:{lat * 1000:.0f}" for t, lat in sorted(slow)),
+                " ".join(f"{t:.2f}:{lat * 1e3:.0f}(sent +{sent * 1e3:.0f})" for t, lat, sent in sorted(slow)),
             )
         senders = [Connection("127.0.0.1", port, path) for _ in range(args.connections)]
 

@@ -67,7 +67,16 @@ class Container:
 
     def delivery_worker(self, **options: Any) -> DeliveryWorker:
         options.setdefault("lease", timedelta(seconds=self.settings.delivery_lease_seconds))
-        options.setdefault("bot", BotTurnRunner(self.uow, self.bot_brain, detect_message_language, self.http))
+        options.setdefault(
+            "bot",
+            BotTurnRunner(
+                self.uow,
+                self.bot_brain,
+                detect_message_language,
+                self.http,
+                phone_region=self.settings.default_region,
+            ),
+        )
         return DeliveryWorker(self.uow, build_senders(self.http), self.files, **options)
 
     def uow(self) -> UnitOfWork:

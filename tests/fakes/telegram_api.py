@@ -70,6 +70,9 @@ _JSON_PARAMS = frozenset(
     {"reply_markup", "entities", "caption_entities", "reply_parameters", "link_preview_options"}
 )
 # InlineKeyboardButton: "Exactly one of the optional fields must be used to specify type of the button."
+_REPLY_BUTTON_KINDS = frozenset(
+    {"request_users", "request_chat", "request_contact", "request_location", "request_poll", "web_app"}
+)
 _BUTTON_KINDS = frozenset(
     {
         "url",
@@ -484,7 +487,10 @@ def _inline_keyboard(params: Mapping[str, Any]) -> dict[str, Any] | None:
     if not isinstance(markup, dict):
         raise _ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
     if "inline_keyboard" not in markup:
-        if {"keyboard", "remove_keyboard", "force_reply"} & markup.keys():
+        if "keyboard" in markup:
+            _check_reply_keyboard(markup["keyboard"])
+            return None
+        if {"remove_keyboard", "force_reply"} & markup.keys():
             return None
         raise _ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
     rows = markup["inline_keyboard"]
@@ -494,6 +500,27 @@ def _inline_keyboard(params: Mapping[str, Any]) -> dict[str, Any] | None:
         for button in row:
             _check_button(button)
     return {"inline_keyboard": rows}
+
+
+def _check_reply_keyboard(rows: object) -> None:
+    """ReplyKeyboardMarkup.keyboard: Array of Array of KeyboardButton, each with its `text`; of
+    the optional fields (request_contact, request_location, ...) at most one."""
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise _ApiError(400, 'Bad Request: field "keyboard" must be an Array of Arrays')
+    for row in rows:
+        for button in row:
+            if isinstance(button, str):
+                continue
+            if not isinstance(button, dict) or not isinstance(button.get("text"), str) or not button["text"]:
+                raise _ApiError(400, "Bad Request: can't parse keyboard button: Text must be non-empty")
+            if len(_REPLY_BUTTON_KINDS & button.keys()) > 1:
+                raise _ApiError(
+                    400, "Bad Request: can't parse keyboard button: fields are mutually exclusive"
+                )
+            if "request_contact" in button and not isinstance(button["request_contact"], bool):
+                raise _ApiError(
+                    400, "Bad Request: can't parse keyboard button: request_contact must be Boolean"
+                )
 
 
 def _check_button(button: object) -> None:

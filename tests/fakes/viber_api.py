@@ -87,6 +87,10 @@ _MAX_SENDER_NAME = 28
 _MAX_REQUEST_BYTES = 30 * 1024
 _MAX_BUTTON_TEXT = 250
 _ACTION_TYPES = frozenset({"reply", "open-url", "location-picker", "share-phone", "none"})
+#: Keyboards docs: "The api level 3 is supported on devices running Viber version 7.6 and above.
+#: If you use api level 3 parameters you will have to set the min_api_version parameter on right
+#: api level as well." Below it Viber refuses these action types as not in its enum.
+_API_LEVEL_3_ACTIONS = frozenset({"location-picker", "share-phone"})
 _MESSAGE_TYPES = frozenset(
     {"text", "picture", "video", "file", "location", "contact", "sticker", "carousel content", "url"}
 )
@@ -293,11 +297,11 @@ def _check_message(params: Mapping[str, Any]) -> str:
         if len(text) > _MAX_TEXT:
             raise _ViberError(3, "text is too long")
     if "keyboard" in params:
-        _check_keyboard(params["keyboard"])
+        _check_keyboard(params["keyboard"], version)
     return receiver
 
 
-def _check_keyboard(board: object) -> None:
+def _check_keyboard(board: object, api_version: int = 1) -> None:
     def invalid(detail: str) -> _ViberError:
         return _ViberError(3, f"keyboard is not valid. [{detail}]")
 
@@ -312,7 +316,8 @@ def _check_keyboard(board: object) -> None:
         if not isinstance(button, dict):
             raise invalid("button is not an object")
         action = button.get("ActionType", "reply")
-        if action not in _ACTION_TYPES:
+        allowed = _ACTION_TYPES if api_version >= 3 else _ACTION_TYPES - _API_LEVEL_3_ACTIONS
+        if action not in allowed:
             raise invalid(f'instance value ("{action}") not found in enum')
         if not isinstance(button.get("ActionBody"), str):
             raise invalid('object has missing required properties (["ActionBody"])')

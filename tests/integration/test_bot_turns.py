@@ -38,9 +38,11 @@ from helpline.services.flows import do_activate, do_upload_flow
 from helpline.services.inbound import ingest_inbound
 from helpline.services.knowledge import do_delete_article
 from helpline.storage.models import BotSession, Conversation, Message, OutboxItem, Ticket
+from helpline.web.routes.widget import widget_messages
 from tests.conftest import make_settings
 from tests.fakes.serving import serving_in_thread
 from tests.fakes.telegram_api import FakeTelegram, running_fake_telegram
+from tests.fakes.viber_api import FakeViber, running_fake_viber
 from tests.integration.conftest import MakeStaff
 
 TOKEN = "515151:bot-turns-token"
@@ -146,7 +148,7 @@ async def test_menu_answer_and_confirmation_resolve_without_a_person(bot_contain
     chat = await webchat(bot_container)
     (greeting,) = await chat.say("Здравствуйте")
     assert greeting.text.startswith("Здравствуйте! Я бот")
-    assert [o["digit"] for o in greeting.options or []] == ["1", "2", "3", "4", "0"]
+    assert [o["digit"] for o in greeting.options or []] == ["1", "2", "3", "4", "5", "0"]
     assert greeting.delivery_status == "sent"  # the widget reads it from the store
     conv = await chat.conversation()
     assert conv.handler == "bot"
@@ -284,12 +286,108 @@ async def test_telegram_menu_goes_out_as_an_inline_keyboard_and_a_button_press_i
     (greeting,) = await chat.say("/start")
     (sent,) = fake.sent_messages(TELEGRAM_USER)
     keyboard = sent["reply_markup"]["inline_keyboard"]
-    assert [row[0]["callback_data"] for row in keyboard] == ["1", "2", "3", "4", "0"]
+    assert [row[0]["callback_data"] for row in keyboard] == ["1", "2", "3", "4", "5", "0"]
     assert keyboard[0][0]["text"] == "Draws and results" or keyboard[0][0]["text"] == "Тиражи и результаты"
     assert greeting.delivery_status == "sent"
     (handoff,) = await chat.say("0")  # the operator button's callback data
     assert (await chat.conversation()).handler == "agents"
     assert fake.sent_messages(TELEGRAM_USER)[-1]["text"] == handoff.text
+
+
+async def test_telegram_asks_for_the_number_with_a_request_contact_button_and_takes_the_shared_contact(
+    bot_container: Container, fake: FakeTelegram
+) -> None:
+    async with bot_container.uow() as uow:
+        bot = await do_create_channel_account(
+            uow, Channel.TELEGRAM, "bot", {"bot_token": TOKEN, "api_base": fake.base_url}, None
+        )
+        await uow.commit()
+    chat = Chat(bot_container, bot.id, Channel.TELEGRAM, IdentityKind.TELEGRAM, str(TELEGRAM_USER))
+    await chat.say("hello")
+    (prompt,) = await chat.say("5")
+    assert prompt.options == [
+        {"digit": "", "label": "Share my number", "shares_phone": True},
+        {"digit": "9", "label": "Main menu"},
+        {"digit": "0", "label": "Operator"},
+    ]
+    # request_contact exists on reply keyboards only; the other options become text buttons.
+    assert fake.calls("sendMessage")[-1]["reply_markup"] == {
+        "keyboard": [
+            [{"text": "Share my number", "request_contact": True}],
+            [{"text": "Main menu"}],
+            [{"text": "Operator"}],
+        ],
+        "one_time_keyboard": True,
+        "resize_keyboard": True,
+    }
+    assert prompt.delivery_status == "sent"
+    # What the Telegram adapter stores for the customer's own contact (tests/unit/test_telegram_parse.py).
+    (done,) = await chat.say("Contact: Mary Smith +447911123456")
+    async with bot_container.uow() as uow:
+        ticket = await uow.session.scalar(select(Ticket))
+    assert ticket is not None
+    assert ticket.fields == {"phone": "+447911123456"}
+    assert done.text == f"Request #{ticket.id} is registered: we will call you at +447911123456."
+    (session,) = await chat.sessions()
+    assert session.outcome == "ticket_created"
+
+
+async def test_the_main_menu_text_button_under_the_contact_keyboard_is_understood(
+    bot_container: Container, fake: FakeTelegram
+) -> None:
+    async with bot_container.uow() as uow:
+        bot = await do_create_channel_account(
+            uow, Channel.TELEGRAM, "bot", {"bot_token": TOKEN, "api_base": fake.base_url}, None
+        )
+        await uow.commit()
+    chat = Chat(bot_container, bot.id, Channel.TELEGRAM, IdentityKind.TELEGRAM, str(TELEGRAM_USER))
+    await chat.say("hello")
+    await chat.say("5")
+    (menu,) = await chat.say("Main menu")  # a text button sends its label
+    assert menu.text.startswith("Hello!")
+    assert "inline_keyboard" in fake.calls("sendMessage")[-1]["reply_markup"]
+
+
+async def test_viber_asks_for_the_number_with_share_phone_at_api_level_3(bot_container: Container) -> None:
+    token = "4453b6ac12345678-e02c5f12174805f9-9b4e7f2b1c3d5a7e"
+    with running_fake_viber(token) as viber:
+        await _viber_share_phone(bot_container, viber, token)
+
+
+async def _viber_share_phone(c: Container, viber: FakeViber, token: str) -> None:
+    async with c.uow() as uow:
+        account = await do_create_channel_account(
+            uow, Channel.VIBER, "viber", {"auth_token": token, "api_base": viber.base_url}, None
+        )
+        await uow.commit()
+    chat = Chat(c, account.id, Channel.VIBER, IdentityKind.VIBER, "01234567890A=")
+    await chat.say("hello")
+    (prompt,) = await chat.say("5")
+    assert prompt.delivery_status == "sent", prompt.delivery_error
+    sent = viber.sent_messages("01234567890A=")[-1]
+    assert sent["min_api_version"] == 3
+    buttons = sent["keyboard"]["Buttons"]
+    assert [(b["ActionType"], b["Text"]) for b in buttons] == [
+        ("share-phone", "Share my number"),
+        ("reply", "Main menu"),
+        ("reply", "Operator"),
+    ]
+    # Plain menus keep asking for nothing newer than API level 1.
+    await chat.say("9")
+    assert viber.sent_messages("01234567890A=")[-1]["min_api_version"] == 1
+
+
+async def test_web_chat_asks_the_visitor_to_type_the_number(bot_container: Container) -> None:
+    chat = await webchat(bot_container)
+    await chat.say("hello")
+    (prompt,) = await chat.say("5")
+    async with bot_container.uow() as uow:
+        (shown,) = await widget_messages(uow, [prompt])
+    assert [(o.digit, o.label) for o in shown.options] == [("9", "Main menu"), ("0", "Operator")]
+    sorry, _again = await chat.say("tomorrow please")
+    assert sorry.text.startswith("I couldn't read that as a phone number")
+    (done,) = await chat.say("+44 20 7946 0958")
+    assert done.text.endswith("we will call you at +442079460958.")
 
 
 async def test_a_lookup_asks_the_company_system_and_answers_with_its_fields(

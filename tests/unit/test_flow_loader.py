@@ -91,6 +91,30 @@ def test_unreachable_nodes_and_bad_patterns_are_reported() -> None:
     assert any(p.startswith("line 15: the pattern is not a valid regular expression") for p in problems)
 
 
+def test_a_phone_field_takes_no_pattern_and_an_unknown_kind_is_refused() -> None:
+    node = """\
+  callback:
+    prompt: {{ru: "a", en: "a", ar: "a"}}
+    collect: {{field: phone, kind: {kind}, {extra}next: main}}
+    options:
+      - digit: 0
+        label: {{ru: "Оператор", en: "Operator", ar: "موظف"}}
+        handoff: {{reason: asked}}
+"""
+    reach = MINIMAL.replace(
+        "      - digit: 0\n",
+        "      - digit: 2\n        label: {ru: a, en: a, ar: a}\n        next: callback\n      - digit: 0\n",
+        1,
+    )
+    assert messages(reach + node.format(kind="phone", extra="")) == []
+    assert messages(reach + node.format(kind="phone", extra='pattern: "[0-9]+", ')) == [
+        "line 18: a phone field is checked as a phone number: leave the pattern out"
+    ]
+    (problem,) = messages(reach + node.format(kind="email", extra=""))
+    assert problem.startswith("line 18:")
+    assert "'email' is not one of ['text', 'phone']" in problem
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -74,7 +75,7 @@ def test_start_shows_the_main_menu_with_the_operator_on_zero(runtime: FlowRuntim
     turn = runtime.start("en")
     (reply,) = turn.replies
     assert reply.text.startswith("Hello!")
-    assert [c.digit for c in reply.choices] == ["1", "2", "3", "4", "0"]
+    assert [c.digit for c in reply.choices] == ["1", "2", "3", "4", "5", "0"]
     assert reply.choices[-1].label == "Operator"
     assert turn.state.awaiting is Awaiting.MENU
     assert not turn.ended
@@ -171,6 +172,63 @@ def test_a_field_is_checked_then_a_ticket_is_requested_with_it(runtime: FlowRunt
     )
 
 
+def test_a_phone_field_offers_sharing_the_number_and_keeps_it_in_international_format(
+    runtime: FlowRuntime,
+) -> None:
+    asked = runtime.handle(runtime.start("ru").state, "5")
+    (prompt,) = asked.replies
+    share, *menu = prompt.choices
+    assert share.shares_phone
+    assert share.label == "Отправить мой номер"
+    assert share.digit == ""
+    assert [c.digit for c in menu] == ["9", "0"]
+    assert not any(c.shares_phone for c in menu)
+    # A number typed the way people do in Russia, then a Telegram contact card.
+    typed = runtime.handle(asked.state, "8 (912) 345-67-89")
+    assert typed.ticket is not None
+    assert typed.ticket.fields == {"phone": "+79123456789"}
+    assert (
+        typed.ticket.confirmation.format(ticket=7) == "Заявка №7 принята: перезвоним на номер +79123456789."
+    )
+    shared = runtime.handle(asked.state, "Contact: Ivan Petrov +447911123456")
+    assert shared.ticket is not None
+    assert shared.ticket.fields == {"phone": "+447911123456"}
+
+
+def test_what_is_not_a_phone_number_is_asked_again_then_reaches_a_person(runtime: FlowRuntime) -> None:
+    asked = runtime.handle(runtime.start("en").state, "5")
+    wrong = runtime.handle(asked.state, "order 12345")
+    sorry, again = wrong.replies
+    assert sorry.text.startswith("I couldn't read that as a phone number")
+    assert again.choices[0].shares_phone
+    assert wrong.ticket is None
+    assert not wrong.ended
+    assert runtime.handle(wrong.state, "call me").outcome is Outcome.HANDED_OFF
+
+
+def test_the_region_decides_a_number_typed_without_its_country_code() -> None:
+    uae = FlowRuntime(lottery(), ARTICLES, phone_region="AE")
+    asked = uae.handle(uae.start("ar").state, "5")
+    turn = uae.handle(asked.state, "050 123 4567")
+    assert turn.ticket is not None
+    assert turn.ticket.fields == {"phone": "+971501234567"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60))
+def test_a_phone_field_holds_a_valid_number_or_nothing(text: str) -> None:
+    rt = FlowRuntime(lottery(), ARTICLES)
+    turn = rt.handle(rt.handle(rt.start("en").state, "5").state, text)
+    if turn.ticket is not None:
+        number = phonenumbers.parse(turn.ticket.fields["phone"])
+        assert phonenumbers.is_valid_number(number)
+        assert turn.ticket.fields["phone"] == phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.E164
+        )
+    else:
+        assert turn.outcome in (None, Outcome.HANDED_OFF) or turn.state.node != "callback"
+
+
 def test_two_misses_in_a_row_reach_a_person(runtime: FlowRuntime) -> None:
     state = runtime.handle(runtime.start("en").state, "3").state
     first = runtime.handle(state, "abc")
@@ -203,7 +261,9 @@ def test_lookup_runs_outside_and_resumes_with_the_answer() -> None:
         )
     )
     source = "\n".join(
-        line for line in source.splitlines() if not line.startswith("          ") or "{ticket}" not in line
+        line
+        for line in source.splitlines()
+        if not line.startswith("          ") or "{ticket}" not in line or "{order_number}" not in line
     )
     loaded = load_flow(source)
     assert loaded.ok, [str(p) for p in loaded.problems]

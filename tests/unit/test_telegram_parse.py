@@ -139,6 +139,14 @@ def test_own_contact_reveals_the_customers_phone() -> None:
     assert result.shared_phone == "+79161234567"
 
 
+def test_a_shared_number_without_its_plus_is_read_as_international() -> None:
+    update = fixture("contact")
+    update["message"]["contact"]["phone_number"] = "447700900123"
+    result = parsed(update)
+    assert result.text == "Contact: Мария Иванова +447700900123"
+    assert result.shared_phone == "+447700900123"
+
+
 def test_someone_elses_contact_is_only_text() -> None:
     update = fixture("contact")
     update["message"]["contact"] = {"phone_number": "+79035550101", "first_name": "Пётр", "user_id": 5123400}

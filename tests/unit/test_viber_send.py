@@ -17,6 +17,7 @@ from helpline.channels.viber.send import (
     keyboard,
     outcome_of,
     sender,
+    share_phone_keyboard,
     text_pieces,
     with_file_names,
 )
@@ -32,6 +33,24 @@ def test_options_become_reply_buttons_one_per_row() -> None:
             {"Columns": 6, "Rows": 1, "ActionType": "reply", "ActionBody": "menu:agent", "Text": "Оператор"},
         ],
     }
+
+
+def test_asking_for_the_number_puts_the_share_phone_button_first() -> None:
+    board = share_phone_keyboard(
+        "Отправить мой номер", [ReplyOption("9", "Главное меню"), ReplyOption("0", "Оператор")]
+    )
+    assert [b["ActionType"] for b in board["Buttons"]] == ["share-phone", "reply", "reply"]
+    assert board["Buttons"][0] == {
+        "Columns": 6,
+        "Rows": 1,
+        "ActionType": "share-phone",
+        "ActionBody": "share-phone",
+        "Text": "Отправить мой номер",
+    }
+    assert [b["ActionBody"] for b in board["Buttons"][1:]] == ["9", "0"]
+    # Options that cannot all be buttons go as numbered text: only share-phone stays a button.
+    crowded = [ReplyOption(str(n), f"option {n}") for n in range(MAX_BUTTONS)]
+    assert [b["ActionType"] for b in share_phone_keyboard("Share", crowded)["Buttons"]] == ["share-phone"]
 
 
 def test_long_labels_are_cut_to_the_documented_250_characters() -> None:

@@ -190,12 +190,14 @@ class BotTurnRunner:
         http: httpx.AsyncClient,
         *,
         default_language: str = "en",
+        phone_region: str = "RU",
     ) -> None:
         self._make_uow = make_uow
         self._brain = brain
         self._detect = detect_language
         self._http = http
         self._default_language = default_language
+        self._phone_region = phone_region
 
     async def run(self, item_id: int) -> None:
         """Answer the customer message behind outbox item `item_id` (claimed by the caller)."""
@@ -211,7 +213,9 @@ class BotTurnRunner:
                 await uow.commit()
             return
         brain = await self._brain.get(self._make_uow)
-        runtime = FlowRuntime(flow_from_data(ctx.flow_data), brain.snapshot.articles)
+        runtime = FlowRuntime(
+            flow_from_data(ctx.flow_data), brain.snapshot.articles, phone_region=self._phone_region
+        )
         previous = initial_state(ctx)
         language = self._detect(ctx.text) or (
             previous.language if previous else ctx.conversation_language or self._default_language

@@ -54,6 +54,10 @@ class OutboundMessage:
     text: str
     options: tuple[ReplyOption, ...] = ()
     files: tuple[OutboundFile, ...] = ()
+    #: The label of a button that sends the customer's own phone number, for providers that have
+    #: one (Telegram's request_contact, Viber's share-phone); the others ignore it and the
+    #: customer types the number the text asks for.
+    phone_request: str | None = None
     #: Stable across re-sends of the same message (the worker passes our message id), so
     #: providers with an idempotency key (VK's `random_id`) drop a re-send after a crash.
     idempotency_key: str | None = None

@@ -19,6 +19,7 @@ from helpline.domain.flows.model import (
     AnswerArticle,
     Collect,
     CreateTicket,
+    FieldKind,
     Flow,
     GoTo,
     Handoff,
@@ -138,6 +139,7 @@ def _node(node_id: str, raw: Mapping[str, Any]) -> Node:
                 then=_step(collect),
                 pattern=collect.get("pattern"),
                 invalid=dict(collect.get("invalid") or {}),
+                kind=FieldKind(collect.get("kind", FieldKind.TEXT.value)),
             )
             if collect
             else None

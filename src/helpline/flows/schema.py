@@ -111,6 +111,7 @@ FLOW_SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "field": _ID,
+                "kind": {"enum": ["text", "phone"]},
                 "pattern": {"type": "string", "maxLength": 500},
                 "invalid": _TEXT,
                 **_STEP_PROPERTIES,

@@ -47,6 +47,8 @@ class DeliveryJob:
     files: tuple[tuple[str, str, str], ...] = ()
     #: (digit, label) of each choice offered with the message (the bot's menus).
     options: tuple[tuple[str, str], ...] = ()
+    #: The label of the button that shares the customer's own number, when the bot asks for it.
+    phone_request: str | None = None
 
 
 async def do_claim_due(uow: UnitOfWork, limit: int, lease: timedelta) -> list[int]:
@@ -156,7 +158,14 @@ async def delivery_job(uow: UnitOfWork, item_id: int, address_kinds: Mapping[str
     ).all()
     return DeliveryJob(
         files=tuple((f[0], f[1], f[2]) for f in files),
-        options=tuple((str(o.get("digit", "")), str(o.get("label", ""))) for o in message.options or ()),
+        options=tuple(
+            (str(o.get("digit", "")), str(o.get("label", "")))
+            for o in message.options or ()
+            if not o.get("shares_phone")
+        ),
+        phone_request=next(
+            (str(o.get("label", "")) for o in message.options or () if o.get("shares_phone")), None
+        ),
         item_id=item.id,
         message_id=message.id,
         conversation_id=conv.id,

@@ -196,6 +196,7 @@ class DeliveryWorker:
                 text=job.text,
                 files=tuple(attached),
                 options=tuple(ReplyOption(payload=digit, label=label) for digit, label in job.options),
+                phone_request=job.phone_request,
                 # The same key on every attempt: providers that deduplicate (VK's random_id)
                 # turn a re-send after a crash into a no-op.
                 idempotency_key=f"helpline-message-{job.message_id}",

@@ -334,7 +334,11 @@ def _contact(contact: Mapping[str, Any], sender_id: int) -> tuple[str, tuple[Med
     `request_contact` keyboard button), which is what makes it usable as an identity.
     """
     where = "message.contact"
-    phone = _require_str(contact, "phone_number", where)
+    phone = _require_str(contact, "phone_number", where).strip()
+    if phone.isdigit():
+        # Some clients send the number without its "+" ("447700900123"). A Telegram account's
+        # number is always international, so the digits start with the country code.
+        phone = f"+{phone}"
     first = _require_str(contact, "first_name", where)
     last = _optional_str(contact, "last_name", where)
     owner = _optional_int(contact, "user_id", where)

@@ -40,6 +40,18 @@ def inline_keyboard(options: Sequence[ReplyOption]) -> dict[str, Any] | None:
     return {"inline_keyboard": rows} if rows else None
 
 
+def contact_keyboard(label: str, options: Sequence[ReplyOption]) -> dict[str, Any]:
+    """A reply keyboard whose first button sends the customer's own number (request_contact).
+
+    request_contact exists only on reply keyboards (KeyboardButton), not inline ones, and a
+    message has one reply_markup, so the other options become text buttons: pressing one sends
+    its label, which the flow runtime accepts like the digit. The keyboard hides once used.
+    """
+    rows: list[list[dict[str, Any]]] = [[{"text": label, "request_contact": True}]]
+    rows.extend([{"text": o.label}] for o in options if o.label)
+    return {"keyboard": rows, "one_time_keyboard": True, "resize_keyboard": True}
+
+
 class TelegramSender:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
@@ -71,9 +83,16 @@ class TelegramSender:
             if not isinstance(outcome, Delivered):
                 return outcome
         if text or not message.files:
-            keyboard = inline_keyboard(message.options) if len(message.options) <= MAX_BUTTONS else None
-            if message.options and keyboard is None:
-                text = with_numbered_options(text, message.options)
+            fits = len(message.options) <= MAX_BUTTONS
+            keyboard: dict[str, Any] | None
+            if message.phone_request:
+                keyboard = contact_keyboard(message.phone_request, message.options if fits else ())
+                if not fits:
+                    text = with_numbered_options(text, message.options)
+            else:
+                keyboard = inline_keyboard(message.options) if fits else None
+                if message.options and keyboard is None:
+                    text = with_numbered_options(text, message.options)
             pieces = split_text(text, MAX_TEXT)
             for n, piece in enumerate(pieces):
                 body: dict[str, Any] = {"chat_id": chat_id, "text": piece}

@@ -39,8 +39,11 @@ MAX_BUTTON_TEXT = 250
 #: `sender.name`: "Required. Max 28 characters."
 MAX_SENDER_NAME = 28
 DEFAULT_SENDER_NAME = "Support"
-#: Reply buttons and plain text need nothing newer than the first API level.
+#: Reply buttons and plain text need nothing newer than the first API level...
 MIN_API_VERSION = 1
+#: ...a share-phone button needs API level 3 ("If you use api level 3 parameters you will have
+#: to set the min_api_version parameter on right api level as well").
+SHARE_PHONE_API_VERSION = 3
 
 #: Viber's documented `status` codes (Error Codes table of the REST bot API), with their texts.
 STATUS_TEXT: Final = {
@@ -101,6 +104,21 @@ def keyboard(options: Sequence[ReplyOption]) -> dict[str, Any] | None:
     return board
 
 
+def share_phone_keyboard(label: str, options: Sequence[ReplyOption]) -> dict[str, Any]:
+    """The share-phone button first (it sends the customer's own number as a contact message),
+    then the options as reply buttons when they can all be buttons (else they go as numbered
+    text and only the share-phone button is shown)."""
+    share = {
+        "Columns": 6,
+        "Rows": 1,
+        "ActionType": "share-phone",
+        "ActionBody": "share-phone",
+        "Text": _button_text(label),
+    }
+    board = keyboard(options) if len(options) < MAX_BUTTONS else None
+    return {"Type": "keyboard", "Buttons": [share, *(board["Buttons"] if board else [])]}
+
+
 def _button_text(label: str) -> str:
     return label if len(label) <= MAX_BUTTON_TEXT else label[: MAX_BUTTON_TEXT - 1] + "…"
 
@@ -154,14 +172,20 @@ class ViberSender:
         url = f"{str(config.get('api_base') or DEFAULT_API_BASE).rstrip('/')}/send_message"
         base = {
             "receiver": message.recipient,
-            "min_api_version": MIN_API_VERSION,
+            "min_api_version": SHARE_PHONE_API_VERSION if message.phone_request else MIN_API_VERSION,
             "sender": sender(config),
             "type": "text",
         }
         text = with_file_names(message.text, message.files)
-        board = keyboard(message.options)
-        if message.options and board is None:
-            text = with_numbered_options(text, message.options)
+        board: dict[str, Any] | None
+        if message.phone_request:
+            board = share_phone_keyboard(message.phone_request, message.options)
+            if message.options and len(board["Buttons"]) == 1:
+                text = with_numbered_options(text, message.options)
+        else:
+            board = keyboard(message.options)
+            if message.options and board is None:
+                text = with_numbered_options(text, message.options)
         pieces = text_pieces(text)
         if board is not None and pieces == [""]:
             pieces = ["…"]  # a keyboard travels with a message

@@ -15,6 +15,7 @@ from helpline.domain.flows.model import (
     FLOW_LANGUAGES,
     OPERATOR_DIGIT,
     AnswerArticle,
+    FieldKind,
     Flow,
     GoTo,
     LocalText,
@@ -72,7 +73,11 @@ def _check_node(
         yield from _check_step(flow, where, option.step, known_articles)
     if node.collect is not None:
         where = (*base, "collect")
-        if node.collect.pattern is not None:
+        if node.collect.kind is FieldKind.PHONE and node.collect.pattern is not None:
+            yield FlowProblem(
+                (*where, "pattern"), "a phone field is checked as a phone number: leave the pattern out"
+            )
+        elif node.collect.pattern is not None:
             try:
                 re.compile(node.collect.pattern)
             except re.error as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 #: The languages a flow speaks; every prompt and label exists in each of them.
 FLOW_LANGUAGES: tuple[str, ...] = ("ru", "en", "ar")
@@ -87,6 +88,15 @@ class Option:
         return isinstance(self.step, Handoff)
 
 
+class FieldKind(StrEnum):
+    """What a collected field holds, which decides how it is asked for and checked."""
+
+    TEXT = "text"
+    #: A phone number: messengers that can share the customer's own number (Telegram's
+    #: request_contact, Viber's share-phone) get a button for it; it is stored in E.164.
+    PHONE = "phone"
+
+
 @dataclass(frozen=True, slots=True)
 class Collect:
     """Take the customer's next free text as `field_name` (checked against `pattern`), then `then`."""
@@ -95,6 +105,7 @@ class Collect:
     then: Step
     pattern: str | None = None
     invalid: LocalText = field(default_factory=dict)
+    kind: FieldKind = FieldKind.TEXT
 
 
 @dataclass(frozen=True, slots=True)

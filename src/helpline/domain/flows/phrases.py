@@ -44,6 +44,12 @@ DEFAULT_PHRASES: Mapping[str, LocalText] = {
         "en": "That doesn't look right. Please try again.",
         "ar": "يبدو أن هناك خطأ. حاول مرة أخرى من فضلك.",
     },
+    "share_phone": {"ru": "Отправить мой номер", "en": "Share my number", "ar": "مشاركة رقمي"},
+    "invalid_phone": {
+        "ru": "Не получилось распознать номер. Напишите его полностью, например +7 912 345-67-89.",
+        "en": "I couldn't read that as a phone number. Please type it in full, e.g. +44 20 7946 0958.",
+        "ar": "لم أتمكن من قراءة رقم الهاتف. اكتبه كاملًا من فضلك، مثل ‎+971 50 123 4567.",
+    },
     "ticket_created": {
         "ru": "Ваше обращение №{ticket} зарегистрировано. Специалист свяжется с вами.",
         "en": "Your request #{ticket} has been registered. A specialist will get back to you.",

@@ -22,6 +22,7 @@ from helpline.domain.flows.model import (
     OPERATOR_DIGIT,
     AnswerArticle,
     CreateTicket,
+    FieldKind,
     Flow,
     GoTo,
     Handoff,
@@ -32,6 +33,7 @@ from helpline.domain.flows.model import (
     localised,
 )
 from helpline.domain.flows.phrases import DEFAULT_PHRASES, phrase
+from helpline.domain.identities import phones_in_text
 
 #: After this many answers the bot could not use in a row, it stops asking and hands off.
 MAX_MISSES = 2
@@ -87,10 +89,16 @@ class Article:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """An option as shown: the digit (the button's payload and the phone key) and its label."""
+    """An option as shown: the digit (the button's payload and the phone key) and its label.
+
+    `shares_phone` marks the button that sends the customer's own number (Telegram's
+    request_contact, Viber's share-phone); it has no digit, and channels that cannot share a
+    number leave it out: there the customer types the number.
+    """
 
     digit: str
     label: str
+    shares_phone: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +234,11 @@ def _matches_label(text: str, label: LocalText) -> bool:
 class FlowRuntime:
     """One flow version with the knowledge base it answers from."""
 
-    def __init__(self, flow: Flow, articles: Mapping[str, Article]) -> None:
+    def __init__(self, flow: Flow, articles: Mapping[str, Article], *, phone_region: str = "RU") -> None:
         self.flow = flow
         self.articles = articles
+        #: The country a phone number typed without its country code belongs to.
+        self.phone_region = phone_region
 
     # The public turns.
 
@@ -300,7 +310,11 @@ class FlowRuntime:
     # Showing things.
 
     def choices(self, node: Node, language: str) -> tuple[Choice, ...]:
-        return tuple(Choice(o.digit, localised(o.label, language)) for o in node.options)
+        shown = tuple(Choice(o.digit, localised(o.label, language)) for o in node.options)
+        if node.collect is not None and node.collect.kind is FieldKind.PHONE:
+            share = Choice("", phrase(self.flow.phrases, "share_phone", language), shares_phone=True)
+            return (share, *shown)
+        return shown
 
     def _show(self, state: SessionState, node: Node, before: Sequence[BotReply]) -> Turn:
         awaiting = Awaiting.FIELD if node.collect is not None else Awaiting.MENU
@@ -319,6 +333,9 @@ class FlowRuntime:
 
     def _menu(self) -> LocalText:
         return self.flow.phrases.get("menu") or DEFAULT_PHRASES["menu"]
+
+    def _invalid_phone(self) -> LocalText:
+        return self.flow.phrases.get("invalid_phone") or DEFAULT_PHRASES["invalid_phone"]
 
     def _operator_choice(self, state: SessionState) -> Choice:
         node = self.flow.nodes.get(state.node)
@@ -421,7 +438,13 @@ class FlowRuntime:
     def _collect(self, state: SessionState, node: Node, text: str) -> Turn:
         assert node.collect is not None
         value = text.strip()
-        if node.collect.pattern is not None and re.fullmatch(node.collect.pattern, value) is None:
+        if node.collect.kind is FieldKind.PHONE:
+            # A shared contact arrives as "Contact: Name +7…", a typed number in any layout.
+            numbers = phones_in_text(text, self.phone_region, limit=1)
+            if not numbers:
+                return self._missed(state, node, invalid=node.collect.invalid or self._invalid_phone())
+            value = numbers[0]
+        elif node.collect.pattern is not None and re.fullmatch(node.collect.pattern, value) is None:
             return self._missed(state, node, invalid=node.collect.invalid)
         state = replace(state, fields={**state.fields, node.collect.field_name: value}, misses=0)
         return self._run(state, node.collect.then, ())

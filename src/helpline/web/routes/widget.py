@@ -84,7 +84,10 @@ class WidgetMessageOut(schemas.Out):
             client_id=client_id if message.author_kind == "customer" and client_id else None,
             attachments=[schemas.AttachmentOut.model_validate(a) for a in attachments],
             options=[
-                ChoiceOut(digit=o.get("digit", ""), label=o.get("label", "")) for o in message.options or ()
+                # A web page cannot share the visitor's number: they type it, as the prompt asks.
+                ChoiceOut(digit=o.get("digit", ""), label=o.get("label", ""))
+                for o in message.options or ()
+                if not o.get("shares_phone")
             ],
         )
 
