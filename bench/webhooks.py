@@ -143,6 +143,26 @@ class Connection:
         return int(status_line.split()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process `pid` and its children (the workers of
+    `helpline serve --workers N`), from /proc; 0.0 where /proc is not there."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    pids.extend(int(c) for c in children)
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15)
+    return total
+
+
 async def open_loop(
     host: str, port: int, path: str, load: Load, rate: float, seconds: float, idle: list[Connection]
 ) -> Stats:
@@ -232,7 +252,9 @@ async def run(args: argparse.Namespace) -> None:
         gc.freeze()
         # The wall-clock start, to line the slowest answers up with PostgreSQL's and the server's logs.
         print(f"measured phase starts {datetime.now(UTC):%H:%M:%S.%f} UTC", flush=True)
+        cpu_before = cpu_seconds(server.pid)
         opened = await open_loop("127.0.0.1", port, path, load, args.rate, args.seconds, idle)
+        server_cpu = cpu_seconds(server.pid) - cpu_before
         achieved = len(opened.latencies) / args.seconds
         print(
             f"open loop  {args.rate:5.0f}/s for {args.seconds:g} s: {achieved:6.0f} webhooks/s answered, "
@@ -240,6 +262,12 @@ async def run(args: argparse.Namespace) -> None:
             f"errors {opened.errors}" + (f" {dict(opened.kinds)}" if opened.kinds else "")
         )
 
+        if opened.latencies and server_cpu:
+            # Less sensitive to what else the machine is doing than the answer times are.
+            print(
+                f"server CPU in the open loop: {server_cpu / len(opened.latencies) * 1e6:5.0f} µs a webhook "
+                f"({server_cpu / args.seconds:.0%} of one core)"
+            )
         if args.slowest:
             # When in the run the slowest answers came (a stall shows as a run of them).
             slow = sorted(opened.timeline, key=lambda t: -t[1])[: args.slowest]
@@ -253,12 +281,19 @@ async def run(args: argparse.Namespace) -> None:
             if await senders[n].post(load.next_body()) != 200:
                 raise RuntimeError("non-200")
 
+        cpu_before = cpu_seconds(server.pid)
         done, closed = await closed_loop(args.connections, args.seconds, send)
+        closed_cpu = cpu_seconds(server.pid) - cpu_before
         webhook_rate = done / args.seconds
         print(
             f"closed loop {args.connections} connections: {webhook_rate:6.0f} webhooks/s max, "
             f"p50 {closed.pct(0.5):6.2f} ms  p99 {closed.pct(0.99):6.2f} ms  errors {closed.errors}"
         )
+        if done and closed_cpu:
+            print(
+                f"server CPU in the closed loop: {closed_cpu / done * 1e6:5.0f} µs a webhook "
+                f"({closed_cpu / args.seconds:.0%} of one core)"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -76,7 +76,7 @@ def test_menu_then_arabic_answer_then_operator_mid_flow_reaches_an_agent_with_th
     expect(greeting).to_contain_text("مرحبًا! أنا بوت خدمة العملاء", timeout=120000)
     buttons = widget.locator(".choices").last.locator("button")
     expect(buttons).to_have_text(
-        ["السحوبات والنتائج", "الجوائز وصرفها", "أين طلبي", "الدخول والحساب", "موظف"]
+        ["السحوبات والنتائج", "الجوائز وصرفها", "أين طلبي", "الدخول والحساب", "اتصلوا بي", "موظف"]
     )
 
     # A menu step, then a question in the visitor's own words: answered from the FAQ, in Arabic.

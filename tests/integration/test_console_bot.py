@@ -132,6 +132,9 @@ async def test_admin_validates_uploads_previews_and_activates_the_demo_flow(
     assert 'href="/console/admin/knowledge/articles/next_draw_schedule"' in en.text
     assert "asked for an operator from the main menu" in en.text
     assert "<code>order_number</code>" in en.text
+    assert (
+        "<code>phone</code> (a phone number; Telegram and Viber show a “Share my number” button)" in en.text
+    )
     assert "Deliveries" in en.text
     assert "For Draws and results, press 1. " in en.text
     assert "For Operator, press 0." in en.text

@@ -25,6 +25,7 @@ from helpline.domain.flows.model import (
     FLOW_LANGUAGES,
     AnswerArticle,
     CreateTicket,
+    FieldKind,
     Flow,
     GoTo,
     Handoff,
@@ -101,6 +102,7 @@ class CollectView:
     field_name: str
     pattern: str | None
     leads: StepView
+    is_phone: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,7 @@ def preview_flow(flow: Flow, articles: Mapping[str, Article], language: str) -> 
                     node.collect.field_name,
                     node.collect.pattern,
                     step_view(node.collect.then, articles, language),
+                    is_phone=node.collect.kind is FieldKind.PHONE,
                 )
                 if node.collect is not None
                 else None
