@@ -6,9 +6,12 @@ import asyncio
 import itertools
 from datetime import UTC, datetime
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from helpline.bootstrap import Container
 from helpline.domain.access import Viewer, can_view_conversation
@@ -20,7 +23,7 @@ from helpline.services.channel_accounts import do_ensure_channel_account
 from helpline.services.conversations import ConversationFilter, list_conversations
 from helpline.services.inbound import ingest_inbound
 from helpline.services.users import UserSpec, do_create_team, do_create_user
-from helpline.storage.db import to_sync_url
+from helpline.storage.db import to_async_url, to_sync_url
 from helpline.storage.migrate import downgrade, upgrade
 from helpline.storage.models import Base, Conversation
 
@@ -115,3 +118,49 @@ async def test_the_pool_is_opened_at_start_up_not_in_the_first_requests(containe
     # Every pooled connection now exists and waits, checked in: the first burst opens none.
     assert pool.checkedin() == pool.size()  # type: ignore[attr-defined]
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_connection_killed_while_idle_in_the_pool_is_replaced_before_use(
+    migrated_postgres: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only connections left idle are pinged (not every transaction); a dead one is swapped out."""
+    from sqlalchemy.exc import OperationalError
+
+    from helpline.storage import db
+
+    url = migrated_postgres
+
+    async def kill_pooled_connections(engine: AsyncEngine) -> None:
+        async with engine.connect() as conn:  # warm the pool: this connection goes back to it
+            await conn.execute(text("SELECT 1"))
+        killer = create_async_engine(to_async_url(url), poolclass=NullPool)
+        async with killer.connect() as conn:
+            killed = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND application_name = 'idle-ping-test'"
+                )
+            )
+        await killer.dispose()
+        assert killed == 1
+
+    def engine() -> AsyncEngine:
+        return db.create_engine(url, pool_size=1, connect_args={"application_name": "idle-ping-test"})
+
+    # Used a moment ago: not pinged, so the dead connection fails its first statement.
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 3600.0)
+    busy = engine()
+    await kill_pooled_connections(busy)
+    with pytest.raises(OperationalError):
+        async with busy.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    await busy.dispose()
+
+    # Left idle past the threshold: pinged on checkout, found dead, replaced; the caller sees nothing.
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
+    idle = engine()
+    await kill_pooled_connections(idle)
+    async with idle.connect() as conn:
+        assert await conn.scalar(text("SELECT 1")) == 1
+    await idle.dispose()
