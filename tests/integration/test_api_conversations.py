@@ -191,6 +191,16 @@ async def test_reply_status_and_notes(
     assert back.conversation_id == cid
     reopened = (await client.get(f"/api/v1/conversations/{cid}", headers=agent.headers)).json()
     assert reopened["status"] == "open"
+    assert reopened["resolved_at"] is None
+    assert reopened["last_message_at"] > resolved.json()["resolved_at"]
+    # Waiting on the customer (pending), their answer puts it back in the agents' queue.
+    pending = await client.post(
+        f"/api/v1/conversations/{cid}/status", json={"status": "pending"}, headers=agent.headers
+    )
+    assert pending.json()["status"] == "pending"
+    assert (await inbound(container, acc, "9", "here is the number", "p-pending")).conversation_id == cid
+    answered = (await client.get(f"/api/v1/conversations/{cid}", headers=agent.headers)).json()
+    assert answered["status"] == "open"
     closed = await client.post(
         f"/api/v1/conversations/{cid}/status", json={"status": "closed"}, headers=agent.headers
     )

@@ -140,6 +140,14 @@ _INSERT_IDENTITY = insert(ContactIdentity)
 _INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 _INSERT_OUTBOX = insert(OutboxItem)
+#: A returning customer's message moves their conversation up the inbox...
+_TOUCH_CONVERSATION = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("conversation_id"))
+    .values(last_message_at=bindparam("touched_at"), updated_at=bindparam("touched_at"))
+)
+#: ...and reopens it when it was resolved or waiting on the customer.
+_REOPEN_CONVERSATION = _TOUCH_CONVERSATION.values(status=ConversationStatus.OPEN.value, resolved_at=None)
 
 
 async def _lookup(conn: AsyncConnection, msg: InboundMessage, identity: Identity) -> _Known:
@@ -248,10 +256,11 @@ async def do_ingest_inbound(uow: UnitOfWork, msg: InboundMessage, default_region
         )
     else:
         conversation_id = latest.id
-        values: dict[str, object] = {"last_message_at": now, "updated_at": now}
-        if target is InboundTarget.REOPEN or latest.status is ConversationStatus.PENDING:
-            values.update(status=ConversationStatus.OPEN.value, resolved_at=None)
-        await conn.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+        reopens = target is InboundTarget.REOPEN or latest.status is ConversationStatus.PENDING
+        await conn.execute(
+            _REOPEN_CONVERSATION if reopens else _TOUCH_CONVERSATION,
+            {"conversation_id": conversation_id, "touched_at": now},
+        )
     message_id: int = (
         await conn.execute(
             _INSERT_MESSAGE,
