@@ -80,6 +80,15 @@ def fake() -> Iterator[FakeTelegram]:
         yield server
 
 
+VIBER_TOKEN = "4453b6ac12345678-e02c5f12174805f9-9b4e7f2b1c3d5a7e"
+
+
+@pytest.fixture
+def viber() -> Iterator[FakeViber]:
+    with running_fake_viber(VIBER_TOKEN) as server:
+        yield server
+
+
 class Chat:
     """A customer writing on one channel account, and what the bot answered."""
 
@@ -142,6 +151,15 @@ async def webchat(c: Container, visitor: str = "visitor-1") -> Chat:
         site = await do_create_channel_account(uow, Channel.WEBCHAT, "site", {}, None)
         await uow.commit()
     return Chat(c, site.id, Channel.WEBCHAT, IdentityKind.WEBCHAT, visitor)
+
+
+async def telegram_chat(c: Container, fake: FakeTelegram) -> Chat:
+    async with c.uow() as uow:
+        bot = await do_create_channel_account(
+            uow, Channel.TELEGRAM, "bot", {"bot_token": TOKEN, "api_base": fake.base_url}, None
+        )
+        await uow.commit()
+    return Chat(c, bot.id, Channel.TELEGRAM, IdentityKind.TELEGRAM, str(TELEGRAM_USER))
 
 
 async def test_menu_answer_and_confirmation_resolve_without_a_person(bot_container: Container) -> None:
@@ -277,12 +295,7 @@ async def test_idle_sessions_end_as_abandoned(bot_container: Container) -> None:
 async def test_telegram_menu_goes_out_as_an_inline_keyboard_and_a_button_press_is_understood(
     bot_container: Container, fake: FakeTelegram
 ) -> None:
-    async with bot_container.uow() as uow:
-        bot = await do_create_channel_account(
-            uow, Channel.TELEGRAM, "bot", {"bot_token": TOKEN, "api_base": fake.base_url}, None
-        )
-        await uow.commit()
-    chat = Chat(bot_container, bot.id, Channel.TELEGRAM, IdentityKind.TELEGRAM, str(TELEGRAM_USER))
+    chat = await telegram_chat(bot_container, fake)
     (greeting,) = await chat.say("/start")
     (sent,) = fake.sent_messages(TELEGRAM_USER)
     keyboard = sent["reply_markup"]["inline_keyboard"]
@@ -297,12 +310,7 @@ async def test_telegram_menu_goes_out_as_an_inline_keyboard_and_a_button_press_i
 async def test_telegram_asks_for_the_number_with_a_request_contact_button_and_takes_the_shared_contact(
     bot_container: Container, fake: FakeTelegram
 ) -> None:
-    async with bot_container.uow() as uow:
-        bot = await do_create_channel_account(
-            uow, Channel.TELEGRAM, "bot", {"bot_token": TOKEN, "api_base": fake.base_url}, None
-        )
-        await uow.commit()
-    chat = Chat(bot_container, bot.id, Channel.TELEGRAM, IdentityKind.TELEGRAM, str(TELEGRAM_USER))
+    chat = await telegram_chat(bot_container, fake)
     await chat.say("hello")
     (prompt,) = await chat.say("5")
     assert prompt.options == [
@@ -335,12 +343,7 @@ async def test_telegram_asks_for_the_number_with_a_request_contact_button_and_ta
 async def test_the_main_menu_text_button_under_the_contact_keyboard_is_understood(
     bot_container: Container, fake: FakeTelegram
 ) -> None:
-    async with bot_container.uow() as uow:
-        bot = await do_create_channel_account(
-            uow, Channel.TELEGRAM, "bot", {"bot_token": TOKEN, "api_base": fake.base_url}, None
-        )
-        await uow.commit()
-    chat = Chat(bot_container, bot.id, Channel.TELEGRAM, IdentityKind.TELEGRAM, str(TELEGRAM_USER))
+    chat = await telegram_chat(bot_container, fake)
     await chat.say("hello")
     await chat.say("5")
     (menu,) = await chat.say("Main menu")  # a text button sends its label
@@ -348,19 +351,15 @@ async def test_the_main_menu_text_button_under_the_contact_keyboard_is_understoo
     assert "inline_keyboard" in fake.calls("sendMessage")[-1]["reply_markup"]
 
 
-async def test_viber_asks_for_the_number_with_share_phone_at_api_level_3(bot_container: Container) -> None:
-    token = "4453b6ac12345678-e02c5f12174805f9-9b4e7f2b1c3d5a7e"
-    with running_fake_viber(token) as viber:
-        await _viber_share_phone(bot_container, viber, token)
-
-
-async def _viber_share_phone(c: Container, viber: FakeViber, token: str) -> None:
-    async with c.uow() as uow:
+async def test_viber_asks_for_the_number_with_share_phone_at_api_level_3(
+    bot_container: Container, viber: FakeViber
+) -> None:
+    async with bot_container.uow() as uow:
         account = await do_create_channel_account(
-            uow, Channel.VIBER, "viber", {"auth_token": token, "api_base": viber.base_url}, None
+            uow, Channel.VIBER, "viber", {"auth_token": VIBER_TOKEN, "api_base": viber.base_url}, None
         )
         await uow.commit()
-    chat = Chat(c, account.id, Channel.VIBER, IdentityKind.VIBER, "01234567890A=")
+    chat = Chat(bot_container, account.id, Channel.VIBER, IdentityKind.VIBER, "01234567890A=")
     await chat.say("hello")
     (prompt,) = await chat.say("5")
     assert prompt.delivery_status == "sent", prompt.delivery_error

@@ -21,6 +21,7 @@ from helpline.domain.flows.runtime import (
     Turn,
     asks_for_operator,
 )
+from helpline.domain.identities import phones_in_text
 from helpline.flows.loader import load_flow
 
 LOTTERY = Path(__file__).parents[2] / "src/helpline/flows/examples/lottery.yaml"
@@ -214,19 +215,28 @@ def test_the_region_decides_a_number_typed_without_its_country_code() -> None:
     assert turn.ticket.fields == {"phone": "+971501234567"}
 
 
+_PHONES = st.sampled_from(["+7 912 345-67-89", "8 (912) 345 67 89", "+44 20 7946 0958", "+971 50 123 4567"])
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=60))
-def test_a_phone_field_holds_a_valid_number_or_nothing(text: str) -> None:
+@given(st.text(max_size=30), st.one_of(st.none(), _PHONES), st.text(max_size=30))
+def test_a_phone_field_holds_a_valid_number_or_nothing(before: str, phone: str | None, after: str) -> None:
+    text = f"{before} {phone} {after}" if phone else before
     rt = FlowRuntime(lottery(), ARTICLES)
     turn = rt.handle(rt.handle(rt.start("en").state, "5").state, text)
+    found = phones_in_text(text, "RU", limit=1)
     if turn.ticket is not None:
         number = phonenumbers.parse(turn.ticket.fields["phone"])
         assert phonenumbers.is_valid_number(number)
         assert turn.ticket.fields["phone"] == phonenumbers.format_number(
             number, phonenumbers.PhoneNumberFormat.E164
         )
+        assert turn.ticket.fields["phone"] == found[0]  # the first number the customer wrote
     else:
         assert turn.outcome in (None, Outcome.HANDED_OFF) or turn.state.node != "callback"
+        if turn.outcome is None and turn.state.node == "callback":  # neither an option nor a person
+            assert not found
+            assert turn.replies[0].text.startswith("I couldn't read that as a phone number")
 
 
 def test_two_misses_in_a_row_reach_a_person(runtime: FlowRuntime) -> None:

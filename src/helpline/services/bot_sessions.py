@@ -200,11 +200,7 @@ async def _say(
         text=reply.text,
         is_internal=False,
         delivery_status=(DeliveryStatus.SENT if in_app else DeliveryStatus.QUEUED).value,
-        options=[
-            {"digit": c.digit, "label": c.label, **({"shares_phone": True} if c.shares_phone else {})}
-            for c in reply.choices
-        ]
-        or None,
+        options=[c.to_json() for c in reply.choices] or None,
         created_at=now,
         sent_at=now if in_app else None,
     )

@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 
 from helpline.domain.conversations import DeliveryStatus
 from helpline.domain.delivery import Delivered, DeliveryOutcome, RetryLater, RetryPolicy, next_attempt_at
+from helpline.domain.flows.runtime import Choice
 from helpline.services.conversations import conversation_event
 from helpline.services.enqueue import OutboxStatus
 from helpline.services.receipts import do_apply_pending_receipts
@@ -156,16 +157,11 @@ async def delivery_job(uow: UnitOfWork, item_id: int, address_kinds: Mapping[str
             .order_by(Attachment.id)
         )
     ).all()
+    choices = [Choice.from_json(o) for o in message.options or ()]
     return DeliveryJob(
         files=tuple((f[0], f[1], f[2]) for f in files),
-        options=tuple(
-            (str(o.get("digit", "")), str(o.get("label", "")))
-            for o in message.options or ()
-            if not o.get("shares_phone")
-        ),
-        phone_request=next(
-            (str(o.get("label", "")) for o in message.options or () if o.get("shares_phone")), None
-        ),
+        options=tuple((c.digit, c.label) for c in choices if not c.shares_phone),
+        phone_request=next((c.label for c in choices if c.shares_phone), None),
         item_id=item.id,
         message_id=message.id,
         conversation_id=conv.id,

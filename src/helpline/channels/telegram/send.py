@@ -87,12 +87,10 @@ class TelegramSender:
             keyboard: dict[str, Any] | None
             if message.phone_request:
                 keyboard = contact_keyboard(message.phone_request, message.options if fits else ())
-                if not fits:
-                    text = with_numbered_options(text, message.options)
             else:
                 keyboard = inline_keyboard(message.options) if fits else None
-                if message.options and keyboard is None:
-                    text = with_numbered_options(text, message.options)
+            if message.options and (not fits or keyboard is None):  # not buttons: a numbered list
+                text = with_numbered_options(text, message.options)
             pieces = split_text(text, MAX_TEXT)
             for n, piece in enumerate(pieces):
                 body: dict[str, Any] = {"chat_id": chat_id, "text": piece}

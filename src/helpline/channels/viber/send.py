@@ -79,14 +79,15 @@ RATE_LIMITED = 12
 PERMANENT: Final = frozenset(STATUS_TEXT) - {RATE_LIMITED}
 
 
-def keyboard(options: Sequence[ReplyOption]) -> dict[str, Any] | None:
+def keyboard(options: Sequence[ReplyOption], *, reserved: int = 0) -> dict[str, Any] | None:
     """Reply buttons, one per row, or None when the options cannot all be buttons.
 
     A pressed `reply` button sends its `ActionBody` to the bot as a text message, so the payload
     comes back as the customer's message, like a Telegram callback. `ActionBody` is required, so
-    an empty payload cannot be a button; past MAX_BUTTONS a numbered list reads better.
+    an empty payload cannot be a button; past MAX_BUTTONS (less `reserved` rows kept for other
+    buttons) a numbered list reads better.
     """
-    if not options or len(options) > MAX_BUTTONS or any(not o.payload for o in options):
+    if not options or len(options) > MAX_BUTTONS - reserved or any(not o.payload for o in options):
         return None
     buttons = [
         {
@@ -108,6 +109,10 @@ def share_phone_keyboard(label: str, options: Sequence[ReplyOption]) -> dict[str
     """The share-phone button first (it sends the customer's own number as a contact message),
     then the options as reply buttons when they can all be buttons (else they go as numbered
     text and only the share-phone button is shown)."""
+    return _with_share_phone(keyboard(options, reserved=1), label)
+
+
+def _with_share_phone(board: dict[str, Any] | None, label: str) -> dict[str, Any]:
     share = {
         "Columns": 6,
         "Rows": 1,
@@ -115,7 +120,6 @@ def share_phone_keyboard(label: str, options: Sequence[ReplyOption]) -> dict[str
         "ActionBody": "share-phone",
         "Text": _button_text(label),
     }
-    board = keyboard(options) if len(options) < MAX_BUTTONS else None
     return {"Type": "keyboard", "Buttons": [share, *(board["Buttons"] if board else [])]}
 
 
@@ -177,15 +181,11 @@ class ViberSender:
             "type": "text",
         }
         text = with_file_names(message.text, message.files)
-        board: dict[str, Any] | None
+        board = keyboard(message.options, reserved=1 if message.phone_request else 0)
+        if message.options and board is None:  # not buttons: a numbered list
+            text = with_numbered_options(text, message.options)
         if message.phone_request:
-            board = share_phone_keyboard(message.phone_request, message.options)
-            if message.options and len(board["Buttons"]) == 1:
-                text = with_numbered_options(text, message.options)
-        else:
-            board = keyboard(message.options)
-            if message.options and board is None:
-                text = with_numbered_options(text, message.options)
+            board = _with_share_phone(board, message.phone_request)
         pieces = text_pieces(text)
         if board is not None and pieces == [""]:
             pieces = ["…"]  # a keyboard travels with a message

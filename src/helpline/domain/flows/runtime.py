@@ -100,6 +100,19 @@ class Choice:
     label: str
     shares_phone: bool = False
 
+    def to_json(self) -> dict[str, Any]:
+        """How a message stores its choices (``Message.options``)."""
+        stored: dict[str, Any] = {"digit": self.digit, "label": self.label}
+        if self.shares_phone:
+            stored["shares_phone"] = True
+        return stored
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> Choice:
+        return cls(
+            str(stored.get("digit", "")), str(stored.get("label", "")), bool(stored.get("shares_phone"))
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class BotReply:

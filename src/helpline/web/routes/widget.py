@@ -32,6 +32,7 @@ from helpline.domain.attachments import MAX_ATTACHMENT_BYTES
 from helpline.domain.contacts import RTL_LANGUAGES, Language
 from helpline.domain.conversations import MAX_MESSAGE_LENGTH, AuthorKind, Channel, Direction
 from helpline.domain.events import Event
+from helpline.domain.flows.runtime import Choice
 from helpline.logs import get_logger
 from helpline.services import verification
 from helpline.services import webchat as svc
@@ -84,10 +85,10 @@ class WidgetMessageOut(schemas.Out):
             client_id=client_id if message.author_kind == "customer" and client_id else None,
             attachments=[schemas.AttachmentOut.model_validate(a) for a in attachments],
             options=[
+                ChoiceOut(digit=c.digit, label=c.label)
+                for c in map(Choice.from_json, message.options or ())
                 # A web page cannot share the visitor's number: they type it, as the prompt asks.
-                ChoiceOut(digit=o.get("digit", ""), label=o.get("label", ""))
-                for o in message.options or ()
-                if not o.get("shares_phone")
+                if not c.shares_phone
             ],
         )
 
