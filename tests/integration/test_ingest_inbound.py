@@ -1,0 +1,204 @@
+"""Storing one inbound message: a returning customer's message on PostgreSQL is the look-up and
+one atomic statement in autocommit; whatever happens between the two, nothing is lost or doubled."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, event, func, insert, select, update
+
+from helpline.bootstrap import Container, build_container
+from helpline.domain.conversations import Channel, ConversationStatus
+from helpline.domain.identities import IdentityKind
+from helpline.domain.inbound import InboundMessage
+from helpline.services import inbound
+from helpline.services.channel_accounts import do_create_channel_account
+from helpline.services.inbound import IngestResult, ingest_inbound
+from helpline.storage.models import Conversation, Message
+from tests.conftest import make_settings, truncate_postgres
+
+
+def telegram(account_id: int, n: int, customer: int = 42) -> InboundMessage:
+    return InboundMessage(
+        channel=Channel.TELEGRAM,
+        channel_account_id=account_id,
+        identity_kind=IdentityKind.TELEGRAM,
+        identity_value=str(customer),
+        text=f"message {n}",
+        provider_message_id=f"{customer}:{n}",
+        sent_at=datetime.now(UTC),
+    )
+
+
+async def new_account(container: Container) -> int:
+    async with container.uow() as uow:
+        created = await do_create_channel_account(uow, Channel.TELEGRAM, "bot", {}, None)
+        await uow.commit()
+    return created.id
+
+
+@contextmanager
+def statements(container: Container) -> Iterator[list[str]]:
+    """The SQL statements the application sends while the block runs."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = container.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def after_first_lookup(action: Callable[[], Awaitable[None]]) -> Iterator[None]:
+    """Runs `action` once, right after the ingest's first look-up: a race made to happen."""
+    real_lookup = inbound._lookup
+    done = False
+
+    async def lookup_then_act(*args: Any) -> Any:
+        nonlocal done
+        known = await real_lookup(*args)
+        if not done:
+            done = True
+            await action()
+        return known
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbound, "_lookup", lookup_then_act)
+        yield
+
+
+async def stored(container: Container) -> list[tuple[int, str | None]]:
+    async with container.uow() as uow:
+        rows = await uow.session.execute(
+            select(Message.conversation_id, Message.provider_message_id).order_by(Message.id)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+async def test_a_returning_customers_message_is_a_lookup_and_one_statement(
+    container: Container,
+) -> None:
+    account_id = await new_account(container)
+    first = await ingest_inbound(container.uow, telegram(account_id, 1))
+    with statements(container) as sent:
+        second = await ingest_inbound(container.uow, telegram(account_id, 2))
+    assert second.conversation_id == first.conversation_id
+    assert not second.duplicate
+    if container.engine.dialect.name == "postgresql":
+        assert len(sent) == 2, sent  # look-up; touch + insert in one statement
+        assert sent[1].lstrip().startswith("WITH touched AS")
+    else:
+        assert len(sent) == 4, sent  # BEGIN IMMEDIATE, look-up, touch, insert
+    async with container.uow() as uow:
+        conversation = await uow.session.get_one(Conversation, first.conversation_id)
+        assert conversation.last_message_at == second.stored_at
+    assert await stored(container) == [(first.conversation_id, "42:1"), (first.conversation_id, "42:2")]
+    # A provider retry is answered from the look-up alone.
+    with statements(container) as sent:
+        retry = await ingest_inbound(container.uow, telegram(account_id, 2))
+    assert retry == IngestResult(
+        second.message_id,
+        second.conversation_id,
+        second.contact_id,
+        duplicate=True,
+        stored_at=second.stored_at,
+    )
+    assert [sql for sql in sent if not sql.startswith("BEGIN")] == sent[-1:]  # the look-up
+
+
+async def test_a_resolved_conversation_reopens_in_the_same_statement(container: Container) -> None:
+    account_id = await new_account(container)
+    first = await ingest_inbound(container.uow, telegram(account_id, 1))
+    async with container.uow() as uow:
+        resolved_at = uow.now() - timedelta(minutes=5)
+        await uow.session.execute(
+            update(Conversation)
+            .where(Conversation.id == first.conversation_id)
+            .values(status=ConversationStatus.RESOLVED.value, resolved_at=resolved_at)
+        )
+        await uow.commit()
+    second = await ingest_inbound(container.uow, telegram(account_id, 2))
+    assert second.conversation_id == first.conversation_id
+    async with container.uow() as uow:
+        conversation = await uow.session.get_one(Conversation, first.conversation_id)
+    assert conversation.status == ConversationStatus.OPEN.value
+    assert conversation.resolved_at is None
+
+
+@pytest.fixture
+async def postgres_container(migrated_postgres: str) -> AsyncIterator[Container]:
+    """The races need two connections at once: PostgreSQL only (SQLite's pool holds one, and its
+    ingest runs in one transaction on it, so nothing can land between look-up and write)."""
+    truncate_postgres(migrated_postgres)
+    c = build_container(make_settings(migrated_postgres))
+    yield c
+    await c.close()
+
+
+async def test_a_retry_stored_between_lookup_and_append_leaves_the_conversation_untouched(
+    postgres_container: Container,
+) -> None:
+    container = postgres_container
+    account_id = await new_account(container)
+    first = await ingest_inbound(container.uow, telegram(account_id, 1))
+    async with container.uow() as uow:
+        before = (await uow.session.get_one(Conversation, first.conversation_id)).last_message_at
+
+    async def original_lands() -> None:
+        # The original delivery of message 2, committed by another request in the meantime,
+        # with a timestamp the failed statement would have overwritten.
+        async with container.uow() as uow:
+            await uow.session.execute(
+                insert(Message).values(
+                    conversation_id=first.conversation_id,
+                    channel_account_id=account_id,
+                    direction="inbound",
+                    author_kind="customer",
+                    text="message 2",
+                    is_internal=False,
+                    provider_message_id="42:2",
+                    delivery_status="received",
+                    created_at=before,
+                )
+            )
+            await uow.commit()
+
+    with after_first_lookup(original_lands):
+        retry = await ingest_inbound(container.uow, telegram(account_id, 2))
+    assert retry.duplicate
+    assert retry.conversation_id == first.conversation_id
+    assert await stored(container) == [(first.conversation_id, "42:1"), (first.conversation_id, "42:2")]
+    async with container.uow() as uow:
+        # The touch was part of the statement that failed on the unique constraint.
+        assert (await uow.session.get_one(Conversation, first.conversation_id)).last_message_at == before
+
+
+async def test_a_conversation_deleted_between_lookup_and_append_gets_a_new_one(
+    postgres_container: Container,
+) -> None:
+    container = postgres_container
+    account_id = await new_account(container)
+    first = await ingest_inbound(container.uow, telegram(account_id, 1))
+
+    async def agent_deletes_it() -> None:
+        async with container.uow() as uow:
+            await uow.session.execute(delete(Conversation).where(Conversation.id == first.conversation_id))
+            await uow.commit()
+
+    with after_first_lookup(agent_deletes_it):
+        second = await ingest_inbound(container.uow, telegram(account_id, 2))
+    assert second.conversation_id != first.conversation_id
+    assert second.contact_id == first.contact_id
+    assert not second.duplicate
+    assert await stored(container) == [(second.conversation_id, "42:2")]
+    async with container.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Conversation)) == 1
