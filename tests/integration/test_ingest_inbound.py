@@ -3,13 +3,17 @@ one atomic statement in autocommit; whatever happens between the two, nothing is
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from helpline.bootstrap import Container, build_container
 from helpline.domain.conversations import Channel, ConversationStatus
@@ -18,6 +22,8 @@ from helpline.domain.inbound import InboundMessage
 from helpline.services import inbound
 from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.inbound import IngestResult, ingest_inbound
+from helpline.storage import db
+from helpline.storage.driver_sql import DriverStatement
 from helpline.storage.models import Conversation, Message
 from tests.conftest import make_settings, truncate_postgres
 
@@ -43,16 +49,26 @@ async def new_account(container: Container) -> int:
 
 @contextmanager
 def statements(container: Container) -> Iterator[list[str]]:
-    """The SQL statements the application sends while the block runs."""
+    """The SQL statements the application sends while the block runs: through SQLAlchemy, and
+    straight through psycopg (PostgreSQL's hot path), the latter marked with the connection's
+    mode ("autocommit: ..." or "in transaction: ...")."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
+    real_fetch_one = DriverStatement.fetch_one
+
+    async def fetch_one(self: DriverStatement, conn: Any, values: Any) -> Any:
+        seen.append(f"{'autocommit' if conn.autocommit else 'in transaction'}: {self.sql}")
+        return await real_fetch_one(self, conn, values)
+
     engine = container.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        yield seen
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(DriverStatement, "fetch_one", fetch_one)
+            yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
 
@@ -60,19 +76,22 @@ def statements(container: Container) -> Iterator[list[str]]:
 @contextmanager
 def after_first_lookup(action: Callable[[], Awaitable[None]]) -> Iterator[None]:
     """Runs `action` once, right after the ingest's first look-up: a race made to happen."""
-    real_lookup = inbound._lookup
     done = False
 
-    async def lookup_then_act(*args: Any) -> Any:
-        nonlocal done
-        known = await real_lookup(*args)
-        if not done:
-            done = True
-            await action()
-        return known
+    def then_act(real_lookup: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def lookup_then_act(*args: Any) -> Any:
+            nonlocal done
+            known = await real_lookup(*args)
+            if not done:
+                done = True
+                await action()
+            return known
+
+        return lookup_then_act
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inbound, "_lookup", lookup_then_act)
+        for name in ("_lookup", "_lookup_on_driver"):
+            patch.setattr(inbound, name, then_act(getattr(inbound, name)))
         yield
 
 
@@ -94,8 +113,9 @@ async def test_a_returning_customers_message_is_a_lookup_and_one_statement(
     assert second.conversation_id == first.conversation_id
     assert not second.duplicate
     if container.engine.dialect.name == "postgresql":
-        assert len(sent) == 2, sent  # look-up; touch + insert in one statement
-        assert sent[1].lstrip().startswith("WITH touched AS")
+        assert len(sent) == 2, sent  # look-up; touch + insert in one statement, no BEGIN or COMMIT
+        assert sent[0].startswith("autocommit: SELECT")
+        assert sent[1].startswith("autocommit: WITH touched AS")
     else:
         assert len(sent) == 4, sent  # BEGIN IMMEDIATE, look-up, touch, insert
     async with container.uow() as uow:
@@ -202,3 +222,33 @@ async def test_a_conversation_deleted_between_lookup_and_append_gets_a_new_one(
     assert await stored(container) == [(second.conversation_id, "42:2")]
     async with container.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Conversation)) == 1
+
+
+async def test_when_the_server_drops_the_pool_one_message_fails_and_the_next_is_stored(
+    postgres_container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path runs on psycopg directly, out of SQLAlchemy's sight: a dead connection fails
+    one message (the provider retries it), and the pool's other dead ones are not used."""
+    container = postgres_container
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 3600.0)  # connections in steady use: no ping
+    account_id = await new_account(container)
+    # Three customers at once: three connections are used, then wait in the pool.
+    await asyncio.gather(*(ingest_inbound(container.uow, telegram(account_id, 1, c)) for c in (1, 2, 3)))
+    killer = create_async_engine(container.engine.url, poolclass=NullPool)
+    async with killer.connect() as conn:
+        killed = await conn.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    await killer.dispose()
+    assert killed >= 2
+    with pytest.raises(psycopg.OperationalError):
+        await ingest_inbound(container.uow, telegram(account_id, 2, 1))
+    # The provider retries: stored on a fresh connection.
+    retried = await ingest_inbound(container.uow, telegram(account_id, 2, 1))
+    assert not retried.duplicate
+    later = await ingest_inbound(container.uow, telegram(account_id, 2, 2))
+    assert not later.duplicate
+    assert len(await stored(container)) == 5

@@ -14,9 +14,12 @@ attachments, several messages stored together) runs in a transaction as before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 from sqlalchemy import Select, and_, bindparam, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,6 +41,7 @@ from helpline.domain.events import Event
 from helpline.domain.identities import Identity, normalise_identity
 from helpline.domain.inbound import InboundMessage
 from helpline.services.enqueue import KIND_BOT_TURN, OutboxStatus
+from helpline.storage.driver_sql import DriverConnection, DriverStatement, driver_connection
 from helpline.storage.models import (
     Attachment,
     ChannelAccount,
@@ -272,29 +276,40 @@ def _append_statement(*, reopens: bool, queues_bot_turn: bool) -> Select[int]:
     return statement
 
 
-_APPEND = {
-    (reopens, bot): _append_statement(reopens=reopens, queues_bot_turn=bot)
+_APPEND_ON_DRIVER = {
+    (reopens, bot): DriverStatement(_append_statement(reopens=reopens, queues_bot_turn=bot))
     for reopens in (False, True)
     for bot in (False, True)
 }
+_LOOKUP_ON_DRIVER = DriverStatement(_LOOKUP)
+
+
+def _lookup_values(msg: InboundMessage, identity: Identity) -> dict[str, object]:
+    return {
+        "account_id": msg.channel_account_id,
+        "provider_id": msg.provider_message_id,
+        "kind": identity.kind.value,
+        "value": identity.value,
+        "channel": msg.channel.value,
+    }
+
+
+def _known(row: Sequence[Any]) -> _Known:
+    duplicate = None
+    if row[0] is not None:
+        duplicate = _Duplicate(row[0], row[1], row[2], row[3].astimezone(UTC))
+    latest = LatestConversation(row[8], ConversationStatus(row[9]), row[10]) if row[8] is not None else None
+    return _Known(duplicate, row[4], row[5], row[6], row[7], latest, row[11], row[12], row[13])
 
 
 async def _lookup(conn: AsyncConnection, msg: InboundMessage, identity: Identity) -> _Known:
-    row = (
-        await conn.execute(
-            _LOOKUP,
-            {
-                "account_id": msg.channel_account_id,
-                "provider_id": msg.provider_message_id,
-                "kind": identity.kind.value,
-                "value": identity.value,
-                "channel": msg.channel.value,
-            },
-        )
-    ).one()
-    duplicate = _Duplicate(row[0], row[1], row[2], row[3]) if row[0] is not None else None
-    latest = LatestConversation(row[8], ConversationStatus(row[9]), row[10]) if row[8] is not None else None
-    return _Known(duplicate, row[4], row[5], row[6], row[7], latest, row[11], row[12], row[13])
+    return _known((await conn.execute(_LOOKUP, _lookup_values(msg, identity))).one())
+
+
+async def _lookup_on_driver(conn: DriverConnection[Any], msg: InboundMessage, identity: Identity) -> _Known:
+    row = await _LOOKUP_ON_DRIVER.fetch_one(conn, _lookup_values(msg, identity))
+    assert row is not None
+    return _known(row)
 
 
 def _duplicate_result(duplicate: _Duplicate) -> IngestResult:
@@ -461,23 +476,24 @@ async def _ingest_in_autocommit(
 ) -> IngestResult | _Known:
     """PostgreSQL: the look-up, then a returning customer's message as one atomic statement.
 
-    Returns what the look-up found when the message needs more than that statement (a new
-    contact or conversation, attachments): the caller stores it in a transaction.
+    Both run through psycopg directly (`storage.driver_sql`). Returns what the look-up found
+    when the message needs more than that statement (a new contact or conversation,
+    attachments): the caller stores it in a transaction.
     """
     async with make_uow() as uow:
         conn = await uow.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        driver = await driver_connection(conn)
         now = uow.now()
         identity = normalise_identity(msg.identity_kind, msg.identity_value, default_region)
-        known = await _lookup(conn, msg, identity)
-        if known.duplicate is not None:
-            return _duplicate_result(known.duplicate)
-        plan = _plan(known, msg, now)
-        if plan.contact_id is None or plan.conversation_id is None or msg.attachments:
-            return known
-        statement = _APPEND[(plan.reopens, plan.handler == Handler.BOT)]
-        message_id = (
-            await conn.execute(
-                statement,
+        try:
+            known = await _lookup_on_driver(driver, msg, identity)
+            if known.duplicate is not None:
+                return _duplicate_result(known.duplicate)
+            plan = _plan(known, msg, now)
+            if plan.contact_id is None or plan.conversation_id is None or msg.attachments:
+                return known
+            row = await _APPEND_ON_DRIVER[(plan.reopens, plan.handler == Handler.BOT)].fetch_one(
+                driver,
                 {
                     "conversation_id": plan.conversation_id,
                     "touched_at": now,
@@ -487,9 +503,13 @@ async def _ingest_in_autocommit(
                     "customer_sent_at": msg.sent_at,
                 },
             )
-        ).scalar_one_or_none()
-        if message_id is None:  # the conversation was deleted after the look-up
-            return await _lookup(conn, msg, identity)
+            if row is None:  # the conversation was deleted after the look-up
+                return await _lookup_on_driver(driver, msg, identity)
+        except psycopg.OperationalError:
+            if driver.broken:  # SQLAlchemy did not see it: keep the dead connection out of its pool
+                await conn.invalidate()
+            raise
+        message_id: int = row[0]
         uow.emit(_message_created(plan, plan.conversation_id, plan.contact_id, message_id))
         await uow.commit()  # nothing left to commit; publishes the event
         return IngestResult(message_id, plan.conversation_id, plan.contact_id, duplicate=False, stored_at=now)
@@ -515,7 +535,7 @@ async def ingest_inbound(
                 result = await do_ingest_inbound(uow, msg, default_region, known)
                 await uow.commit()
                 return result
-        except IntegrityError:
+        except (IntegrityError, psycopg.IntegrityError):
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
