@@ -1,5 +1,6 @@
-"""Storing one inbound message: a returning customer's message on PostgreSQL is the look-up and
-one atomic statement in autocommit; whatever happens between the two, nothing is lost or doubled."""
+"""Storing one inbound message. On PostgreSQL a returning customer's message is one statement in
+autocommit (look-up and append), a reopening two; whatever lands between the two, nothing is lost
+or doubled."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from helpline.bootstrap import Container, build_container
 from helpline.domain.conversations import Channel, ConversationStatus
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundMessage
-from helpline.services import inbound
 from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.inbound import IngestResult, ingest_inbound
 from helpline.storage import db
@@ -74,25 +74,34 @@ def statements(container: Container) -> Iterator[list[str]]:
 
 
 @contextmanager
-def after_first_lookup(action: Callable[[], Awaitable[None]]) -> Iterator[None]:
-    """Runs `action` once, right after the ingest's first look-up: a race made to happen."""
+def after_first_statement(action: Callable[[], Awaitable[None]]) -> Iterator[None]:
+    """Runs `action` once, right after the ingest's first statement (PostgreSQL's hot path): a
+    race made to happen between the look-up and the write that follows it."""
+    real_fetch_one = DriverStatement.fetch_one
     done = False
 
-    def then_act(real_lookup: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def lookup_then_act(*args: Any) -> Any:
-            nonlocal done
-            known = await real_lookup(*args)
-            if not done:
-                done = True
-                await action()
-            return known
-
-        return lookup_then_act
+    async def fetch_one_then_act(self: DriverStatement, conn: Any, values: Any) -> Any:
+        nonlocal done
+        row = await real_fetch_one(self, conn, values)
+        if not done:
+            done = True
+            await action()
+        return row
 
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("_lookup", "_lookup_on_driver"):
-            patch.setattr(inbound, name, then_act(getattr(inbound, name)))
+        patch.setattr(DriverStatement, "fetch_one", fetch_one_then_act)
         yield
+
+
+async def set_status(container: Container, conversation_id: int, status: ConversationStatus) -> None:
+    async with container.uow() as uow:
+        resolved_at = uow.now() - timedelta(minutes=5) if status is ConversationStatus.RESOLVED else None
+        await uow.session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(status=status.value, resolved_at=resolved_at)
+        )
+        await uow.commit()
 
 
 async def stored(container: Container) -> list[tuple[int, str | None]]:
@@ -103,9 +112,7 @@ async def stored(container: Container) -> list[tuple[int, str | None]]:
         return [(r[0], r[1]) for r in rows]
 
 
-async def test_a_returning_customers_message_is_a_lookup_and_one_statement(
-    container: Container,
-) -> None:
+async def test_a_returning_customers_message_is_one_statement(container: Container) -> None:
     account_id = await new_account(container)
     first = await ingest_inbound(container.uow, telegram(account_id, 1))
     with statements(container) as sent:
@@ -113,9 +120,8 @@ async def test_a_returning_customers_message_is_a_lookup_and_one_statement(
     assert second.conversation_id == first.conversation_id
     assert not second.duplicate
     if container.engine.dialect.name == "postgresql":
-        assert len(sent) == 2, sent  # look-up; touch + insert in one statement, no BEGIN or COMMIT
-        assert sent[0].startswith("autocommit: SELECT")
-        assert sent[1].startswith("autocommit: WITH touched AS")
+        assert len(sent) == 1, sent  # look-up, touch and insert in one statement; no BEGIN, no COMMIT
+        assert sent[0].startswith("autocommit: WITH known AS")
     else:
         assert len(sent) == 4, sent  # BEGIN IMMEDIATE, look-up, touch, insert
     async with container.uow() as uow:
@@ -132,26 +138,32 @@ async def test_a_returning_customers_message_is_a_lookup_and_one_statement(
         duplicate=True,
         stored_at=second.stored_at,
     )
-    assert [sql for sql in sent if not sql.startswith("BEGIN")] == sent[-1:]  # the look-up
+    assert len([sql for sql in sent if not sql.startswith("BEGIN")]) == 1, sent
+    assert await stored(container) == [(first.conversation_id, "42:1"), (first.conversation_id, "42:2")]
 
 
-async def test_a_resolved_conversation_reopens_in_the_same_statement(container: Container) -> None:
+@pytest.mark.parametrize("status", [ConversationStatus.RESOLVED, ConversationStatus.PENDING])
+async def test_a_conversation_waiting_on_the_customer_reopens(
+    container: Container, status: ConversationStatus
+) -> None:
     account_id = await new_account(container)
     first = await ingest_inbound(container.uow, telegram(account_id, 1))
-    async with container.uow() as uow:
-        resolved_at = uow.now() - timedelta(minutes=5)
-        await uow.session.execute(
-            update(Conversation)
-            .where(Conversation.id == first.conversation_id)
-            .values(status=ConversationStatus.RESOLVED.value, resolved_at=resolved_at)
-        )
-        await uow.commit()
-    second = await ingest_inbound(container.uow, telegram(account_id, 2))
+    await set_status(container, first.conversation_id, status)
+    with statements(container) as sent:
+        second = await ingest_inbound(container.uow, telegram(account_id, 2))
     assert second.conversation_id == first.conversation_id
+    if container.engine.dialect.name == "postgresql":
+        # The first statement appends only to an open conversation; the second reopens and appends.
+        assert [sql.split(" AS", 1)[0] for sql in sent] == [
+            "autocommit: WITH known",
+            "autocommit: WITH touched",
+        ]
     async with container.uow() as uow:
         conversation = await uow.session.get_one(Conversation, first.conversation_id)
     assert conversation.status == ConversationStatus.OPEN.value
     assert conversation.resolved_at is None
+    assert conversation.last_message_at == second.stored_at
+    assert await stored(container) == [(first.conversation_id, "42:1"), (first.conversation_id, "42:2")]
 
 
 @pytest.fixture
@@ -170,6 +182,7 @@ async def test_a_retry_stored_between_lookup_and_append_leaves_the_conversation_
     container = postgres_container
     account_id = await new_account(container)
     first = await ingest_inbound(container.uow, telegram(account_id, 1))
+    await set_status(container, first.conversation_id, ConversationStatus.PENDING)
     async with container.uow() as uow:
         before = (await uow.session.get_one(Conversation, first.conversation_id)).last_message_at
 
@@ -192,14 +205,16 @@ async def test_a_retry_stored_between_lookup_and_append_leaves_the_conversation_
             )
             await uow.commit()
 
-    with after_first_lookup(original_lands):
+    with after_first_statement(original_lands):
         retry = await ingest_inbound(container.uow, telegram(account_id, 2))
     assert retry.duplicate
     assert retry.conversation_id == first.conversation_id
     assert await stored(container) == [(first.conversation_id, "42:1"), (first.conversation_id, "42:2")]
     async with container.uow() as uow:
-        # The touch was part of the statement that failed on the unique constraint.
-        assert (await uow.session.get_one(Conversation, first.conversation_id)).last_message_at == before
+        # The reopening was part of the statement that failed on the unique constraint.
+        conversation = await uow.session.get_one(Conversation, first.conversation_id)
+    assert conversation.last_message_at == before
+    assert conversation.status == ConversationStatus.PENDING.value
 
 
 async def test_a_conversation_deleted_between_lookup_and_append_gets_a_new_one(
@@ -208,13 +223,14 @@ async def test_a_conversation_deleted_between_lookup_and_append_gets_a_new_one(
     container = postgres_container
     account_id = await new_account(container)
     first = await ingest_inbound(container.uow, telegram(account_id, 1))
+    await set_status(container, first.conversation_id, ConversationStatus.PENDING)
 
     async def agent_deletes_it() -> None:
         async with container.uow() as uow:
             await uow.session.execute(delete(Conversation).where(Conversation.id == first.conversation_id))
             await uow.commit()
 
-    with after_first_lookup(agent_deletes_it):
+    with after_first_statement(agent_deletes_it):
         second = await ingest_inbound(container.uow, telegram(account_id, 2))
     assert second.conversation_id != first.conversation_id
     assert second.contact_id == first.contact_id

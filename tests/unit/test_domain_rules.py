@@ -18,6 +18,7 @@ from helpline.domain.contacts import (
     normalise_tags,
 )
 from helpline.domain.conversations import (
+    KEPT_BY_CUSTOMER_MESSAGE,
     REOPEN_WINDOW,
     ConversationStatus,
     InboundTarget,
@@ -185,6 +186,18 @@ def test_where_an_inbound_message_goes() -> None:
     old = LatestConversation(1, S.RESOLVED, NOW - REOPEN_WINDOW - timedelta(seconds=1))
     assert choose_inbound_target(recent, NOW) is InboundTarget.REOPEN
     assert choose_inbound_target(old, NOW) is InboundTarget.NEW
+
+
+@given(
+    st.sampled_from(sorted(KEPT_BY_CUSTOMER_MESSAGE)),
+    st.datetimes(timezones=st.just(UTC)),
+    st.none() | st.datetimes(timezones=st.just(UTC)),
+)
+def test_a_conversation_kept_as_it_is_always_takes_the_message(
+    status: ConversationStatus, now: datetime, resolved_at: datetime | None
+) -> None:
+    # PostgreSQL's ingest appends to these in SQL, without asking choose_inbound_target.
+    assert choose_inbound_target(LatestConversation(1, status, resolved_at), now) is InboundTarget.APPEND
 
 
 @given(st.datetimes(timezones=st.just(UTC)), st.none() | st.datetimes(timezones=st.just(UTC)))

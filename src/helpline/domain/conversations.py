@@ -69,6 +69,9 @@ class DeliveryStatus(StrEnum):
 
 #: Conversations in these states still collect new customer messages.
 ACTIVE_STATUSES = frozenset({ConversationStatus.OPEN, ConversationStatus.PENDING})
+#: A customer's message leaves a conversation in these statuses as it is (it only moves up the
+#: inbox); one that was pending (waiting on the customer) is opened again by their answer.
+KEPT_BY_CUSTOMER_MESSAGE = frozenset({ConversationStatus.OPEN})
 
 _ALLOWED: dict[ConversationStatus, frozenset[ConversationStatus]] = {
     ConversationStatus.OPEN: frozenset(
