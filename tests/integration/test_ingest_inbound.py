@@ -21,7 +21,7 @@ from helpline.domain.conversations import Channel, ConversationStatus
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundMessage
 from helpline.services.channel_accounts import do_create_channel_account
-from helpline.services.inbound import IngestResult, ingest_inbound
+from helpline.services.inbound import IngestResult, do_ingest_inbound, ingest_inbound
 from helpline.storage import db
 from helpline.storage.driver_sql import DriverStatement
 from helpline.storage.models import Conversation, Message
@@ -268,3 +268,21 @@ async def test_when_the_server_drops_the_pool_one_message_fails_and_the_next_is_
     later = await ingest_inbound(container.uow, telegram(account_id, 2, 2))
     assert not later.duplicate
     assert len(await stored(container)) == 5
+
+
+async def test_messages_stored_together_take_one_statement_each_in_their_transaction(
+    container: Container,
+) -> None:
+    """The batcher's path: several messages in one transaction (committed once)."""
+    account_id = await new_account(container)
+    firsts = [await ingest_inbound(container.uow, telegram(account_id, 1, c)) for c in (1, 2, 3)]
+    with statements(container) as sent:
+        async with container.uow() as uow:
+            results = [await do_ingest_inbound(uow, telegram(account_id, 2, c)) for c in (1, 2, 3)]
+            await uow.commit()
+    assert [r.conversation_id for r in results] == [f.conversation_id for f in firsts]
+    if container.engine.dialect.name == "postgresql":
+        assert [sql.split(" AS", 1)[0] for sql in sent] == ["in transaction: WITH known"] * 3
+    assert sorted(await stored(container)) == sorted(
+        [(f.conversation_id, f"{c}:{n}") for f, c in zip(firsts, (1, 2, 3), strict=True) for n in (1, 2)]
+    )

@@ -353,6 +353,32 @@ async def _lookup_on_driver(conn: DriverConnection[Any], msg: InboundMessage, id
     return _known(row)
 
 
+async def _lookup_and_append_on_driver(
+    conn: DriverConnection[Any], msg: InboundMessage, identity: Identity, now: datetime
+) -> tuple[_Known, int | None]:
+    """What the look-up found, and the message's id when it was appended to an open conversation."""
+    values = {
+        **_lookup_values(msg, identity),
+        "touched_at": now,
+        "message_text": msg.text,
+        "customer_sent_at": msg.sent_at,
+    }
+    row = await _LOOKUP_AND_APPEND_ON_DRIVER.fetch_one(conn, values)
+    assert row is not None  # the look-up selects from a one-row anchor
+    return _known(row), row[-1]
+
+
+def _append_values(msg: InboundMessage, conversation_id: int, now: datetime) -> dict[str, object]:
+    return {
+        "conversation_id": conversation_id,
+        "touched_at": now,
+        "account_id": msg.channel_account_id,
+        "message_text": msg.text,
+        "provider_id": msg.provider_message_id,
+        "customer_sent_at": msg.sent_at,
+    }
+
+
 def _duplicate_result(duplicate: _Duplicate) -> IngestResult:
     return IngestResult(
         duplicate.message_id,
@@ -417,6 +443,14 @@ async def do_ingest_inbound(
     conn = await uow.session.connection()
     now = uow.now()
     identity = normalise_identity(msg.identity_kind, msg.identity_value, default_region)
+    if known is None and conn.dialect.name == "postgresql" and not msg.attachments:
+        # Several messages stored together (the batcher): each open conversation's one
+        # statement, inside the shared transaction.
+        known, appended_id = await _lookup_and_append_on_driver(
+            await driver_connection(conn), msg, identity, now
+        )
+        if appended_id is not None:
+            return _appended(uow, _plan(known, msg, now), appended_id, now)
     if known is None:
         known = await _lookup(conn, msg, identity)
     if known.duplicate is not None:
@@ -512,6 +546,14 @@ async def do_ingest_inbound(
     return IngestResult(message_id, conversation_id, contact_id, duplicate=False, stored_at=now)
 
 
+def _appended(uow: UnitOfWork, plan: _Plan, message_id: int, now: datetime) -> IngestResult:
+    """The result of a message appended to the conversation of `plan` (its event emitted)."""
+    assert plan.contact_id is not None  # an append: a known contact...
+    assert plan.conversation_id is not None  # ...and their conversation
+    uow.emit(_message_created(plan, plan.conversation_id, plan.contact_id, message_id))
+    return IngestResult(message_id, plan.conversation_id, plan.contact_id, duplicate=False, stored_at=now)
+
+
 async def _ingest_in_autocommit(
     make_uow: UnitOfWorkFactory, msg: InboundMessage, default_region: str
 ) -> IngestResult | _Known:
@@ -528,41 +570,28 @@ async def _ingest_in_autocommit(
         driver = await driver_connection(conn)
         now = uow.now()
         identity = normalise_identity(msg.identity_kind, msg.identity_value, default_region)
-        values = {
-            **_lookup_values(msg, identity),
-            "touched_at": now,
-            "message_text": msg.text,
-            "customer_sent_at": msg.sent_at,
-        }
         try:
             if msg.attachments:
                 return await _lookup_on_driver(driver, msg, identity)
-            row = await _LOOKUP_AND_APPEND_ON_DRIVER.fetch_one(driver, values)
-            assert row is not None  # the look-up selects from a one-row anchor
-            known, message_id = _known(row), row[-1]
-            if message_id is None:
+            known, appended_id = await _lookup_and_append_on_driver(driver, msg, identity, now)
+            plan = _plan(known, msg, now)
+            if appended_id is None:
                 if known.duplicate is not None:
                     return _duplicate_result(known.duplicate)
-                plan = _plan(known, msg, now)
                 if plan.contact_id is None or plan.conversation_id is None:
                     return known
-                appended = await _APPEND_ON_DRIVER[(plan.reopens, plan.handler == Handler.BOT)].fetch_one(
-                    driver, {**values, "conversation_id": plan.conversation_id}
-                )
+                statement = _APPEND_ON_DRIVER[(plan.reopens, plan.handler == Handler.BOT)]
+                appended = await statement.fetch_one(driver, _append_values(msg, plan.conversation_id, now))
                 if appended is None:  # the conversation was deleted after the look-up
                     return await _lookup_on_driver(driver, msg, identity)
-                message_id = appended[0]
-            else:
-                plan = _plan(known, msg, now)
+                appended_id = appended[0]
         except psycopg.OperationalError:
             if driver.broken:  # SQLAlchemy did not see it: keep the dead connection out of its pool
                 await conn.invalidate()
             raise
-        assert plan.contact_id is not None  # an append: known contact...
-        assert plan.conversation_id is not None  # ...and conversation
-        uow.emit(_message_created(plan, plan.conversation_id, plan.contact_id, message_id))
+        result = _appended(uow, plan, appended_id, now)
         await uow.commit()  # nothing left to commit; publishes the event
-        return IngestResult(message_id, plan.conversation_id, plan.contact_id, duplicate=False, stored_at=now)
+        return result
 
 
 async def ingest_inbound(
