@@ -24,7 +24,7 @@ from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.inbound import IngestResult, do_ingest_inbound, ingest_inbound
 from helpline.storage import db
 from helpline.storage.driver_sql import DriverStatement
-from helpline.storage.models import Conversation, Message
+from helpline.storage.models import Contact, ContactIdentity, Conversation, Message
 from tests.conftest import make_settings, truncate_postgres
 
 
@@ -286,3 +286,58 @@ async def test_messages_stored_together_take_one_statement_each_in_their_transac
     assert sorted(await stored(container)) == sorted(
         [(f.conversation_id, f"{c}:{n}") for f, c in zip(firsts, (1, 2, 3), strict=True) for n in (1, 2)]
     )
+
+
+async def test_a_first_message_starts_contact_and_conversation_in_a_second_statement(
+    container: Container,
+) -> None:
+    account_id = await new_account(container)
+    with statements(container) as sent:
+        first = await ingest_inbound(container.uow, telegram(account_id, 1))
+    if container.engine.dialect.name == "postgresql":
+        assert [sql.split(" AS", 1)[0] for sql in sent] == [
+            "autocommit: WITH known",
+            "autocommit: WITH new_contact",
+        ]
+    async with container.uow() as uow:
+        conversation = await uow.session.get_one(Conversation, first.conversation_id)
+        identity = await uow.session.scalar(
+            select(ContactIdentity).where(ContactIdentity.contact_id == first.contact_id)
+        )
+        contact = await uow.session.get_one(Contact, first.contact_id)
+    assert (conversation.contact_id, conversation.status) == (first.contact_id, ConversationStatus.OPEN.value)
+    assert conversation.last_message_at == first.stored_at
+    assert identity is not None
+    assert (identity.kind, identity.value, identity.verified) == ("telegram", "42", True)
+    assert (contact.tags, contact.attributes) == ([], {})
+    # A closed conversation is never reopened: the known contact gets a new one, in a second statement.
+    await set_status(container, first.conversation_id, ConversationStatus.CLOSED)
+    with statements(container) as sent:
+        second = await ingest_inbound(container.uow, telegram(account_id, 2))
+    assert second.contact_id == first.contact_id
+    assert second.conversation_id != first.conversation_id
+    if container.engine.dialect.name == "postgresql":
+        assert [sql.split(" AS", 1)[0] for sql in sent] == [
+            "autocommit: WITH known",
+            "autocommit: WITH new_conversation",
+        ]
+    assert await stored(container) == [(first.conversation_id, "42:1"), (second.conversation_id, "42:2")]
+
+
+async def test_two_first_messages_of_one_new_sender_make_one_contact(postgres_container: Container) -> None:
+    """Another request stores the sender's first message between our look-up and our insert:
+    our contact-creating statement fails whole, and the retry appends to theirs."""
+    container = postgres_container
+    account_id = await new_account(container)
+    theirs: list[IngestResult] = []
+
+    async def other_request_lands() -> None:
+        theirs.append(await ingest_inbound(container.uow, telegram(account_id, 2)))
+
+    with after_first_statement(other_request_lands):
+        ours = await ingest_inbound(container.uow, telegram(account_id, 1))
+    assert ours.contact_id == theirs[0].contact_id
+    assert ours.conversation_id == theirs[0].conversation_id
+    assert await stored(container) == [(ours.conversation_id, "42:2"), (ours.conversation_id, "42:1")]
+    async with container.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Contact)) == 1

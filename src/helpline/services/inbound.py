@@ -6,12 +6,13 @@ it), so it issues a handful of indexed statements and no ORM unit-of-work bookke
 On PostgreSQL a returning customer's message, the common case, is one round trip: one
 statement, run in autocommit so that it is its own transaction, looks up the sender and,
 when their latest conversation is open, touches it, inserts the message and queues the bot's
-turn. A message that reopens a conversation takes a second statement. The same work in an
-explicit transaction took five round trips (BEGIN, look-up, update, insert, COMMIT), each a
-send, an event-loop wake-up and a receive, and SQLAlchemy's execution layers around each;
-measured one message at a time, the ingest's CPU went from about 1,000 to 380 µs a message.
-Everything else (a new contact, a new conversation, attachments, several messages stored
-together by the batcher, and SQLite always) runs in a transaction through SQLAlchemy.
+turn. A message that reopens a conversation, or starts one (with the contact, for a
+first-time sender), takes a second statement. The same work in an explicit transaction took
+five round trips (BEGIN, look-up, update, insert, COMMIT), each a send, an event-loop
+wake-up and a receive, and SQLAlchemy's execution layers around each; measured one message
+at a time, the ingest's CPU went from about 1,000 to 380 µs a message.
+Several messages stored together by the batcher use the same statements in one transaction.
+Messages with attachments, and SQLite always, run in a transaction through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -22,10 +23,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import CTE, ColumnElement, Select, and_, bindparam, insert, literal, or_, select, true, update
+from sqlalchemy import (
+    CTE,
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import QueryableAttribute, aliased
 
 from helpline.domain.contacts import search_key
 from helpline.domain.conversations import (
@@ -55,7 +70,7 @@ from helpline.storage.models import (
     Message,
     OutboxItem,
 )
-from helpline.storage.types import UTCDateTime
+from helpline.storage.types import JsonDoc, UTCDateTime
 from helpline.storage.uow import UnitOfWork, UnitOfWorkFactory
 
 
@@ -316,6 +331,106 @@ def _lookup_and_append_statement() -> Select[Any]:
     )
 
 
+_EMPTY_JSON_LIST = literal_column("'[]'::jsonb", JsonDoc)
+_EMPTY_JSON_OBJECT = literal_column("'{}'::jsonb", JsonDoc)
+
+
+def _typed(name: str, column: QueryableAttribute[Any]) -> BindParameter[Any]:
+    """A parameter with its column's type: rendered with a cast, which INSERT ... SELECT needs."""
+    return bindparam(name, type_=column.type)
+
+
+def _start_statement(*, new_contact: bool, queues_bot_turn: bool) -> Select[Any]:
+    """PostgreSQL: a new conversation with its first message (and the bot's turn), in one
+    statement; for a first-time sender, their contact and identity too.
+
+    The contact's identity is unique: a first message of the same new sender stored by
+    another process at the same moment fails this whole statement, and the retry finds the
+    contact that won. Returns the contact, conversation and message ids.
+    """
+    contact_id: ColumnElement[Any]
+    extra: list[CTE] = []
+    if new_contact:
+        contact = (
+            insert(Contact)
+            .values(
+                name=_typed("sender_name", Contact.name),
+                name_key=_typed("name_key", Contact.name_key),
+                language=_typed("contact_language", Contact.language),
+                is_vip=False,
+                tags=_EMPTY_JSON_LIST,
+                attributes=_EMPTY_JSON_OBJECT,
+                created_at=_STAMP,
+                updated_at=_STAMP,
+            )
+            .returning(Contact.id)
+            .cte("new_contact")
+        )
+        contact_id = contact.c.id
+        identity = insert(ContactIdentity).from_select(
+            ("contact_id", "kind", "value", "verified", "created_at"),
+            select(
+                contact.c.id,
+                _typed("kind", ContactIdentity.kind),
+                _typed("value", ContactIdentity.value),
+                literal(True),
+                _STAMP,
+            ),
+        )
+        extra.append(identity.cte("new_identity"))
+    else:
+        contact_id = _typed("contact_id", Conversation.contact_id)
+    conversation = (
+        insert(Conversation)
+        .from_select(
+            (
+                "channel_account_id",
+                "channel",
+                "contact_id",
+                "team_id",
+                "status",
+                "priority",
+                "language",
+                "tags",
+                "created_at",
+                "updated_at",
+                "last_message_at",
+                "handler",
+                "flow_version_id",
+            ),
+            select(
+                _typed("account_id", Conversation.channel_account_id),
+                _typed("channel", Conversation.channel),
+                contact_id,
+                _typed("team_id", Conversation.team_id),
+                literal(ConversationStatus.OPEN.value),
+                literal(Priority.NORMAL.value),
+                _typed("conversation_language", Conversation.language),
+                _EMPTY_JSON_LIST,
+                _STAMP,
+                _STAMP,
+                _STAMP,
+                _typed("handler", Conversation.handler),
+                _typed("flow_version_id", Conversation.flow_version_id),
+            ),
+        )
+        .returning(Conversation.id, Conversation.contact_id)
+        .cte("new_conversation")
+    )
+    new_message = _insert_message_into(conversation)
+    if queues_bot_turn:
+        extra.append(_queue_bot_turn(new_message))
+    statement = select(conversation.c.contact_id, conversation.c.id, new_message.c.id).select_from(
+        conversation.join(new_message, true())
+    )
+    return statement.add_cte(*extra) if extra else statement
+
+
+_START_ON_DRIVER = {
+    (new_contact, bot): DriverStatement(_start_statement(new_contact=new_contact, queues_bot_turn=bot))
+    for new_contact in (False, True)
+    for bot in (False, True)
+}
 _APPEND_ON_DRIVER = {
     (reopens, bot): DriverStatement(_append_statement(reopens=reopens, queues_bot_turn=bot))
     for reopens in (False, True)
@@ -446,11 +561,13 @@ async def do_ingest_inbound(
     if known is None and conn.dialect.name == "postgresql" and not msg.attachments:
         # Several messages stored together (the batcher): each open conversation's one
         # statement, inside the shared transaction.
-        known, appended_id = await _lookup_and_append_on_driver(
-            await driver_connection(conn), msg, identity, now
-        )
+        driver = await driver_connection(conn)
+        known, appended_id = await _lookup_and_append_on_driver(driver, msg, identity, now)
+        plan = _plan(known, msg, now)
         if appended_id is not None:
-            return _appended(uow, _plan(known, msg, now), appended_id, now)
+            return _appended(uow, plan, appended_id, now)
+        if known.duplicate is None and plan.conversation_id is None:
+            return await _start_on_driver(driver, uow, msg, identity, known, plan, now)
     if known is None:
         known = await _lookup(conn, msg, identity)
     if known.duplicate is not None:
@@ -546,6 +663,48 @@ async def do_ingest_inbound(
     return IngestResult(message_id, conversation_id, contact_id, duplicate=False, stored_at=now)
 
 
+async def _start_on_driver(
+    conn: DriverConnection[Any],
+    uow: UnitOfWork,
+    msg: InboundMessage,
+    identity: Identity,
+    known: _Known,
+    plan: _Plan,
+    now: datetime,
+) -> IngestResult:
+    """A new conversation (and contact, for a first-time sender) with the message: one statement."""
+    statement = _START_ON_DRIVER[(plan.contact_id is None, plan.handler == Handler.BOT)]
+    row = await statement.fetch_one(
+        conn,
+        {
+            **_lookup_values(msg, identity),
+            "touched_at": now,
+            "message_text": msg.text,
+            "customer_sent_at": msg.sent_at,
+            "sender_name": msg.sender_name,
+            "name_key": search_key(msg.sender_name),
+            "contact_language": msg.language and msg.language.value,
+            "contact_id": plan.contact_id,
+            "team_id": plan.team_id,
+            "conversation_language": plan.language,
+            "handler": plan.handler,
+            "flow_version_id": known.flow_version_id,
+        },
+    )
+    assert row is not None  # every part inserts from the one before it
+    contact_id, conversation_id, message_id = row
+    uow.emit(
+        Event(
+            type="conversation.created",
+            conversation_id=conversation_id,
+            team_id=plan.team_id,
+            payload={"conversation_id": conversation_id, "contact_id": contact_id},
+        )
+    )
+    uow.emit(_message_created(plan, conversation_id, contact_id, message_id))
+    return IngestResult(message_id, conversation_id, contact_id, duplicate=False, stored_at=now)
+
+
 def _appended(uow: UnitOfWork, plan: _Plan, message_id: int, now: datetime) -> IngestResult:
     """The result of a message appended to the conversation of `plan` (its event emitted)."""
     assert plan.contact_id is not None  # an append: a known contact...
@@ -557,13 +716,14 @@ def _appended(uow: UnitOfWork, plan: _Plan, message_id: int, now: datetime) -> I
 async def _ingest_in_autocommit(
     make_uow: UnitOfWorkFactory, msg: InboundMessage, default_region: str
 ) -> IngestResult | _Known:
-    """PostgreSQL: one statement for the common case, two for a reopening, all in autocommit.
+    """PostgreSQL: one statement for the common case, two otherwise, all in autocommit.
 
     The first statement looks up and, when the customer's latest conversation is open,
     appends the message; a provider retry is answered from its look-up. A conversation that
-    reopens costs a second, atomic statement. Both run through psycopg directly
-    (`storage.driver_sql`). Returns what the look-up found when the message needs a
-    transaction (a new contact or conversation, attachments).
+    reopens, or a new one (with the contact, for a first-time sender), costs a second,
+    atomic statement. All run through psycopg directly (`storage.driver_sql`). Returns what
+    the look-up found when the message needs a transaction (attachments, or a conversation
+    deleted after the look-up).
     """
     async with make_uow() as uow:
         conn = await uow.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
@@ -578,8 +738,10 @@ async def _ingest_in_autocommit(
             if appended_id is None:
                 if known.duplicate is not None:
                     return _duplicate_result(known.duplicate)
-                if plan.contact_id is None or plan.conversation_id is None:
-                    return known
+                if plan.conversation_id is None:
+                    result = await _start_on_driver(driver, uow, msg, identity, known, plan, now)
+                    await uow.commit()  # nothing left to commit; publishes the events
+                    return result
                 statement = _APPEND_ON_DRIVER[(plan.reopens, plan.handler == Handler.BOT)]
                 appended = await statement.fetch_one(driver, _append_values(msg, plan.conversation_id, now))
                 if appended is None:  # the conversation was deleted after the look-up
