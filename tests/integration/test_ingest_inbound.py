@@ -341,3 +341,18 @@ async def test_two_first_messages_of_one_new_sender_make_one_contact(postgres_co
     assert await stored(container) == [(ours.conversation_id, "42:2"), (ours.conversation_id, "42:1")]
     async with container.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Contact)) == 1
+
+
+async def test_a_connection_pinged_after_sitting_idle_can_still_run_in_autocommit(
+    postgres_container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool pings connections that sat idle; the ping must not leave a transaction open,
+    or the autocommit ingest cannot use the connection (seen once in 40,000 webhooks)."""
+    container = postgres_container
+    account_id = await new_account(container)
+    await ingest_inbound(container.uow, telegram(account_id, 1))
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)  # every checkout now pings
+    second = await ingest_inbound(container.uow, telegram(account_id, 2))
+    third = await ingest_inbound(container.uow, telegram(account_id, 3))
+    assert third.conversation_id == second.conversation_id
+    assert len(await stored(container)) == 3

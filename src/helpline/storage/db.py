@@ -139,10 +139,11 @@ def _ping_connections_left_idle(engine: AsyncEngine) -> None:
         returned = record.info.get("returned_at")
         if returned is None or time.monotonic() - returned < IDLE_PING_SECONDS:
             return  # new (just connected) or in steady use
-        cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("SELECT 1")
-            cursor.close()
+            # The dialect's own ping (SQLAlchemy's pre-ping uses it): on psycopg it runs in
+            # autocommit, so it leaves no transaction open. A plain cursor.execute would leave
+            # one, and the connection could then not be switched to autocommit by its user.
+            engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:  # the pool drops this connection and checks out another
             raise DisconnectionError("pooled connection was closed while idle") from exc
 
