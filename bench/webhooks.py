@@ -16,9 +16,10 @@ Two phases against the same server, then the physical reference on the same data
    driver (psycopg), for the same time: what the database alone does on this machine.
 Prints webhooks/s, p50/p99 answer time, the ratio max webhooks/s : raw rows/s, and the server's
 CPU time per webhook in each loop (from /proc; steadier than answer times on a shared machine:
-about 0.9-1.1 ms in the open loop at 500/s and 0.35-0.4 ms in the closed loop here, where
+about 0.9-1.1 ms in the open loop at 500/s and 0.35-0.45 ms in the closed loop here, where
 requests share event-loop wake-ups and transactions; 1.4-1.6 and 0.8-1.0 ms before a
-returning customer's message became one SQL statement).
+message became one or two SQL statements). Of the open loop's measured 6,000 requests about
+1,200 are first messages of new customers (2,000 customers, 1,000 requests of warm-up).
 Target (issue "Messenger channels"): >= 500 webhooks/s with p99 < 50 ms.
 
     python bench/webhooks.py                  # HELPLINE_TEST_POSTGRES_URL or --postgres-url

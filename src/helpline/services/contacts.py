@@ -363,8 +363,9 @@ async def search_contacts(
 
 
 async def link_revealed_phone(uow: UnitOfWork, contact_id: int, raw_phone: str, default_region: str) -> int:
-    """A provider vouched for this customer's own phone number (WhatsApp's sender, Viber's or
-    Telegram's shared own contact): attach it, or, when another contact already has it, fold
+    """A provider vouched for this customer's own phone number (WhatsApp's sender, a Telegram
+    contact whose user_id is the sender; Viber's contacts carry no owner and never come here,
+    see channels/viber/parse.py): attach it, or, when another contact already has it, fold
     this contact into that one so the customer's history is one. Returns the surviving contact.
 
     Only for numbers the provider itself verified; numbers a customer merely types go through
