@@ -1,14 +1,20 @@
 """What every provider's channel tests do the same way: count rows, reply as an agent through the
-API, and read back a reply's delivery state with its outbox item."""
+API, read back a reply's delivery state with its outbox item, and make a Telegram account and
+its customers' messages for the ingest tests."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
 from helpline.bootstrap import Container
+from helpline.domain.conversations import Channel
+from helpline.domain.identities import IdentityKind
+from helpline.domain.inbound import InboundMessage
+from helpline.services.channel_accounts import do_create_channel_account
 from helpline.storage.models import Message, OutboxItem
 from tests.integration.conftest import Staff
 
@@ -34,3 +40,23 @@ async def message_state(c: Container, message_id: int) -> tuple[str, str | None,
     assert message is not None
     assert item is not None
     return message.delivery_status, message.delivery_error, item
+
+
+async def telegram_account(c: Container) -> int:
+    async with c.uow() as uow:
+        created = await do_create_channel_account(uow, Channel.TELEGRAM, "bot", {}, None)
+        await uow.commit()
+    return created.id
+
+
+def telegram_message(account_id: int, customer: int, n: int) -> InboundMessage:
+    """Customer `customer`'s n-th message; its provider id is "customer:n"."""
+    return InboundMessage(
+        channel=Channel.TELEGRAM,
+        channel_account_id=account_id,
+        identity_kind=IdentityKind.TELEGRAM,
+        identity_value=str(customer),
+        text=f"message {n}",
+        provider_message_id=f"{customer}:{n}",
+        sent_at=datetime.now(UTC),
+    )

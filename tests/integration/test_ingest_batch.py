@@ -4,36 +4,13 @@ committed before its caller hears back; a failing batch falls back to one messag
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
 from helpline.bootstrap import Container
-from helpline.domain.conversations import Channel
-from helpline.domain.identities import IdentityKind
-from helpline.domain.inbound import InboundMessage
-from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.ingest_batch import IngestBatcher
 from helpline.storage.models import Conversation, Message
-
-
-def message(account_id: int, customer: int, n: int, account_override: int | None = None) -> InboundMessage:
-    return InboundMessage(
-        channel=Channel.TELEGRAM,
-        channel_account_id=account_override or account_id,
-        identity_kind=IdentityKind.TELEGRAM,
-        identity_value=str(customer),
-        text=f"message {n}",
-        provider_message_id=f"{customer}:{n}",
-        sent_at=datetime.now(UTC),
-    )
-
-
-async def account(container: Container) -> int:
-    async with container.uow() as uow:
-        created = await do_create_channel_account(uow, Channel.TELEGRAM, "bot", {}, None)
-        await uow.commit()
-    return created.id
+from tests.integration.channel_kit import telegram_account, telegram_message
 
 
 async def counts(container: Container) -> tuple[int, int]:
@@ -44,10 +21,10 @@ async def counts(container: Container) -> tuple[int, int]:
 
 
 async def test_concurrent_messages_and_retries_are_each_stored_once(container: Container) -> None:
-    account_id = await account(container)
+    account_id = await telegram_account(container)
     batcher = IngestBatcher(container.uow, lanes=2, max_batch=16)
     # 5 customers x 20 messages, and every message delivered twice (a provider retry), all at once.
-    deliveries = [message(account_id, 1000 + c, n) for c in range(5) for n in range(20)] * 2
+    deliveries = [telegram_message(account_id, 1000 + c, n) for c in range(5) for n in range(20)] * 2
     results = await asyncio.gather(*(batcher.ingest(m) for m in deliveries))
     assert sum(r.duplicate for r in results) == 100
     assert await counts(container) == (100, 5)
@@ -59,10 +36,10 @@ async def test_concurrent_messages_and_retries_are_each_stored_once(container: C
 
 
 async def test_a_bad_message_fails_alone_and_its_batch_neighbours_are_stored(container: Container) -> None:
-    account_id = await account(container)
+    account_id = await telegram_account(container)
     batcher = IngestBatcher(container.uow, lanes=1, max_batch=16)
-    good = [message(account_id, 2000 + n, 0) for n in range(6)]
-    bad = message(account_id, 2999, 0, account_override=987_654)  # no such channel account
+    good = [telegram_message(account_id, 2000 + n, 0) for n in range(6)]
+    bad = telegram_message(987_654, 2999, 0)  # no such channel account
     outcomes = await asyncio.gather(
         *(batcher.ingest(m) for m in [*good[:3], bad, *good[3:]]), return_exceptions=True
     )
@@ -76,12 +53,12 @@ async def test_a_retry_waits_for_the_batch_holding_its_sender_instead_of_failing
 ) -> None:
     from structlog.testing import capture_logs
 
-    account_id = await account(container)
+    account_id = await telegram_account(container)
     batcher = IngestBatcher(container.uow, lanes=2, max_batch=4)
-    first = [message(account_id, 3000 + c, 0) for c in range(4)]
+    first = [telegram_message(account_id, 3000 + c, 0) for c in range(4)]
     # The retry of the first message arrives with other customers' messages: without care the
     # second lane would store it beside the first lane's uncommitted original and fail.
-    second = [first[0], *(message(account_id, 3100 + c, 0) for c in range(3))]
+    second = [first[0], *(telegram_message(account_id, 3100 + c, 0) for c in range(3))]
     with capture_logs() as logs:
         results = await asyncio.gather(*(batcher.ingest(m) for m in [*first, *second]))
     assert [e for e in logs if e["event"] == "ingest_batch_split"] == []
@@ -91,9 +68,9 @@ async def test_a_retry_waits_for_the_batch_holding_its_sender_instead_of_failing
 
 
 async def test_one_senders_messages_are_stored_in_arrival_order(container: Container) -> None:
-    account_id = await account(container)
+    account_id = await telegram_account(container)
     batcher = IngestBatcher(container.uow, lanes=3, max_batch=2)
-    burst = [message(account_id, 4000, n) for n in range(9)]
+    burst = [telegram_message(account_id, 4000, n) for n in range(9)]
     results = await asyncio.gather(*(batcher.ingest(m) for m in burst))
     ids = [r.message_id for r in results]
     assert ids == sorted(ids)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -17,34 +17,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from helpline.bootstrap import Container, build_container
-from helpline.domain.conversations import Channel, ConversationStatus
-from helpline.domain.identities import IdentityKind
-from helpline.domain.inbound import InboundMessage
-from helpline.services.channel_accounts import do_create_channel_account
+from helpline.domain.conversations import ConversationStatus
 from helpline.services.inbound import IngestResult, do_ingest_inbound, ingest_inbound
 from helpline.storage import db
 from helpline.storage.driver_sql import DriverStatement
 from helpline.storage.models import Contact, ContactIdentity, Conversation, Message
 from tests.conftest import make_settings, truncate_postgres
-
-
-def telegram(account_id: int, n: int, customer: int = 42) -> InboundMessage:
-    return InboundMessage(
-        channel=Channel.TELEGRAM,
-        channel_account_id=account_id,
-        identity_kind=IdentityKind.TELEGRAM,
-        identity_value=str(customer),
-        text=f"message {n}",
-        provider_message_id=f"{customer}:{n}",
-        sent_at=datetime.now(UTC),
-    )
-
-
-async def new_account(container: Container) -> int:
-    async with container.uow() as uow:
-        created = await do_create_channel_account(uow, Channel.TELEGRAM, "bot", {}, None)
-        await uow.commit()
-    return created.id
+from tests.integration.channel_kit import telegram_account, telegram_message
 
 
 @contextmanager
@@ -71,6 +50,11 @@ def statements(container: Container) -> Iterator[list[str]]:
             yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def heads(sent: list[str]) -> list[str]:
+    """Each statement's mode and first CTE ("autocommit: WITH known"): which statement it was."""
+    return [sql.split(" AS", 1)[0] for sql in sent]
 
 
 @contextmanager
@@ -113,10 +97,10 @@ async def stored(container: Container) -> list[tuple[int, str | None]]:
 
 
 async def test_a_returning_customers_message_is_one_statement(container: Container) -> None:
-    account_id = await new_account(container)
-    first = await ingest_inbound(container.uow, telegram(account_id, 1))
+    account_id = await telegram_account(container)
+    first = await ingest_inbound(container.uow, telegram_message(account_id, 42, 1))
     with statements(container) as sent:
-        second = await ingest_inbound(container.uow, telegram(account_id, 2))
+        second = await ingest_inbound(container.uow, telegram_message(account_id, 42, 2))
     assert second.conversation_id == first.conversation_id
     assert not second.duplicate
     if container.engine.dialect.name == "postgresql":
@@ -130,7 +114,7 @@ async def test_a_returning_customers_message_is_one_statement(container: Contain
     assert await stored(container) == [(first.conversation_id, "42:1"), (first.conversation_id, "42:2")]
     # A provider retry is answered from the look-up alone.
     with statements(container) as sent:
-        retry = await ingest_inbound(container.uow, telegram(account_id, 2))
+        retry = await ingest_inbound(container.uow, telegram_message(account_id, 42, 2))
     assert retry == IngestResult(
         second.message_id,
         second.conversation_id,
@@ -146,15 +130,15 @@ async def test_a_returning_customers_message_is_one_statement(container: Contain
 async def test_a_conversation_waiting_on_the_customer_reopens(
     container: Container, status: ConversationStatus
 ) -> None:
-    account_id = await new_account(container)
-    first = await ingest_inbound(container.uow, telegram(account_id, 1))
+    account_id = await telegram_account(container)
+    first = await ingest_inbound(container.uow, telegram_message(account_id, 42, 1))
     await set_status(container, first.conversation_id, status)
     with statements(container) as sent:
-        second = await ingest_inbound(container.uow, telegram(account_id, 2))
+        second = await ingest_inbound(container.uow, telegram_message(account_id, 42, 2))
     assert second.conversation_id == first.conversation_id
     if container.engine.dialect.name == "postgresql":
         # The first statement appends only to an open conversation; the second reopens and appends.
-        assert [sql.split(" AS", 1)[0] for sql in sent] == [
+        assert heads(sent) == [
             "autocommit: WITH known",
             "autocommit: WITH touched",
         ]
@@ -180,8 +164,8 @@ async def test_a_retry_stored_between_lookup_and_append_leaves_the_conversation_
     postgres_container: Container,
 ) -> None:
     container = postgres_container
-    account_id = await new_account(container)
-    first = await ingest_inbound(container.uow, telegram(account_id, 1))
+    account_id = await telegram_account(container)
+    first = await ingest_inbound(container.uow, telegram_message(account_id, 42, 1))
     await set_status(container, first.conversation_id, ConversationStatus.PENDING)
     async with container.uow() as uow:
         before = (await uow.session.get_one(Conversation, first.conversation_id)).last_message_at
@@ -206,7 +190,7 @@ async def test_a_retry_stored_between_lookup_and_append_leaves_the_conversation_
             await uow.commit()
 
     with after_first_statement(original_lands):
-        retry = await ingest_inbound(container.uow, telegram(account_id, 2))
+        retry = await ingest_inbound(container.uow, telegram_message(account_id, 42, 2))
     assert retry.duplicate
     assert retry.conversation_id == first.conversation_id
     assert await stored(container) == [(first.conversation_id, "42:1"), (first.conversation_id, "42:2")]
@@ -221,8 +205,8 @@ async def test_a_conversation_deleted_between_lookup_and_append_gets_a_new_one(
     postgres_container: Container,
 ) -> None:
     container = postgres_container
-    account_id = await new_account(container)
-    first = await ingest_inbound(container.uow, telegram(account_id, 1))
+    account_id = await telegram_account(container)
+    first = await ingest_inbound(container.uow, telegram_message(account_id, 42, 1))
     await set_status(container, first.conversation_id, ConversationStatus.PENDING)
 
     async def agent_deletes_it() -> None:
@@ -231,7 +215,7 @@ async def test_a_conversation_deleted_between_lookup_and_append_gets_a_new_one(
             await uow.commit()
 
     with after_first_statement(agent_deletes_it):
-        second = await ingest_inbound(container.uow, telegram(account_id, 2))
+        second = await ingest_inbound(container.uow, telegram_message(account_id, 42, 2))
     assert second.conversation_id != first.conversation_id
     assert second.contact_id == first.contact_id
     assert not second.duplicate
@@ -247,9 +231,11 @@ async def test_when_the_server_drops_the_pool_one_message_fails_and_the_next_is_
     one message (the provider retries it), and the pool's other dead ones are not used."""
     container = postgres_container
     monkeypatch.setattr(db, "IDLE_PING_SECONDS", 3600.0)  # connections in steady use: no ping
-    account_id = await new_account(container)
+    account_id = await telegram_account(container)
     # Three customers at once: three connections are used, then wait in the pool.
-    await asyncio.gather(*(ingest_inbound(container.uow, telegram(account_id, 1, c)) for c in (1, 2, 3)))
+    await asyncio.gather(
+        *(ingest_inbound(container.uow, telegram_message(account_id, c, 1)) for c in (1, 2, 3))
+    )
     killer = create_async_engine(container.engine.url, poolclass=NullPool)
     async with killer.connect() as conn:
         killed = await conn.scalar(
@@ -261,11 +247,11 @@ async def test_when_the_server_drops_the_pool_one_message_fails_and_the_next_is_
     await killer.dispose()
     assert killed >= 2
     with pytest.raises(psycopg.OperationalError):
-        await ingest_inbound(container.uow, telegram(account_id, 2, 1))
+        await ingest_inbound(container.uow, telegram_message(account_id, 1, 2))
     # The provider retries: stored on a fresh connection.
-    retried = await ingest_inbound(container.uow, telegram(account_id, 2, 1))
+    retried = await ingest_inbound(container.uow, telegram_message(account_id, 1, 2))
     assert not retried.duplicate
-    later = await ingest_inbound(container.uow, telegram(account_id, 2, 2))
+    later = await ingest_inbound(container.uow, telegram_message(account_id, 2, 2))
     assert not later.duplicate
     assert len(await stored(container)) == 5
 
@@ -274,15 +260,15 @@ async def test_messages_stored_together_take_one_statement_each_in_their_transac
     container: Container,
 ) -> None:
     """The batcher's path: several messages in one transaction (committed once)."""
-    account_id = await new_account(container)
-    firsts = [await ingest_inbound(container.uow, telegram(account_id, 1, c)) for c in (1, 2, 3)]
+    account_id = await telegram_account(container)
+    firsts = [await ingest_inbound(container.uow, telegram_message(account_id, c, 1)) for c in (1, 2, 3)]
     with statements(container) as sent:
         async with container.uow() as uow:
-            results = [await do_ingest_inbound(uow, telegram(account_id, 2, c)) for c in (1, 2, 3)]
+            results = [await do_ingest_inbound(uow, telegram_message(account_id, c, 2)) for c in (1, 2, 3)]
             await uow.commit()
     assert [r.conversation_id for r in results] == [f.conversation_id for f in firsts]
     if container.engine.dialect.name == "postgresql":
-        assert [sql.split(" AS", 1)[0] for sql in sent] == ["in transaction: WITH known"] * 3
+        assert heads(sent) == ["in transaction: WITH known"] * 3
     assert sorted(await stored(container)) == sorted(
         [(f.conversation_id, f"{c}:{n}") for f, c in zip(firsts, (1, 2, 3), strict=True) for n in (1, 2)]
     )
@@ -291,11 +277,11 @@ async def test_messages_stored_together_take_one_statement_each_in_their_transac
 async def test_a_first_message_starts_contact_and_conversation_in_a_second_statement(
     container: Container,
 ) -> None:
-    account_id = await new_account(container)
+    account_id = await telegram_account(container)
     with statements(container) as sent:
-        first = await ingest_inbound(container.uow, telegram(account_id, 1))
+        first = await ingest_inbound(container.uow, telegram_message(account_id, 42, 1))
     if container.engine.dialect.name == "postgresql":
-        assert [sql.split(" AS", 1)[0] for sql in sent] == [
+        assert heads(sent) == [
             "autocommit: WITH known",
             "autocommit: WITH new_contact",
         ]
@@ -313,11 +299,11 @@ async def test_a_first_message_starts_contact_and_conversation_in_a_second_state
     # A closed conversation is never reopened: the known contact gets a new one, in a second statement.
     await set_status(container, first.conversation_id, ConversationStatus.CLOSED)
     with statements(container) as sent:
-        second = await ingest_inbound(container.uow, telegram(account_id, 2))
+        second = await ingest_inbound(container.uow, telegram_message(account_id, 42, 2))
     assert second.contact_id == first.contact_id
     assert second.conversation_id != first.conversation_id
     if container.engine.dialect.name == "postgresql":
-        assert [sql.split(" AS", 1)[0] for sql in sent] == [
+        assert heads(sent) == [
             "autocommit: WITH known",
             "autocommit: WITH new_conversation",
         ]
@@ -328,14 +314,14 @@ async def test_two_first_messages_of_one_new_sender_make_one_contact(postgres_co
     """Another request stores the sender's first message between our look-up and our insert:
     our contact-creating statement fails whole, and the retry appends to theirs."""
     container = postgres_container
-    account_id = await new_account(container)
+    account_id = await telegram_account(container)
     theirs: list[IngestResult] = []
 
     async def other_request_lands() -> None:
-        theirs.append(await ingest_inbound(container.uow, telegram(account_id, 2)))
+        theirs.append(await ingest_inbound(container.uow, telegram_message(account_id, 42, 2)))
 
     with after_first_statement(other_request_lands):
-        ours = await ingest_inbound(container.uow, telegram(account_id, 1))
+        ours = await ingest_inbound(container.uow, telegram_message(account_id, 42, 1))
     assert ours.contact_id == theirs[0].contact_id
     assert ours.conversation_id == theirs[0].conversation_id
     assert await stored(container) == [(ours.conversation_id, "42:2"), (ours.conversation_id, "42:1")]
@@ -349,10 +335,43 @@ async def test_a_connection_pinged_after_sitting_idle_can_still_run_in_autocommi
     """The pool pings connections that sat idle; the ping must not leave a transaction open,
     or the autocommit ingest cannot use the connection (seen once in 40,000 webhooks)."""
     container = postgres_container
-    account_id = await new_account(container)
-    await ingest_inbound(container.uow, telegram(account_id, 1))
+    account_id = await telegram_account(container)
+    await ingest_inbound(container.uow, telegram_message(account_id, 42, 1))
     monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)  # every checkout now pings
-    second = await ingest_inbound(container.uow, telegram(account_id, 2))
-    third = await ingest_inbound(container.uow, telegram(account_id, 3))
+    second = await ingest_inbound(container.uow, telegram_message(account_id, 42, 2))
+    third = await ingest_inbound(container.uow, telegram_message(account_id, 42, 3))
     assert third.conversation_id == second.conversation_id
     assert len(await stored(container)) == 3
+
+
+async def test_a_batch_reopens_and_starts_conversations_with_the_same_statements(
+    container: Container,
+) -> None:
+    """In the batcher's transaction too: a pending conversation is reopened, a new sender's
+    first message starts contact and conversation, each in a second statement."""
+    account_id = await telegram_account(container)
+    pending = await ingest_inbound(container.uow, telegram_message(account_id, 1, 1))
+    await set_status(container, pending.conversation_id, ConversationStatus.PENDING)
+    with statements(container) as sent:
+        async with container.uow() as uow:
+            reopened = await do_ingest_inbound(uow, telegram_message(account_id, 1, 2))
+            started = await do_ingest_inbound(uow, telegram_message(account_id, 2, 1))
+            await uow.commit()
+    if container.engine.dialect.name == "postgresql":
+        assert heads(sent) == [
+            "in transaction: WITH known",
+            "in transaction: WITH touched",
+            "in transaction: WITH known",
+            "in transaction: WITH new_contact",
+        ]
+    assert reopened.conversation_id == pending.conversation_id
+    async with container.uow() as uow:
+        conversation = await uow.session.get_one(Conversation, pending.conversation_id)
+    assert conversation.status == ConversationStatus.OPEN.value
+    assert sorted(await stored(container)) == sorted(
+        [
+            (pending.conversation_id, "1:1"),
+            (pending.conversation_id, "1:2"),
+            (started.conversation_id, "2:1"),
+        ]
+    )

@@ -504,6 +504,15 @@ def _duplicate_result(duplicate: _Duplicate) -> IngestResult:
     )
 
 
+def _conversation_created(plan: _Plan, conversation_id: int, contact_id: int) -> Event:
+    return Event(
+        type="conversation.created",
+        conversation_id=conversation_id,
+        team_id=plan.team_id,
+        payload={"conversation_id": conversation_id, "contact_id": contact_id},
+    )
+
+
 def _message_created(plan: _Plan, conversation_id: int, contact_id: int, message_id: int) -> Event:
     return Event(
         type="message.created",
@@ -550,24 +559,23 @@ async def do_ingest_inbound(
 ) -> IngestResult:
     """Find or create the contact and conversation, then store the message once per provider id.
 
-    Runs inside `uow`'s transaction. A returning customer costs three statements between
-    BEGIN and COMMIT (look-up, conversation touch, message insert); `known` skips the look-up
-    when the caller has just made it (at READ COMMITTED a look-up in the transaction sees no
-    more than one made just before it).
+    Runs inside `uow`'s transaction. On PostgreSQL a message without attachments is one or two
+    statements (`_store_on_driver`); otherwise a returning customer costs three (look-up,
+    conversation touch, message insert). `known` skips the look-up when the caller has just
+    made it (at READ COMMITTED a look-up in the transaction sees no more than one made just
+    before it).
     """
     conn = await uow.session.connection()
     now = uow.now()
     identity = normalise_identity(msg.identity_kind, msg.identity_value, default_region)
     if known is None and conn.dialect.name == "postgresql" and not msg.attachments:
-        # Several messages stored together (the batcher): each open conversation's one
-        # statement, inside the shared transaction.
-        driver = await driver_connection(conn)
-        known, appended_id = await _lookup_and_append_on_driver(driver, msg, identity, now)
-        plan = _plan(known, msg, now)
-        if appended_id is not None:
-            return _appended(uow, plan, appended_id, now)
-        if known.duplicate is None and plan.conversation_id is None:
-            return await _start_on_driver(driver, uow, msg, identity, known, plan, now)
+        # Several messages stored together (the batcher): the same statements as one message
+        # on its own, inside the shared transaction.
+        async with driver_connection(conn) as driver:
+            stored = await _store_on_driver(driver, uow, msg, identity, now)
+        if isinstance(stored, IngestResult):
+            return stored
+        known = stored
     if known is None:
         known = await _lookup(conn, msg, identity)
     if known.duplicate is not None:
@@ -598,14 +606,7 @@ async def do_ingest_inbound(
                 },
             )
         ).scalar_one()
-        uow.emit(
-            Event(
-                type="conversation.created",
-                conversation_id=conversation_id,
-                team_id=plan.team_id,
-                payload={"conversation_id": conversation_id, "contact_id": contact_id},
-            )
-        )
+        uow.emit(_conversation_created(plan, conversation_id, contact_id))
     else:
         await conn.execute(
             _REOPEN_CONVERSATION if plan.reopens else _TOUCH_CONVERSATION,
@@ -693,14 +694,7 @@ async def _start_on_driver(
     )
     assert row is not None  # every part inserts from the one before it
     contact_id, conversation_id, message_id = row
-    uow.emit(
-        Event(
-            type="conversation.created",
-            conversation_id=conversation_id,
-            team_id=plan.team_id,
-            payload={"conversation_id": conversation_id, "contact_id": contact_id},
-        )
-    )
+    uow.emit(_conversation_created(plan, conversation_id, contact_id))
     uow.emit(_message_created(plan, conversation_id, contact_id, message_id))
     return IngestResult(message_id, conversation_id, contact_id, duplicate=False, stored_at=now)
 
@@ -713,47 +707,50 @@ def _appended(uow: UnitOfWork, plan: _Plan, message_id: int, now: datetime) -> I
     return IngestResult(message_id, plan.conversation_id, plan.contact_id, duplicate=False, stored_at=now)
 
 
+async def _store_on_driver(
+    driver: DriverConnection[Any], uow: UnitOfWork, msg: InboundMessage, identity: Identity, now: datetime
+) -> IngestResult | _Known:
+    """PostgreSQL: the message in one statement when the customer's conversation is open, in two
+    otherwise.
+
+    The first statement looks up and, for an open conversation, appends; a provider retry
+    is answered from its look-up. A reopening, or a new conversation (with the contact, for
+    a first-time sender), is a second, atomic statement. Returns a fresh look-up when the
+    conversation was deleted in between: the caller stores the message the general way.
+    """
+    known, appended_id = await _lookup_and_append_on_driver(driver, msg, identity, now)
+    if known.duplicate is not None:
+        return _duplicate_result(known.duplicate)
+    plan = _plan(known, msg, now)
+    if appended_id is not None:
+        return _appended(uow, plan, appended_id, now)
+    if plan.conversation_id is None:
+        return await _start_on_driver(driver, uow, msg, identity, known, plan, now)
+    statement = _APPEND_ON_DRIVER[(plan.reopens, plan.handler == Handler.BOT)]
+    appended = await statement.fetch_one(driver, _append_values(msg, plan.conversation_id, now))
+    if appended is None:  # the conversation was deleted after the look-up
+        return await _lookup_on_driver(driver, msg, identity)
+    return _appended(uow, plan, appended[0], now)
+
+
 async def _ingest_in_autocommit(
     make_uow: UnitOfWorkFactory, msg: InboundMessage, default_region: str
 ) -> IngestResult | _Known:
-    """PostgreSQL: one statement for the common case, two otherwise, all in autocommit.
+    """PostgreSQL: `_store_on_driver` in autocommit, each statement its own transaction.
 
-    The first statement looks up and, when the customer's latest conversation is open,
-    appends the message; a provider retry is answered from its look-up. A conversation that
-    reopens, or a new one (with the contact, for a first-time sender), costs a second,
-    atomic statement. All run through psycopg directly (`storage.driver_sql`). Returns what
-    the look-up found when the message needs a transaction (attachments, or a conversation
-    deleted after the look-up).
+    Returns what the look-up found when the message needs a transaction (attachments, or a
+    conversation deleted after the look-up).
     """
     async with make_uow() as uow:
         conn = await uow.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        driver = await driver_connection(conn)
-        now = uow.now()
         identity = normalise_identity(msg.identity_kind, msg.identity_value, default_region)
-        try:
+        async with driver_connection(conn) as driver:
             if msg.attachments:
                 return await _lookup_on_driver(driver, msg, identity)
-            known, appended_id = await _lookup_and_append_on_driver(driver, msg, identity, now)
-            plan = _plan(known, msg, now)
-            if appended_id is None:
-                if known.duplicate is not None:
-                    return _duplicate_result(known.duplicate)
-                if plan.conversation_id is None:
-                    result = await _start_on_driver(driver, uow, msg, identity, known, plan, now)
-                    await uow.commit()  # nothing left to commit; publishes the events
-                    return result
-                statement = _APPEND_ON_DRIVER[(plan.reopens, plan.handler == Handler.BOT)]
-                appended = await statement.fetch_one(driver, _append_values(msg, plan.conversation_id, now))
-                if appended is None:  # the conversation was deleted after the look-up
-                    return await _lookup_on_driver(driver, msg, identity)
-                appended_id = appended[0]
-        except psycopg.OperationalError:
-            if driver.broken:  # SQLAlchemy did not see it: keep the dead connection out of its pool
-                await conn.invalidate()
-            raise
-        result = _appended(uow, plan, appended_id, now)
-        await uow.commit()  # nothing left to commit; publishes the event
-        return result
+            stored = await _store_on_driver(driver, uow, msg, identity, uow.now())
+        if isinstance(stored, IngestResult):
+            await uow.commit()  # nothing left to commit; publishes the events
+        return stored
 
 
 async def ingest_inbound(

@@ -12,9 +12,11 @@ datetimes (psycopg adapts them); columns come back as psycopg returns them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection as DriverConnection
 from sqlalchemy.dialects.postgresql.psycopg import PGDialectAsync_psycopg
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,8 +48,18 @@ class DriverStatement:
         return tuple(row) if row is not None else None
 
 
-async def driver_connection(conn: AsyncConnection) -> DriverConnection[Any]:
-    """The psycopg connection under a SQLAlchemy one (which keeps owning it: pool, reset, close)."""
+@asynccontextmanager
+async def driver_connection(conn: AsyncConnection) -> AsyncIterator[DriverConnection[Any]]:
+    """The psycopg connection under a SQLAlchemy one, which keeps owning it (pool, reset, close).
+
+    SQLAlchemy does not see errors raised here, so a disconnect met on the driver is reported
+    to its pool from here: the dead connection is invalidated instead of checked back in.
+    """
     raw = await conn.get_raw_connection()
     driver: DriverConnection[Any] = raw.driver_connection  # type: ignore[assignment]
-    return driver
+    try:
+        yield driver
+    except psycopg.OperationalError:
+        if driver.broken:
+            await conn.invalidate()
+        raise
