@@ -48,8 +48,9 @@ from helpline.bot.text import CharNgramTfidf, SparseRows, detect_language, norma
 from helpline.domain.flows.runtime import Decision
 
 #: 2: texts go through ``colloquial_to_msa`` first and answer examples weigh ANSWER_WEIGHT
-#: (a model of format 1 was trained without either). Change it when training changes.
-FORMAT_VERSION = 2
+#: (a model of format 1 was trained without either); 3: sentence vectors from the int8 ONNX
+#: encoder (``use_onnx``). Change it when training changes.
+FORMAT_VERSION = 3
 #: Messages longer than this are cut before classification (keeps every prediction fast).
 MAX_CHARS = 1000
 
