@@ -95,7 +95,8 @@ def char_ngrams(normalized: str, low: int, high: int) -> Iterator[str]:
                 yield padded[start : start + n]
 
 
-#: Words whose n-gram columns ``CharNgramTfidf`` keeps at most (about 100 bytes each).
+#: Words whose n-gram columns ``CharNgramTfidf`` keeps at most (a few hundred bytes each, so
+#: about 15 MB per model when full).
 WORD_CACHE_SIZE = 50_000
 
 
