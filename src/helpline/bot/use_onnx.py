@@ -143,6 +143,7 @@ class OnnxUse:
         self._backend: Any = NumpyBackend(str(resources / "weights.npz"), self._tokenizer, threads=1)
         self._chunks = _NUM_CHUNKS
         self._slices = [(n, slice(_MAX_LEFT - left, _MAX_LEFT - left + n)) for n, left in _ORDERS]
+        self._columns_by_length: dict[int, dict[str, npt.NDArray[np.int64]]] = {}
         with tempfile.TemporaryDirectory() as folder:
             plain, quantised = Path(folder) / "use.onnx", Path(folder) / "use-int8.onnx"
             onnx.save(_graph(self._backend), plain)
@@ -154,18 +155,33 @@ class OnnxUse:
         options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
+    def token_ids(self, text: str) -> list[int]:
+        """USE's sentencepiece ids of a text, with its begin and end markers."""
+        ids: list[int] = self._tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True)
+        return ids
+
+    def _window_columns(self, tokens: int) -> dict[str, npt.NDArray[np.int64]]:
+        """The graph's ``cols{n}`` inputs for a sentence of this many tokens.
+
+        They depend on the length alone, and lengths are few (texts are clipped before encoding),
+        so they are built once per length instead of on every message.
+        """
+        columns = self._columns_by_length.get(tokens)
+        if columns is None:
+            window = self._backend._window_index(np.zeros(1, np.int64), np.array([tokens]), tokens)
+            columns = {f"cols{n}": np.ascontiguousarray(window[:, part]) for n, part in self._slices}
+            self._columns_by_length[tokens] = columns
+        return columns
+
     def encode_one(self, text: str) -> npt.NDArray[np.float32]:
         """The (512,) vector of one text."""
         b = self._backend
-        pieces = self._tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True)
-        ids = np.asarray(pieces, dtype=np.int64)
+        ids = np.asarray(self.token_ids(text), dtype=np.int64)
         chunk = ids % self._chunks
         rows = b.table[ids].astype(np.float32)
         rows *= b.scale[chunk, None]
         rows += b.lo[chunk, None]
-        window = b._window_index(np.zeros(1, np.int64), np.array([len(ids)]), len(ids))
-        feed = {"emb": rows}
-        feed.update({f"cols{n}": np.ascontiguousarray(window[:, columns]) for n, columns in self._slices})
+        feed = {"emb": rows, **self._window_columns(len(ids))}
         out: npt.NDArray[np.float32] = self._session.run(["out"], feed)[0][0]
         return out
 
