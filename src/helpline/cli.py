@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from helpline.bootstrap import build_container
@@ -146,7 +147,9 @@ def demo(
         table.add_column(column)
     for login in logins:
         table.add_row(login.role, login.name, login.email, login.password, ", ".join(login.languages))
-    console.print(table)
+    # At its natural width, however narrow the terminal: a password cut to "1NbMf…" signs nobody in.
+    natural = Measurement.get(console, console.options.update_width(1_000), table).maximum
+    Console(width=max(console.width, natural)).print(table)
     if serve_after:
         _serve(settings)
 

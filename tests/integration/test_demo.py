@@ -13,7 +13,8 @@ from tests.integration.live_server import serving
 
 def test_demo_prints_working_logins_and_serves(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "HELPLINE_DATABASE_URL"}
-    env.update(HELPLINE_COOKIE_SECURE="false", COLUMNS="200")
+    # An 80-column terminal: the logins must still print whole.
+    env.update(HELPLINE_COOKIE_SECURE="false", COLUMNS="80")
     log = tmp_path / "demo.log"
     with serving(["demo", "--data-dir", str(tmp_path / "demo")], env, log):
         pass
