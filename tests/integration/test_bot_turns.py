@@ -36,7 +36,12 @@ from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.conversations import do_agent_reply
 from helpline.services.flows import do_activate, do_upload_flow
 from helpline.services.inbound import ingest_inbound
-from helpline.services.knowledge import do_delete_article
+from helpline.services.knowledge import (
+    KIND_OUT_OF_SCOPE,
+    do_delete_article,
+    do_save_article,
+    get_article,
+)
 from helpline.storage.models import BotSession, Conversation, Message, OutboxItem, Ticket
 from helpline.web.routes.widget import widget_messages
 from tests.conftest import make_settings
@@ -390,8 +395,9 @@ async def test_web_chat_asks_the_visitor_to_type_the_number(bot_container: Conta
 
 
 async def test_a_lookup_asks_the_company_system_and_answers_with_its_fields(
-    bot_container: Container,
+    bot_container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("HELPLINE_LOOKUP_TOKEN_TEST_CRM", "crm-token-1")
     seen: list[str] = []
 
     async def order(request: Request) -> JSONResponse:
@@ -408,7 +414,7 @@ async def test_a_lookup_asks_the_company_system_and_answers_with_its_fields(
 name: Orders
 start: main
 lookups:
-  order_status: {{url: "{url}/orders/{{order_number}}", token_env: HELPLINE_TEST_CRM_TOKEN}}
+  order_status: {{url: "{url}/orders/{{order_number}}", token_env: HELPLINE_LOOKUP_TOKEN_TEST_CRM}}
 nodes:
   main:
     prompt: {{ru: "Номер заказа?", en: "Order number?", ar: "رقم الطلب؟"}}
@@ -439,7 +445,7 @@ nodes:
         assert found[1].text == "Order number?"  # and back to the node
         missing = await chat.say("404404")
         assert missing[0].text == "No order 404404"
-    assert len(seen) == 2
+    assert seen == ["Bearer crm-token-1"] * 2
 
 
 async def test_an_article_an_active_flow_answers_with_cannot_be_deleted(bot_container: Container) -> None:
@@ -448,6 +454,20 @@ async def test_an_article_an_active_flow_answers_with_cannot_be_deleted(bot_cont
             await do_delete_article(uow, "draw_results")
         await do_delete_article(uow, "delete_account")  # asked about, but not on any menu
         await uow.commit()
+
+
+async def test_an_article_an_active_flow_answers_with_cannot_become_out_of_scope(
+    bot_container: Container,
+) -> None:
+    async with bot_container.uow() as uow:
+        article = await get_article(uow, "draw_results")
+        questions = dict(article.questions)
+        with pytest.raises(Conflict, match="answers with this article"):
+            await do_save_article(
+                uow, "draw_results", title={}, answer={}, questions=questions, kind=KIND_OUT_OF_SCOPE
+            )
+    async with bot_container.uow() as uow:
+        assert (await get_article(uow, "draw_results")).kind == "answer"
 
 
 async def test_a_turn_computed_before_an_agent_stepped_in_is_not_sent(

@@ -122,6 +122,8 @@ def test_a_phone_field_takes_no_pattern_and_an_unknown_kind_is_refused() -> None
         ("- a list\n", "line 1: a flow file must be a mapping"),
         ("a: &x [1]\nb: *x\n", "line 2: aliases (*name) are not allowed in a flow"),
         ("name: x\n", "line 1: 'nodes' is a required property"),
+        # a kilobyte of brackets would exhaust the YAML composer's recursion
+        ("name: x\nstart: " + "[" * 600 + "]" * 600 + "\n", "line 2: nested deeper than 32 levels"),
     ],
 )
 def test_what_is_not_a_flow_gets_a_clear_reason(source: str, expected: str) -> None:

@@ -17,6 +17,10 @@ class InboundAttachment:
     size: int
     storage_key: str
 
+    def __post_init__(self) -> None:
+        if "\x00" in self.filename:  # see InboundMessage: kept without it rather than lost
+            object.__setattr__(self, "filename", self.filename.replace("\x00", ""))
+
 
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
@@ -36,3 +40,12 @@ class InboundMessage:
     sender_name: str | None = None
     language: Language | None = None
     attachments: tuple[InboundAttachment, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # A NUL (U+0000) never means anything in a customer's words, and PostgreSQL cannot store
+        # it: refusing the message would lose it (the provider retries, and fails again), so it
+        # is kept without the NULs.
+        for name in ("text", "identity_value", "sender_name", "provider_message_id"):
+            value = getattr(self, name)
+            if value is not None and "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", ""))

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 
 from helpline.domain.flows.checks import Path, check_flow
 from helpline.domain.flows.model import (
+    LOOKUP_TOKEN_ENV_PREFIX,
     AnswerArticle,
     Collect,
     CreateTicket,
@@ -33,6 +34,10 @@ from helpline.flows.schema import FLOW_SCHEMA
 
 #: A flow file is a page of YAML, not a data dump; the cap keeps a bad upload cheap to refuse.
 MAX_FLOW_BYTES = 256 * 1024
+#: Lists and mappings inside each other: a flow needs about eight.
+MAX_NESTING = 32
+#: libyaml's parser when PyYAML was built with it (ten times faster on a big flow), else PyYAML's.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
 
@@ -65,11 +70,11 @@ def load_flow(source: str, known_articles: Collection[str] | None = None) -> Loa
     if len(source.encode("utf-8", "replace")) > MAX_FLOW_BYTES:
         return LoadedFlow(None, (Problem(None, f"the file is larger than {MAX_FLOW_BYTES // 1024} KiB"),))
     try:
-        alias = _alias_line(source)
-        if alias is not None:
-            return LoadedFlow(None, (Problem(alias, "aliases (*name) are not allowed in a flow"),))
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(source)
+        problem = _structure_problem(source)
+        if problem is not None:
+            return LoadedFlow(None, (problem,))
+        root = yaml.compose(source, Loader=_Loader)
+        data = _construct(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
@@ -166,12 +171,35 @@ def _step(raw: Mapping[str, Any]) -> Step:
     )
 
 
-def _alias_line(source: str) -> int | None:
-    """The line of the first alias: anchors and aliases let a few lines expand into millions of
-    values, and flows need neither."""
-    for event in yaml.parse(source, Loader=yaml.SafeLoader):
+def _construct(root: yaml.Node | None) -> Any:
+    """The plain data of the composed document (safe types only), without parsing it again."""
+    if root is None:
+        return None
+    loader = _Loader("")
+    try:
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def _structure_problem(source: str) -> Problem | None:
+    """What makes a file unsafe to build, found on the event stream before anything is built.
+
+    Anchors and aliases let a few lines expand into millions of values, and flows need none.
+    Nesting deeper than a flow ever goes ("[[[[…" a thousand times, in one kilobyte) would
+    exhaust the recursion of YAML's composer; a flow nests about eight levels.
+    """
+    depth = 0
+    for event in yaml.parse(source, Loader=_Loader):
+        line = event.start_mark.line + 1 if event.start_mark is not None else 1
         if isinstance(event, yaml.AliasEvent):
-            return event.start_mark.line + 1 if event.start_mark is not None else 1
+            return Problem(line, "aliases (*name) are not allowed in a flow")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                return Problem(line, f"nested deeper than {MAX_NESTING} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
     return None
 
 
@@ -198,6 +226,11 @@ def _schema_message(error: Any) -> str:
     if error.validator == "oneOf" and error.schema is not None and "oneOf" in error.schema:
         reason = "say what it leads to with exactly one of: " + ", ".join(
             "'" + k + "'" for k in ("next", "answer", "handoff", "ticket", "lookup")
+        )
+    elif error.validator == "pattern" and tuple(error.absolute_path)[-1:] == ("token_env",):
+        reason = (
+            f"the token comes from an environment variable named {LOOKUP_TOKEN_ENV_PREFIX}…, "
+            "set for lookups by whoever runs the server"
         )
     else:
         reason = error.message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpline.domain.flows.model import FLOW_LANGUAGES
+from helpline.domain.flows.model import FLOW_LANGUAGES, LOOKUP_TOKEN_ENV_PREFIX
 
 _ID = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$"}
 
@@ -62,7 +62,7 @@ FLOW_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "url": {"type": "string", "pattern": "^https?://", "maxLength": 2000},
-                    "token_env": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"},
+                    "token_env": {"type": "string", "pattern": f"^{LOOKUP_TOKEN_ENV_PREFIX}[A-Z0-9_]+$"},
                     "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
                 },
                 "required": ["url"],

@@ -228,6 +228,8 @@ def check_message_text(text: str) -> str:
         raise DomainError("message is empty", field="text")
     if len(text) > MAX_MESSAGE_LENGTH:
         raise DomainError(f"message longer than {MAX_MESSAGE_LENGTH} characters", field="text")
+    if "\x00" in text:
+        raise DomainError("message contains the NUL character (U+0000)", field="text")
     return text
 
 

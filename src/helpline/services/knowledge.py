@@ -29,6 +29,7 @@ OOS_INTENT = "oos"
 _INTENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,119}$")
 MAX_QUESTIONS_PER_LANGUAGE = 500
 MAX_ANSWER_LENGTH = 4000
+MAX_QUESTION_LENGTH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,8 @@ def _clean_text(value: Mapping[str, str], what: str, limit: int) -> dict[str, st
         if language not in FLOW_LANGUAGES:
             raise DomainError(f"unknown language '{language}'", field=what)
         text = text.strip()
+        if "\x00" in text:
+            raise DomainError(f"the {what} in '{language}' contains the NUL character", field=what)
         if len(text) > limit:
             raise DomainError(f"the {what} in '{language}' is longer than {limit} characters", field=what)
         if text:
@@ -104,7 +107,14 @@ def _clean_questions(value: Mapping[str, Sequence[str]]) -> dict[str, list[str]]
     for language, texts in value.items():
         if language not in FLOW_LANGUAGES:
             raise DomainError(f"unknown language '{language}'", field="questions")
-        unique = list(dict.fromkeys(t.strip()[:500] for t in texts if t.strip()))
+        if any("\x00" in t for t in texts):
+            raise DomainError(f"a question in '{language}' contains the NUL character", field="questions")
+        if any(len(t.strip()) > MAX_QUESTION_LENGTH for t in texts):
+            raise DomainError(
+                f"a question in '{language}' is longer than {MAX_QUESTION_LENGTH} characters",
+                field="questions",
+            )
+        unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
         if len(unique) > MAX_QUESTIONS_PER_LANGUAGE:
             raise DomainError(
                 f"at most {MAX_QUESTIONS_PER_LANGUAGE} questions per language", field="questions"
@@ -142,6 +152,9 @@ async def do_save_article(
     if row is None:
         row = KnowledgeArticle(intent=intent)
         uow.session.add(row)
+    elif kind != KIND_ANSWER and (channels := (await articles_in_active_flows(uow)).get(intent)):
+        # Out of scope, the article has no answer to give: the flow's customers would get nothing.
+        raise _used_by_active_flow(channels)
     row.kind = kind
     row.title = _clean_text(title, "title", 120)
     row.answer = cleaned_answer
@@ -172,13 +185,17 @@ async def do_delete_article(uow: UnitOfWork, intent: str) -> None:
     row = await get_article(uow, intent)
     channels = (await articles_in_active_flows(uow)).get(intent)
     if channels:
-        raise Conflict(
-            "the active flow on "
-            + ", ".join(sorted(channels))
-            + " answers with this article: change the flow first",
-            field="intent",
-        )
+        raise _used_by_active_flow(channels)
     await uow.session.delete(row)
+
+
+def _used_by_active_flow(channels: Sequence[str]) -> Conflict:
+    return Conflict(
+        "the active flow on "
+        + ", ".join(sorted(channels))
+        + " answers with this article: change the flow first",
+        field="intent",
+    )
 
 
 async def do_import_faq(uow: UnitOfWork, articles_jsonl: str, questions_jsonl: str) -> int:

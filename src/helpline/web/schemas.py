@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import (
@@ -21,8 +21,30 @@ from helpline.domain.identities import IdentityKind
 from helpline.domain.users import MAX_CAPACITY, Presence, Role
 
 
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain the NUL character (U+0000)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
 class In(BaseModel):
+    """Every request body. Text with a NUL is refused here, with its field named: PostgreSQL
+    cannot store it (storage refuses it too, see ``storage.nul_guard``, but without the field)."""
+
     model_config = ConfigDict(extra="forbid", str_max_length=MAX_MESSAGE_LENGTH)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        return _no_nul(value)
 
 
 class Out(BaseModel):

@@ -121,12 +121,19 @@ class Node:
         return next((o for o in self.options if o.digit == digit), None)
 
 
+#: The only environment variables a flow may name as a lookup's token. The operator who runs the
+#: server decides what is exposed by setting them; any other name would let whoever writes flows
+#: (an admin of the app) send the server's own secrets (HELPLINE_DATABASE_URL…) to a URL they chose.
+LOOKUP_TOKEN_ENV_PREFIX = "HELPLINE_LOOKUP_TOKEN_"  # noqa: S105 (a name, not a secret)
+
+
 @dataclass(frozen=True, slots=True)
 class LookupEndpoint:
     """Where a named lookup is answered: an HTTP GET on `url` with the fields filled in.
 
     The bearer token, if the system needs one, is read from the environment variable named by
-    `token_env` by the adapter, so a flow file never holds a secret.
+    `token_env` (which starts with LOOKUP_TOKEN_ENV_PREFIX) by the adapter, so a flow file never
+    holds a secret.
     """
 
     name: str
