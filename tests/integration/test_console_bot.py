@@ -188,6 +188,12 @@ async def test_admin_validates_uploads_previews_and_activates_the_demo_flow(
     assert deactivated.status_code == 303
     assert deactivated.headers["location"] == f"/console/admin/flows/versions/{version_id}"
     assert await count(container, FlowActivation) == 0
+    superscript = await client.post(  # "²".isdigit() is true, int("²") is not a number
+        "/console/admin/flows/deactivate",
+        data={"csrf_token": csrf, "channel": "webchat", "version_id": "²"},
+    )
+    assert superscript.status_code == 303
+    assert superscript.headers["location"] == "/console/admin/flows"
 
     # Without the CSRF token nothing is done.
     forged = await client.post(
@@ -557,3 +563,8 @@ async def test_the_bot_report_counts_sessions_by_outcome(
     )
     assert backwards.status_code == 422
     assert (await client.get("/console/reports/bot", params={"from": "soon"})).status_code == 422
+    # The calendar's edges are refused, not overflowed.
+    for edge in ({"to": "9999-12-31"}, {"from": "9999-12-31"}, {"to": "0001-01-03"}):
+        far = await client.get("/api/v1/reports/bot-sessions", params=edge, headers=supervisor.headers)
+        assert far.status_code == 422, edge
+        assert (await client.get("/console/reports/bot", params=edge)).status_code == 422, edge

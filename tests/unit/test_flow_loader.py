@@ -133,3 +133,56 @@ def test_what_is_not_a_flow_gets_a_clear_reason(source: str, expected: str) -> N
 
 def test_an_oversized_file_is_refused_before_parsing() -> None:
     assert messages("#" * (MAX_FLOW_BYTES + 1)) == ["the file is larger than 256 KiB"]
+
+
+def test_a_key_written_twice_is_refused_at_the_second_copy() -> None:
+    again = """\
+  main:
+    prompt: {ru: "Ещё", en: "Again", ar: "مجددا"}
+    options:
+      - digit: 0
+        label: {ru: "Оператор", en: "Operator", ar: "موظف"}
+        handoff: {reason: asked}
+"""
+    assert messages(MINIMAL + again) == [
+        "line 13: 'main' is written twice here; the second would replace the first"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "phrases:\n  yes: {ru: Да, en: Sure, ar: نعم}\n",
+            'YAML reads a bare yes as true/false: write the key in quotes, as "yes"',
+        ),
+        ("phrases:\n  greeting: {ru: а, en: b, ar: c}\n", "phrases: 'greeting' is not one of"),
+        ("phrases:\n  'no': {ru: ' ', en: Nope, ar: لا}\n", "line 2: the text in 'ru' is empty"),
+        (
+            "lookups:\n  o: {url: 'https://crm.example/{n}', timeout_seconds: .nan}\n",
+            "the timeout must be a number of seconds",
+        ),
+    ],
+)
+def test_phrases_and_lookups_are_checked(extra: str, expected: str) -> None:
+    assert any(expected in problem for problem in messages(extra + MINIMAL)), messages(extra + MINIMAL)
+
+
+def test_a_pattern_too_large_to_compile_and_a_blank_ticket_confirmation_are_reported() -> None:
+    extra = """\
+  orphan:
+    prompt: {ru: "a", en: "a", ar: "a"}
+    collect:
+      field: code
+      pattern: "a{4294967296}"
+      ticket: {subject: Codes, done: {ru: " ", en: "Done", ar: "تم"}}
+    options:
+      - digit: 0
+        label: {ru: "Оператор", en: "Operator", ar: "موظف"}
+        handoff: {reason: asked}
+"""
+    problems = messages(MINIMAL + extra)
+    assert any("the pattern is not a valid regular expression" in p for p in problems), problems
+    assert any("collect/ticket/done" not in p and "the text in 'ru' is missing" in p for p in problems), (
+        problems
+    )

@@ -109,14 +109,122 @@ def test_an_answer_that_did_not_help_goes_to_a_person(runtime: FlowRuntime) -> N
     assert "did not help" in turn.handoff.reason
 
 
-@pytest.mark.parametrize("word", ["operator", "Оператор!", "позовите оператора", "موظف", "أريد الموظف", "0"])
+@pytest.mark.parametrize(
+    "word",
+    [
+        "operator",
+        "Оператор!",
+        "позовите оператора",
+        "موظف",
+        "أريد الموظف",
+        "0",
+        "موظّف",  # with shadda
+        "مُوظَّف",  # fully vowelled
+        "موظـف",  # tatweel
+        "ＯＰＥＲＡＴＯＲ",  # fullwidth
+        "опе\u00adратор",  # a soft hyphen inside
+        "۰",  # Persian zero
+        "٠",  # Arabic-Indic zero
+        "\u200e0",  # a direction mark before the key
+        "0\ufe0f\u20e3",  # the keycap emoji
+    ],
+)
 def test_the_operator_word_hands_off_from_any_step(runtime: FlowRuntime, word: str) -> None:
     state = runtime.handle(runtime.start("en").state, "3").state  # in the middle of collecting a field
     assert state.awaiting is Awaiting.FIELD
     turn = runtime.handle(state, word)
     assert turn.outcome is Outcome.HANDED_OFF
+    # The node's own operator option decides the queue and the reason the agent sees.
+    operator = runtime.flow.nodes[state.node].option_by_digit("0")
+    assert operator is not None
+    assert turn.handoff == operator.step
+
+
+def test_the_operator_word_uses_the_queue_of_the_nodes_operator_option() -> None:
+    flow = tiny_flow(operator="{reason: billing question, queue: Billing}")
+    turn = FlowRuntime(flow, ARTICLES).handle(SessionState(node="main", language="en"), "operator")
     assert turn.handoff is not None
-    assert turn.handoff.reason == "customer asked for an operator"
+    assert (turn.handoff.reason, turn.handoff.queue) == ("billing question", "Billing")
+
+
+def tiny_flow(operator: str = "{reason: asked}", extra_option: str = "") -> Flow:
+    source = f"""\
+name: Tiny
+start: main
+nodes:
+  main:
+    prompt: {{ru: "Меню", en: "Menu", ar: "القائمة"}}
+    options:
+{extra_option}      - digit: 1
+        label: {{ru: "Результаты", en: "Results", ar: "النتائج"}}
+        answer: draw_results
+      - digit: 0
+        label: {{ru: "Оператор", en: "Operator", ar: "موظف"}}
+        handoff: {operator}
+"""
+    loaded = load_flow(source, known_articles=ARTICLES)
+    assert loaded.ok, [str(p) for p in loaded.problems]
+    assert loaded.flow is not None
+    return loaded.flow
+
+
+@pytest.mark.parametrize("key", ["*", "#"])
+def test_star_and_hash_are_keys_like_the_digits(key: str) -> None:
+    option = f"""      - digit: "{key}"
+        label: {{ru: "Расписание", en: "Schedule", ar: "المواعيد"}}
+        answer: next_draw_schedule
+"""
+    runtime = FlowRuntime(tiny_flow(extra_option=option), ARTICLES)
+    turn = runtime.handle(SessionState(node="main", language="en"), f" {key} ")
+    assert turn.answered == "next_draw_schedule"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Thanks, but that did not help at all",
+        "Спасибо, но это не помогло",
+        "ok but no",
+        "Да нет, не то",
+        "شكرا لكن لم يساعدني",
+        "٢",
+    ],
+)
+def test_a_thanks_that_says_it_did_not_help_is_a_no(runtime: FlowRuntime, reply: str) -> None:
+    answered = runtime.handle(runtime.handle(runtime.start("en").state, "1").state, "2")
+    assert answered.state.awaiting is Awaiting.CONFIRM
+    turn = runtime.handle(answered.state, reply)
+    assert turn.outcome is Outcome.HANDED_OFF
+    assert turn.handoff is not None
+    assert "did not help" in turn.handoff.reason
+
+
+@pytest.mark.parametrize("reply", ["yes thanks", "Спасибо, помогло", "شكرا", "١"])
+def test_a_plain_yes_or_thanks_confirms(runtime: FlowRuntime, reply: str) -> None:
+    answered = runtime.handle(runtime.handle(runtime.start("en").state, "1").state, "2")
+    assert runtime.handle(answered.state, reply).outcome is Outcome.ANSWERED_CONFIRMED
+
+
+@pytest.mark.parametrize("pending", ["confirm", "clarify"])
+def test_after_a_miss_the_menu_shown_is_the_menu_that_counts(runtime: FlowRuntime, pending: str) -> None:
+    state = runtime.start("en").state
+    if pending == "confirm":
+        state = runtime.handle(runtime.handle(state, "1").state, "2").state
+    else:
+        guess = IntentGuess(Decision.CLARIFY, ("draw_results", "next_draw_schedule"))
+        state = runtime.handle(state, "draw", guess=guess).state
+    missed = runtime.handle(state, "")  # a photo: no text
+    assert missed.outcome is None
+    assert missed.state.awaiting is Awaiting.MENU
+    assert missed.state.candidates == ()
+    shown = [c.digit for c in missed.replies[-1].choices]
+    picked = runtime.handle(missed.state, "2")  # a key of the menu just shown, not "no" or candidate 2
+    node = runtime.flow.nodes[missed.state.node]
+    option = node.option_by_digit("2")
+    assert "2" in shown
+    assert option is not None
+    assert picked.outcome is None
+    assert picked.handoff is None
 
 
 def test_free_text_is_classified_only_where_it_is_a_question(runtime: FlowRuntime) -> None:

@@ -7,8 +7,9 @@ each value's position), and every problem's path of keys is walked back to a lin
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import yaml
@@ -34,6 +35,8 @@ from helpline.flows.schema import FLOW_SCHEMA
 
 #: A flow file is a page of YAML, not a data dump; the cap keeps a bad upload cheap to refuse.
 MAX_FLOW_BYTES = 256 * 1024
+#: Problems reported at most: enough to fix a file, few enough to read.
+MAX_PROBLEMS = 50
 #: Lists and mappings inside each other: a flow needs about eight.
 MAX_NESTING = 32
 #: libyaml's parser when PyYAML was built with it (ten times faster on a big flow), else PyYAML's.
@@ -81,17 +84,24 @@ def load_flow(source: str, known_articles: Collection[str] | None = None) -> Loa
         return LoadedFlow(None, (Problem(mark.line + 1 if mark else None, f"not valid YAML: {reason}"),))
     if not isinstance(data, dict):
         return LoadedFlow(None, (Problem(1, "a flow file must be a mapping with name, start and nodes"),))
+    duplicates = list(islice(_duplicate_keys(root), MAX_PROBLEMS))
+    if duplicates:
+        return LoadedFlow(None, tuple(duplicates), data)
     schema_problems = sorted(
         (
             Problem(_line(root, tuple(error.absolute_path)), _schema_message(error))
-            for error in _VALIDATOR.iter_errors(data)
+            # A generated file can break a rule a hundred thousand times: the first ones say enough.
+            for error in islice(_VALIDATOR.iter_errors(data), 4 * MAX_PROBLEMS)
         ),
         key=lambda p: (p.line or 0, p.message),
     )
     if schema_problems:
-        return LoadedFlow(None, tuple(schema_problems[:50]), data)
+        return LoadedFlow(None, tuple(schema_problems[:MAX_PROBLEMS]), data)
     flow = flow_from_data(data)
-    problems = tuple(Problem(_line(root, p.path), p.message) for p in check_flow(flow, known_articles))
+    problems = tuple(
+        Problem(_line(root, p.path), p.message)
+        for p in islice(check_flow(flow, known_articles), MAX_PROBLEMS)
+    )
     return LoadedFlow(flow, problems, data)
 
 
@@ -182,6 +192,25 @@ def _construct(root: yaml.Node | None) -> Any:
         loader.dispose()
 
 
+def _duplicate_keys(node: yaml.Node | None) -> Iterator[Problem]:
+    """Keys written twice in one mapping: YAML keeps the last silently, so a second `draws:` node
+    would replace the first without a word, and problems would point at the wrong copy."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    yield Problem(
+                        key.start_mark.line + 1,
+                        f"'{key.value}' is written twice here; the second would replace the first",
+                    )
+                seen.add(key.value)
+            yield from _duplicate_keys(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item)
+
+
 def _structure_problem(source: str) -> Problem | None:
     """What makes a file unsafe to build, found on the event stream before anything is built.
 
@@ -227,6 +256,9 @@ def _schema_message(error: Any) -> str:
         reason = "say what it leads to with exactly one of: " + ", ".join(
             "'" + k + "'" for k in ("next", "answer", "handoff", "ticket", "lookup")
         )
+    elif error.validator == "enum" and isinstance(error.instance, bool):
+        word = "yes" if error.instance else "no"
+        reason = f'YAML reads a bare {word} as true/false: write the key in quotes, as "{word}"'
     elif error.validator == "pattern" and tuple(error.absolute_path)[-1:] == ("token_env",):
         reason = (
             f"the token comes from an environment variable named {LOOKUP_TOKEN_ENV_PREFIX}…, "

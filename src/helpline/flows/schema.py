@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from helpline.domain.flows.model import FLOW_LANGUAGES, LOOKUP_TOKEN_ENV_PREFIX
+from helpline.domain.flows.phrases import DEFAULT_PHRASES
 
 _ID = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$"}
 
@@ -48,6 +49,9 @@ _ONE_STEP: dict[str, Any] = {
     "oneOf": [{"required": [key]} for key in STEP_KEYS],
 }
 
+#: A menu tree a customer can walk; far more is a generated file, slow to check on every view.
+MAX_NODES = 500
+
 FLOW_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "Helpline self-service flow",
@@ -69,10 +73,15 @@ FLOW_SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
             },
         },
-        "phrases": {"type": "object", "additionalProperties": _TEXT},
+        "phrases": {
+            "type": "object",
+            "propertyNames": {"enum": sorted(DEFAULT_PHRASES)},
+            "additionalProperties": _TEXT,
+        },
         "nodes": {
             "type": "object",
             "minProperties": 1,
+            "maxProperties": MAX_NODES,
             "propertyNames": _ID,
             "additionalProperties": {"$ref": "#/$defs/node"},
         },

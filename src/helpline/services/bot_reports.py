@@ -48,6 +48,9 @@ class Period:
 
 def report_period(today: date, first: date | None = None, last: date | None = None) -> Period:
     """The days from `first` to `last` inclusive; by default the last 7 days up to `today`."""
+    for day, name in ((first, "from"), (last, "to")):
+        if day is not None and not date.min + timedelta(days=MAX_DAYS) <= day < date.max:
+            raise DomainError("choose a date between years 2 and 9999", field=name)
     last = last or (today if first is None else max(first, today))
     first = first or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:

@@ -6,6 +6,7 @@ conversations there start with it (each conversation records the version that gr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,7 +55,8 @@ async def known_articles(uow: UnitOfWork) -> set[str]:
 
 
 async def check_source(uow: UnitOfWork, source: str) -> LoadedFlow:
-    return load_flow(source, known_articles=await known_articles(uow))
+    # Off the event loop: a 256 KiB file takes up to a second, and every websocket would wait.
+    return await asyncio.to_thread(load_flow, source, await known_articles(uow))
 
 
 async def do_upload_flow(uow: UnitOfWork, source: str, user_id: int | None) -> FlowVersion:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import QueuePool
 
-from helpline.storage.nul_guard import refuse_nul_characters
+from helpline.storage.param_guard import refuse_unstorable_parameters
 
 
 def to_async_url(url: str) -> str:
@@ -104,7 +104,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # avoids lock waits between our own requests.
         engine = create_async_engine(url, pool_size=1, max_overflow=0, **kwargs)
         _configure_sqlite(engine)
-        refuse_nul_characters(engine)
+        refuse_unstorable_parameters(engine)
         return engine
     # Sized for bursts: an overflow connection is opened for one checkout and closed after it,
     # so a pool smaller than the usual concurrency pays a new connection per request.
@@ -115,7 +115,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_use_lifo", True)
     engine = create_async_engine(url, **kwargs)
     _ping_connections_left_idle(engine)
-    refuse_nul_characters(engine)
+    refuse_unstorable_parameters(engine)
     return engine
 
 

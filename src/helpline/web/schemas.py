@@ -37,7 +37,7 @@ def _no_nul(value: Any) -> Any:
 
 class In(BaseModel):
     """Every request body. Text with a NUL is refused here, with its field named: PostgreSQL
-    cannot store it (storage refuses it too, see ``storage.nul_guard``, but without the field)."""
+    cannot store it (storage refuses it too, see ``storage.param_guard``, but without the field)."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=MAX_MESSAGE_LENGTH)
 

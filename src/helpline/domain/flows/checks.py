@@ -7,6 +7,7 @@ offers the way to an operator on the phone's 0.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from helpline.domain.flows.model import (
     FLOW_LANGUAGES,
     OPERATOR_DIGIT,
     AnswerArticle,
+    CreateTicket,
     FieldKind,
     Flow,
     GoTo,
@@ -46,6 +48,17 @@ def check_flow(flow: Flow, known_articles: Collection[str] | None = None) -> lis
         problems.append(FlowProblem(("start",), f"the start node '{flow.start}' is not defined"))
     for node_id, node in flow.nodes.items():
         problems.extend(_check_node(flow, node_id, node, known_articles))
+    for name, endpoint in flow.lookups.items():
+        if not math.isfinite(endpoint.timeout_seconds):  # .nan passes the schema's bounds
+            problems.append(
+                FlowProblem(("lookups", name, "timeout_seconds"), "the timeout must be a number of seconds")
+            )
+    for key, text in flow.phrases.items():
+        problems.extend(
+            FlowProblem(("phrases", key, language), f"the text in '{language}' is empty")
+            for language, value in text.items()
+            if not str(value).strip()
+        )
     problems.extend(_unreachable(flow))
     return problems
 
@@ -80,10 +93,12 @@ def _check_node(
         elif node.collect.pattern is not None:
             try:
                 re.compile(node.collect.pattern)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, ((((…
                 yield FlowProblem(
                     (*where, "pattern"), f"the pattern is not a valid regular expression: {exc}"
                 )
+        if node.collect.invalid:  # when written at all, in every language like any other text
+            yield from _check_text((*where, "invalid"), node.collect.invalid)
         yield from _check_step(flow, where, node.collect.then, known_articles)
 
 
@@ -96,6 +111,8 @@ def _check_step(
         isinstance(step, AnswerArticle) and known_articles is not None and step.article not in known_articles
     ):
         yield FlowProblem((*where, "answer"), f"the knowledge base has no article '{step.article}'")
+    elif isinstance(step, CreateTicket) and step.done:
+        yield from _check_text((*where, "ticket", "done"), step.done)
     elif isinstance(step, Lookup):
         if step.name not in flow.lookups:
             yield FlowProblem(

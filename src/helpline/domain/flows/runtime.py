@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -211,14 +212,58 @@ _YES = frozenset(
         "شكرا",
     }
 )
-_NO = frozenset({"no", "nope", "not", "нет", "неа", "не", "لا", "كلا"})
-_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")
+#: Any of these anywhere in a reply to "did it help?" makes it a no: "thanks, but it didn't help".
+_NO = frozenset(
+    {
+        "no",
+        "nope",
+        "not",
+        "didn",
+        "doesn",
+        "don",
+        "isn",
+        "wasn",
+        "never",
+        "нет",
+        "неа",
+        "не",
+        "ни",
+        "لا",
+        "لم",
+        "ليس",
+        "مش",
+        "كلا",
+    }
+)
+#: Arabic-Indic and Persian digits as ASCII (NFKC folds fullwidth ones).
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+#: Arabic tatweel and harakat (fatha, shadda, sukun…): spelling aids, not letters.
+_ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670\u06d6-\u06ed]")
+
+
+#: What turns a digit into its keycap emoji (0️⃣): a phone's emoji keyboard types those.
+_KEYCAP_MARKS = frozenset("\ufe0f\u20e3")
+
+
+def _visible(text: str) -> str:
+    """NFKC (fullwidth letters and digits as plain ones) without format characters (zero-width
+    spaces, soft hyphens, direction marks), which a customer cannot see and did not mean."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(
+        char for char in folded if unicodedata.category(char) != "Cf" and char not in _KEYCAP_MARKS
+    )
 
 
 def normalise(text: str) -> str:
-    """Lower case, no punctuation, single spaces, ё as е, Arabic-Indic digits as ASCII."""
-    folded = text.casefold().replace("ё", "е").translate(_ARABIC_DIGITS).translate(_PUNCTUATION)
-    return " ".join(folded.split())
+    """Lower case, no punctuation, single spaces, ё as е, no Arabic harakat or tatweel, and
+    Arabic-Indic or Persian digits as ASCII: «موظّف», «ＯＰＥＲＡＴＯＲ» and «۰» are what they look like."""
+    folded = _ARABIC_MARKS.sub("", _visible(text).casefold().replace("ё", "е"))
+    return " ".join(folded.translate(_DIGITS).translate(_PUNCTUATION).split())
+
+
+def _typed_key(text: str) -> str:
+    """The key a message presses, punctuation kept: "*" and "#" are keys too."""
+    return "".join(_visible(text).split()).translate(_DIGITS)
 
 
 def asks_for_operator(text: str) -> bool:
@@ -231,9 +276,13 @@ def asks_for_operator(text: str) -> bool:
     return len(words) <= 8 and any(word in _PERSON_WORDS for word in words)
 
 
-def _first_word_in(text: str, vocabulary: frozenset[str]) -> bool:
+def _says_no(text: str) -> bool:
+    return any(word in _NO for word in normalise(text).split())
+
+
+def _says_yes(text: str) -> bool:
     words = normalise(text).split()
-    return bool(words) and words[0] in vocabulary
+    return bool(words) and words[0] in _YES and not _says_no(text)
 
 
 def _matches_label(text: str, label: LocalText) -> bool:
@@ -274,26 +323,38 @@ class FlowRuntime:
     ) -> Turn:
         """The bot's answer to one customer message."""
         state = replace(state, language=language or state.language)
-        if asks_for_operator(text):
-            return self._handoff(state, Handoff(reason="customer asked for an operator"), ())
         node = self.flow.nodes.get(state.node)
+        if asks_for_operator(text):
+            return self._handoff(state, self._operator_handoff(node), ())
         if node is None:  # the flow changed under a running session: start over, never get stuck
             return self.start(state.language)
         if state.awaiting is Awaiting.CONFIRM:
-            if _first_word_in(text, _YES) or text.strip() == "1" or _matches_label(text, self._yes()):
+            typed = normalise(text)
+            if _matches_label(text, self._no()) or typed == "2" or _says_no(text):
+                return self._handoff(state, Handoff(reason="the bot's answer did not help"), ())
+            if typed == "1" or _matches_label(text, self._yes()) or _says_yes(text):
                 return Turn(
                     replies=(BotReply(self._phrase("glad", state)),),
                     state=replace(state, awaiting=Awaiting.MENU, candidates=()),
                     outcome=Outcome.ANSWERED_CONFIRMED,
                 )
-            if _first_word_in(text, _NO) or text.strip() == "2" or _matches_label(text, self._no()):
-                return self._handoff(state, Handoff(reason="the bot's answer did not help"), ())
-            if text.strip() == MENU_DIGIT or _matches_label(text, self._menu()):
+            if typed == MENU_DIGIT or _matches_label(text, self._menu()):
                 return self._show(state, self.flow.start_node, ())
         if state.awaiting is Awaiting.CLARIFY:
             chosen = self._clarify_choice(state, text)
             if chosen is not None:
                 return self._run(state, AnswerArticle(chosen), ())
+        if state.awaiting in (Awaiting.CONFIRM, Awaiting.CLARIFY):
+            # Not an answer to the pending question: that question is over. A new question is
+            # read as one; anything else is a miss at the node, whose menu is then what counts.
+            state = replace(
+                state,
+                awaiting=Awaiting.FIELD if node.collect is not None else Awaiting.MENU,
+                candidates=(),
+            )
+            if node.faq and guess is not None and node.collect is None:
+                return self._understood(state, node, guess)
+            return self._missed(state, node)
         option = self._picked_option(state, text)
         if option is not None:
             return self._run(replace(state, misses=0), option, ())
@@ -349,6 +410,13 @@ class FlowRuntime:
 
     def _invalid_phone(self) -> LocalText:
         return self.flow.phrases.get("invalid_phone") or DEFAULT_PHRASES["invalid_phone"]
+
+    def _operator_handoff(self, node: Node | None) -> Handoff:
+        """The node's own operator option (its queue and reason) when it has one, as it must."""
+        option = node.option_by_digit(OPERATOR_DIGIT) if node is not None else None
+        if option is not None and isinstance(option.step, Handoff):
+            return option.step
+        return Handoff(reason="customer asked for an operator")
 
     def _operator_choice(self, state: SessionState) -> Choice:
         node = self.flow.nodes.get(state.node)
@@ -424,18 +492,18 @@ class FlowRuntime:
         node = self.flow.nodes.get(state.node)
         if node is None:
             return None
-        typed = normalise(text)
+        typed, key = normalise(text), _typed_key(text)
         for option in node.options:
-            if typed == option.digit or _matches_label(text, option.label):
+            if option.digit in (typed, key) or _matches_label(text, option.label):
                 return option.step
         return None
 
     def _answers_pending(self, state: SessionState, text: str) -> bool:
         if state.awaiting is Awaiting.CONFIRM:
-            typed = text.strip()
             return (
-                typed in ("1", "2", MENU_DIGIT)
-                or _first_word_in(text, _YES | _NO)
+                normalise(text) in ("1", "2", MENU_DIGIT)
+                or _says_yes(text)
+                or _says_no(text)
                 or any(_matches_label(text, t) for t in (self._yes(), self._no(), self._menu()))
             )
         return self._clarify_choice(state, text) is not None

@@ -8,6 +8,7 @@ holding `<script>` is shown as text, never run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -397,10 +398,11 @@ async def deactivate_channel(request: Request, uow: Uow, principal: Admin) -> Re
     channel = form_text(form, "channel")
     if channel not in {c.value for c in flow_svc.FLOW_CHANNELS}:
         return await problem_page(request, uow, principal, DomainError("unknown channel", field="channel"))
+    back = form_text(form, "version_id")
     await flow_svc.do_deactivate(uow, channel)
     await uow.commit()
-    back = form_text(form, "version_id")
-    return see_other(f"{FLOWS}/versions/{int(back)}" if back.isdigit() else FLOWS)
+    # ASCII digits only: "²".isdigit() is true, and int("²") fails after the commit.
+    return see_other(f"{FLOWS}/versions/{back}" if re.fullmatch(r"[0-9]{1,18}", back) else FLOWS)
 
 
 # --- knowledge base ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Text with a NUL character (U+0000): PostgreSQL cannot store it, so it never gets that far.
+"""Values one engine cannot store: text with a NUL (U+0000), integers beyond 64 bits.
 
 Customers' messages from channels keep their words without the NUL (refusing them would lose
 them: the provider retries); requests get a 422 naming the field and change nothing; and storage
@@ -15,7 +15,7 @@ from helpline.bootstrap import Container
 from helpline.domain.errors import DomainError
 from helpline.domain.users import Role
 from helpline.storage.models import Contact, KnowledgeArticle, Message
-from helpline.storage.nul_guard import holds_nul
+from helpline.storage.param_guard import holds_huge_integer, holds_nul
 from tests.integration.conftest import MakeStaff
 from tests.integration.test_api_conversations import account, inbound
 
@@ -71,3 +71,24 @@ def test_the_guard_tells_an_escaped_nul_from_a_written_backslash() -> None:
     assert holds_nul('{"en": "a\\\\\\u0000b"}')  # a backslash, then a NUL
     assert holds_nul({"p": ("x", ["y\x00"])})
     assert not holds_nul({"p": ("x", ["y"], 3, None)})
+
+
+HUGE = "99999999999999999999"
+
+
+async def test_an_id_beyond_64_bits_is_a_422_not_a_crash(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    admin = await make_staff(Role.ADMIN)
+    for url in (f"/api/v1/conversations/{HUGE}", f"/api/v1/contacts/{HUGE}", f"/api/v1/users/{HUGE}"):
+        answer = await client.get(url, headers=admin.headers)
+        assert answer.status_code == 422, (url, answer.text)
+        assert "out of range" in answer.text
+    fits = await client.get("/api/v1/conversations/999999", headers=admin.headers)
+    assert fits.status_code == 404
+
+
+def test_the_guard_knows_the_64_bit_range() -> None:
+    assert not holds_huge_integer({"a": 2**63 - 1, "b": -(2**63), "c": [True, 3]})
+    assert holds_huge_integer({"a": [2**63]})
+    assert holds_huge_integer((-(2**63) - 1,))
