@@ -26,12 +26,12 @@ from helpline.domain.access import Viewer
 from helpline.domain.conversations import AuthorKind, Channel
 from helpline.domain.errors import Conflict
 from helpline.domain.flows.model import Flow
-from helpline.domain.flows.runtime import FlowRuntime
+from helpline.domain.flows.runtime import FlowRuntime, SessionState
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundMessage
 from helpline.domain.users import Role
 from helpline.flows.loader import load_flow
-from helpline.services.bot_sessions import do_apply_turn, do_end_idle_sessions, load_turn
+from helpline.services.bot_sessions import TurnContext, do_apply_turn, do_end_idle_sessions, load_turn
 from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.conversations import do_agent_reply
 from helpline.services.flows import do_activate, do_upload_flow
@@ -516,3 +516,80 @@ async def test_a_turn_computed_before_an_agent_stepped_in_is_not_sent(
     assert bot_after == 0
     assert item is not None
     assert item.status == "done"
+
+
+async def read_turn(container: Container, chat: Chat, text: str, pid: str) -> TurnContext:
+    """The customer writes; the worker reads the turn's context (and has not applied it yet)."""
+    result = await ingest_inbound(
+        container.uow,
+        InboundMessage(
+            channel=chat.channel,
+            channel_account_id=chat.account_id,
+            identity_kind=chat.kind,
+            identity_value=chat.who,
+            text=text,
+            provider_message_id=pid,
+            sent_at=datetime.now(UTC),
+        ),
+    )
+    async with container.uow() as uow:
+        item_id = await uow.session.scalar(
+            select(OutboxItem.id).where(OutboxItem.message_id == result.message_id)
+        )
+        ctx = await load_turn(uow, item_id or 0)
+    assert ctx is not None
+    return ctx
+
+
+@pytest.mark.parametrize("text", ["operator", "1"])
+async def test_a_conversation_closed_while_the_bot_thought_stays_closed(
+    bot_container: Container, text: str
+) -> None:
+    chat = await webchat(bot_container)
+    await chat.say("hello")
+    ctx = await read_turn(bot_container, chat, text, f"closing-{text}")
+    async with bot_container.uow() as uow:  # an agent closes it meanwhile
+        conv = await uow.session.get(Conversation, chat.conversation_id)
+        assert conv is not None
+        conv.status, conv.closed_at = "closed", datetime.now(UTC)
+        await uow.commit()
+    runtime = FlowRuntime(lottery_flow(), {})
+    turn = runtime.handle(runtime.start("en").state, text)
+    async with bot_container.uow() as uow:
+        await do_apply_turn(uow, ctx, [turn], "en")
+        await uow.commit()
+    async with bot_container.uow() as uow:
+        conv = await uow.session.get(Conversation, chat.conversation_id)
+        item = await uow.session.get(OutboxItem, ctx.item_id)
+        said = await uow.session.scalar(
+            select(func.count(Message.id)).where(
+                Message.conversation_id == chat.conversation_id, Message.id > ctx.message_id
+            )
+        )
+    assert conv is not None
+    assert (conv.status, conv.handler) == ("closed", "bot")
+    assert said == 0
+    assert item is not None
+    assert item.status == "done"
+
+
+async def test_an_idle_sweep_during_a_turn_does_not_split_the_session(bot_container: Container) -> None:
+    chat = await webchat(bot_container)
+    await chat.say("hello")
+    ctx = await read_turn(bot_container, chat, "1", "swept-turn")
+    assert ctx.session_id is not None
+    async with bot_container.uow() as uow:  # the sweeper runs between the read and the write
+        assert await do_end_idle_sessions(uow, idle=timedelta(seconds=-60)) == 1
+        await uow.commit()
+    runtime = FlowRuntime(lottery_flow(), {})
+    state = SessionState.from_json(ctx.session_state or {})
+    async with bot_container.uow() as uow:
+        await do_apply_turn(uow, ctx, [runtime.handle(state, "1")], "en")
+        await uow.commit()
+    async with bot_container.uow() as uow:
+        sessions = list(
+            await uow.session.scalars(
+                select(BotSession).where(BotSession.conversation_id == chat.conversation_id)
+            )
+        )
+    assert [(s.id, s.status, s.outcome) for s in sessions] == [(ctx.session_id, "active", None)]

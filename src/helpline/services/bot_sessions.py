@@ -116,8 +116,9 @@ async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn]
     """Store what the bot said and did in this turn; the item is done when this commits."""
     conv = await uow.session.get(Conversation, ctx.conversation_id, with_for_update=True)
     assert conv is not None  # the item cascades away with the message, the message with it
-    if conv.handler != Handler.BOT:
-        # A person stepped in while the bot was thinking: the bot's answer is not sent.
+    if conv.handler != Handler.BOT or conv.status == ConversationStatus.CLOSED.value:
+        # A person stepped in (or closed the conversation, which is final) while the bot was
+        # thinking: the bot's answer is not sent, and nothing is reopened.
         await do_finish_item(uow, ctx.item_id)
         return
     now = uow.now()
@@ -152,7 +153,7 @@ async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn]
 async def do_hand_to_agents(uow: UnitOfWork, conversation_id: int, reason: str) -> None:
     """Give a conversation to people without a bot turn (the bot failed, or the flow is gone)."""
     conv = await uow.session.get(Conversation, conversation_id, with_for_update=True)
-    if conv is None or conv.handler != Handler.BOT:
+    if conv is None or conv.handler != Handler.BOT or conv.status == ConversationStatus.CLOSED.value:
         return
     await _hand_off(uow, conv, reason, None, uow.now())
 
@@ -173,6 +174,12 @@ async def _session(uow: UnitOfWork, ctx: TurnContext, conv: Conversation, now: d
     if ctx.session_id is not None:
         session = await uow.session.get(BotSession, ctx.session_id, with_for_update=True)
         if session is not None and session.status == SessionStatus.ACTIVE.value:
+            return session
+        if session is not None and session.outcome == Outcome.ABANDONED.value:
+            # The idle sweep ended it between this turn's read and now, but this very message
+            # shows the customer is there: carry on with it rather than split it in two sessions
+            # (the turn was computed from its state, and reports would count both).
+            session.status, session.outcome, session.ended_at = SessionStatus.ACTIVE.value, None, None
             return session
     session = BotSession(
         conversation_id=conv.id,
