@@ -488,3 +488,39 @@ def test_the_phone_reads_the_same_node_with_its_keys() -> None:
     assert english.endswith("For Operator, press 0.")
     assert "Оператор — нажмите 0." in spoken_menu(flow, node, "ru")
     assert "لاختيار «موظف» اضغط 0." in spoken_menu(flow, node, "ar")
+
+
+def lookup_flow(found: str, chain: int = 1) -> str:
+    lookup = f"name: order_status, found: {{ru: '{found}', en: '{found}', ar: '{found}'}}, missing: {{ru: a, en: b, ar: c}}"
+    step = "next: main"
+    for _ in range(chain):
+        step = f"lookup: {{{lookup}, {step}}}"
+    return f"""\
+name: Orders
+start: main
+lookups:
+  order_status: {{url: "https://crm.example/orders/{{order_number}}"}}
+nodes:
+  main:
+    prompt: {{ru: "Номер?", en: "Number?", ar: "الرقم؟"}}
+    collect: {{field: order_number, {step}}}
+    options:
+      - digit: 0
+        label: {{ru: "Оператор", en: "Operator", ar: "موظف"}}
+        handoff: {{reason: asked}}
+"""
+
+
+def test_a_template_fills_plain_fields_only() -> None:
+    loaded = load_flow(lookup_flow("Order {order_number}: {status:>999999999} {status.__class__} {status}"))
+    assert loaded.flow is not None, loaded.problems
+    runtime = FlowRuntime(loaded.flow, ARTICLES)
+    asking = runtime.handle(SessionState(node="main", language="en", awaiting=Awaiting.FIELD), "42")
+    found = runtime.resume_lookup(asking.state, {"status": "shipped"})
+    assert found.replies[0].text == "Order 42: {status:>999999999} {status.__class__} shipped"
+
+
+def test_no_more_lookups_in_a_row_than_a_turn_runs() -> None:
+    assert load_flow(lookup_flow("ok", chain=3)).ok
+    problems = [str(p) for p in load_flow(lookup_flow("ok", chain=4)).problems]
+    assert problems == ["line 8: at most 3 lookups may follow one another"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from helpline.domain.flows.model import (
     FLOW_LANGUAGES,
+    MAX_CHAINED_LOOKUPS,
     OPERATOR_DIGIT,
     AnswerArticle,
     CreateTicket,
@@ -114,6 +115,11 @@ def _check_step(
     elif isinstance(step, CreateTicket) and step.done:
         yield from _check_text((*where, "ticket", "done"), step.done)
     elif isinstance(step, Lookup):
+        if _chained_lookups(step) > MAX_CHAINED_LOOKUPS:
+            yield FlowProblem(
+                (*where, "lookup"), f"at most {MAX_CHAINED_LOOKUPS} lookups may follow one another"
+            )
+            return
         if step.name not in flow.lookups:
             yield FlowProblem(
                 (*where, "lookup", "name"), f"the lookup '{step.name}' is not defined in lookups"
@@ -121,6 +127,13 @@ def _check_step(
         yield from _check_text((*where, "lookup", "found"), step.found)
         yield from _check_text((*where, "lookup", "missing"), step.missing)
         yield from _check_step(flow, (*where, "lookup"), step.then, known_articles)
+
+
+def _chained_lookups(step: Step) -> int:
+    chained = 0
+    while isinstance(step, Lookup):
+        chained, step = chained + 1, step.then
+    return chained
 
 
 def _check_text(where: Path, text: LocalText) -> Iterator[FlowProblem]:

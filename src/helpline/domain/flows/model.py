@@ -16,6 +16,8 @@ FLOW_LANGUAGES: tuple[str, ...] = ("ru", "en", "ar")
 
 #: The phone key that always reaches a person (the convention callers already know).
 OPERATOR_DIGIT = "0"
+#: Lookups one after another (a lookup's `then` being another lookup) that one turn runs.
+MAX_CHAINED_LOOKUPS = 3
 
 #: Text per language code.
 LocalText = Mapping[str, str]

@@ -601,17 +601,14 @@ def _find_lookup(step: Step, wanted: Lookup, key: str) -> str | None:
     return None
 
 
-class _Fields(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def _fill(template: str, values: Mapping[str, object]) -> str:
     """`template` with {field} placeholders filled; unknown ones are left as written.
 
-    Values are inserted, never re-read as templates, so a lookup's answer cannot inject fields.
+    Only plain `{name}` is a placeholder: str.format would also obey format specs and
+    attribute access ("{x:>999999999}" builds a gigabyte string). Values are inserted, never
+    re-read as templates, so a lookup's answer cannot inject fields.
     """
-    try:
-        return template.format_map(_Fields({k: str(v) for k, v in values.items()}))
-    except (ValueError, AttributeError, IndexError, KeyError):
-        return template  # a malformed template reads better as written than not at all
+    return _PLACEHOLDER.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
