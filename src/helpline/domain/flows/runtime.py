@@ -38,6 +38,9 @@ from helpline.domain.identities import phones_in_text
 
 #: After this many answers the bot could not use in a row, it stops asking and hands off.
 MAX_MISSES = 2
+#: A collected field (an order number, a name, an address) is a line, not a letter: longer text
+#: is not the answer to the question, and the pattern is never run over it.
+MAX_FIELD_CHARS = 300
 #: After an answer, this key goes back to the start node (the phone's convention for "menu").
 MENU_DIGIT = "9"
 
@@ -525,7 +528,9 @@ class FlowRuntime:
             if not numbers:
                 return self._missed(state, node, invalid=node.collect.invalid or self._invalid_phone())
             value = numbers[0]
-        elif node.collect.pattern is not None and re.fullmatch(node.collect.pattern, value) is None:
+        elif len(value) > MAX_FIELD_CHARS or (
+            node.collect.pattern is not None and re.fullmatch(node.collect.pattern, value) is None
+        ):
             return self._missed(state, node, invalid=node.collect.invalid)
         state = replace(state, fields={**state.fields, node.collect.field_name: value}, misses=0)
         return self._run(state, node.collect.then, ())
