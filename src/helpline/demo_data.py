@@ -19,14 +19,17 @@ from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any
 
+from sqlalchemy import delete, update
+
 from helpline.domain.contacts import Language
-from helpline.domain.conversations import Channel, ConversationStatus, Priority
+from helpline.domain.conversations import Channel, ConversationStatus, DeliveryStatus, Priority
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundMessage
 from helpline.domain.users import Role
 from helpline.services.channel_accounts import do_ensure_channel_account
 from helpline.services.contacts import ContactSpec, do_create_contact
 from helpline.services.conversations import do_agent_reply, do_assign, do_change_status, do_set_priority
+from helpline.services.enqueue import KIND_MESSAGE
 from helpline.services.flows import FLOW_CHANNELS, do_activate, do_upload_flow
 from helpline.services.inbound import ingest_inbound
 from helpline.services.knowledge import do_import_faq
@@ -38,6 +41,7 @@ from helpline.services.users import (
     list_users,
     viewer_for,
 )
+from helpline.storage.models import Message, OutboxItem
 from helpline.storage.uow import UnitOfWork
 
 RU, EN, AR = Language.RU, Language.EN, Language.AR
@@ -775,9 +779,25 @@ async def seed_demo(make_uow: Callable[[], UnitOfWork], *, now: datetime | None 
                 await do_set_priority(uow, viewer, conversation_id, step.priority)
             await uow.commit()
     async with make_uow() as uow:
+        await _history_was_delivered(uow)
         await seed_self_service(uow, admin_id=user_ids.get("irina"))
         await uow.commit()
     return logins
+
+
+async def _history_was_delivered(uow: UnitOfWork) -> None:
+    """The agents' replies in the demo's history reached their customers back then.
+
+    The demo's channel accounts hold no real credentials, so the worker would try to send that
+    history now and mark every past reply "failed": the console would greet its visitor with
+    a wall of red delivery errors that say nothing about the product.
+    """
+    await uow.session.execute(
+        update(Message)
+        .where(Message.delivery_status == DeliveryStatus.QUEUED.value)
+        .values(delivery_status=DeliveryStatus.DELIVERED.value, sent_at=Message.created_at)
+    )
+    await uow.session.execute(delete(OutboxItem).where(OutboxItem.kind == KIND_MESSAGE))
 
 
 #: The demo's bot: the lottery FAQ (ru/en/ar) and the menu flow, greeting every chat channel.

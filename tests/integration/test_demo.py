@@ -35,3 +35,16 @@ def test_demo_prints_working_logins_and_serves(tmp_path: Path) -> None:
                 assert conversations, f"{role} {email} sees no conversation"
                 if role != "agent":
                     assert {"ru", "en", "ar"} <= {c["language"] for c in conversations}
+        # The history's replies reached their customers back then: the worker (running all
+        # along, through the sign-ins above) has nothing to send, so none turns "failed".
+        with httpx.Client(base_url=base) as client:
+            admin_email, admin_password = next((e, p) for r, e, p in logins if r == "admin")
+            client.post("/api/v1/auth/login", json={"email": admin_email, "password": admin_password})
+            statuses = {
+                m["delivery_status"]
+                for c in client.get("/api/v1/conversations").json()
+                for m in client.get(f"/api/v1/conversations/{c['id']}").json()["messages"]
+                if m["direction"] == "outbound" and not m["is_internal"]
+            }
+            assert statuses, "the demo has agent replies"
+            assert statuses <= {"sent", "delivered", "read"}, statuses
