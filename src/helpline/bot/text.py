@@ -19,6 +19,17 @@ import numpy.typing as npt
 Language = Literal["ru", "en", "ar"]
 LANGUAGES: tuple[Language, ...] = ("ru", "en", "ar")
 
+#: Format characters (Unicode category Cf as of Unicode 15.1, Python 3.13's ``unicodedata``;
+#: written out because building it from ``unicodedata`` at import takes 0.15 s): soft hyphen,
+#: zero-width space/joiners, bidi marks and embeddings, word joiner, BOM, tags… They are
+#: invisible, so they carry nothing a customer meant, but left in they split a word in two for
+#: the n-grams and the encoder alike (a pasted "тираж" with a soft hyphen inside matched nothing).
+_FORMAT = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f]"
+)
 _AR_MARKS = re.compile(
     r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]"
 )  # harakat, Quranic marks, tatweel
@@ -27,21 +38,46 @@ _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890
 _NUMBER = re.compile(r"\d+")
 _NOT_WORD = re.compile(r"[^\w\s]|_")
 _SPACES = re.compile(r"\s+")
+#: Addresses are Latin whatever language the message around them is in.
+_URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)\S+", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def remove_invisible(text: str) -> str:
+    """``text`` without format characters (soft hyphens, zero-width and bidi marks…).
+
+    Both feature sets read text through this: the n-grams via ``normalize_text``, the sentence
+    encoder via ``classifier.prepared``.
+    """
+    return _FORMAT.sub("", text)
 
 
 def normalize_text(text: str) -> str:
     """Fold the variation that does not change meaning, for the character n-gram features.
 
-    NFKC, lower case, ``ё``→``е``; Arabic: diacritics and tatweel dropped, alef forms → ``ا``,
-    ``ى``→``ي``, ``ة``→``ه``; Arabic-Indic digits → ASCII and every number → ``0`` (amounts and
-    dates vary, the question does not); punctuation → space.
+    Format characters dropped (not turned into spaces: they sit inside words), NFKC, lower case,
+    ``ё``→``е``; Arabic: diacritics and tatweel dropped, alef forms → ``ا``, ``ى``→``ي``,
+    ``ة``→``ه``; Arabic-Indic digits → ASCII and every number → ``0`` (amounts and dates vary,
+    the question does not); punctuation → space.
     """
-    text = unicodedata.normalize("NFKC", text).translate(_DIGITS).lower().replace("ё", "е")
+    text = unicodedata.normalize("NFKC", remove_invisible(text))
+    text = text.translate(_DIGITS).lower().replace("ё", "е")
     text = _AR_MARKS.sub("", text)
     text = _AR_ALEF.sub("ا", text).replace("ى", "ي").replace("ة", "ه")
     text = _NUMBER.sub("0", text)
     text = _NOT_WORD.sub(" ", text)
     return _SPACES.sub(" ", text).strip()
+
+
+def has_letters(text: str) -> bool:
+    """Whether a message has a letter of any script, as typed.
+
+    A message of digits and signs alone (a phone number, "#12345", "№ 123") says nothing the
+    bot could answer: it is not a question, and its n-grams ("0" for every number) only match
+    questions that happen to contain numbers. Read before NFKC, which spells out signs in
+    letters ("№" → "No", "™" → "TM"); tatweel, a letter by category, only stretches a word.
+    """
+    return any(char.isalpha() and char != "\u0640" for char in text)
 
 
 def _script(char: str) -> Language | None:
@@ -57,23 +93,46 @@ def _script(char: str) -> Language | None:
     return None
 
 
+#: A message is Russian or Arabic when at least this share of its letters is Cyrillic or Arabic.
+NON_LATIN_SHARE = 0.25
+_NON_LATIN: tuple[Language, ...] = ("ru", "ar")
+
+
 def detect_language(text: str, default: Language | None = None) -> Language | None:
-    """The language of one message, by the script most of its letters are written in.
+    """The language of one message, by the script its letters are written in.
 
     Arabic script → ``ar``, Cyrillic → ``ru``, Latin → ``en``; ``default`` when the message has
     no letters of those scripts (digits, emoji, an empty string). Per message: a customer may
     switch language mid-conversation.
+
+    Latin letters are weak evidence: Russian and Arabic messages name brands, apps and models in
+    Latin ("Google Play Market на Samsung Galaxy" has more Latin letters than Cyrillic ones),
+    while an English message seldom has Cyrillic or Arabic words. So a non-Latin script wins
+    with NON_LATIN_SHARE of the letters, and e-mail addresses and links, Latin in every
+    language, are not counted at all. A letter of no script here is counted as its NFKC form,
+    so fullwidth and mathematical letters count as the Latin ones they look like; signs that
+    NFKC spells in letters ("№" → "No") stay signs.
     """
+    if "://" in text or "www." in text.lower():  # the regular expressions cost more
+        text = _URL.sub(" ", text)
+    if "@" in text:
+        text = _EMAIL.sub(" ", text)
     counts: Counter[Language] = Counter()
     for char in text:
         if char.isalpha():
             script = _script(char)
+            if script is None:
+                folded = unicodedata.normalize("NFKC", char)
+                script = _script(folded[0]) if folded else None
             if script is not None:
                 counts[script] += 1
     if not counts:
         return default
-    # Ties (rare: "ok спасибо") go to the non-Latin script: Latin words are often brand names.
-    return max(LANGUAGES, key=lambda lang: (counts[lang], lang != "en"))
+    # Cyrillic first on a tie with Arabic (both rare in one message).
+    non_latin = max(_NON_LATIN, key=lambda lang: counts[lang])
+    if counts[non_latin] and counts[non_latin] >= NON_LATIN_SHARE * sum(counts.values()):
+        return non_latin
+    return "en"
 
 
 def clip_words(text: str, limit: int) -> str:
@@ -96,8 +155,13 @@ def char_ngrams(normalized: str, low: int, high: int) -> Iterator[str]:
 
 
 #: Words whose n-gram columns ``CharNgramTfidf`` keeps at most (a few hundred bytes each, so
-#: about 15 MB per model when full).
+#: about 15 MB per model when full of customers' words).
 WORD_CACHE_SIZE = 50_000
+#: Longer "words" are not cached. A word's n-gram columns grow with its length (~4 per
+#: character), so a cap on entries alone let pasted junk or glued text (1000-character "words",
+#: each unique) grow a model's cache by ~190 MB; with it an entry is at most ~1 KB, ~50 MB per
+#: model in the worst case. Real words are shorter: the FAQ's longest is 19 characters.
+MAX_CACHED_WORD = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +222,19 @@ class CharNgramTfidf:
         """Vocabulary columns of a normalised word's n-grams, one per occurrence.
 
         Cached per word: customers reuse a small vocabulary, and walking a long message's n-grams
-        in Python took ~1 ms of the bot's budget. The cache is emptied when it reaches
-        WORD_CACHE_SIZE, so memory stays bounded whatever the traffic.
+        in Python took ~1 ms of the bot's budget. Only words up to MAX_CACHED_WORD characters
+        are kept, and the cache is emptied when it reaches WORD_CACHE_SIZE, so its memory stays
+        bounded whatever the traffic.
         """
         columns = self._word_columns.get(word)
         if columns is None:
             index = self.index
             grams = char_ngrams(word, self.low, self.high)
             columns = np.array([index[gram] for gram in grams if gram in index], dtype=np.int32)
-            if len(self._word_columns) >= WORD_CACHE_SIZE:
-                self._word_columns.clear()
-            self._word_columns[word] = columns
+            if len(word) <= MAX_CACHED_WORD:
+                if len(self._word_columns) >= WORD_CACHE_SIZE:
+                    self._word_columns.clear()
+                self._word_columns[word] = columns
         return columns
 
     def transform(self, texts: Iterable[str]) -> SparseRows:

@@ -1,0 +1,292 @@
+"""A flow's lookup against a real HTTP server that misbehaves: whatever it does, the lookup ends
+as "failed" within its timeout, bounded in memory, and the token goes only where it may.
+
+The company system is a Starlette app served by uvicorn in a thread (tests/fakes/serving.py), so
+every byte crosses a real socket: streaming, slow answers and redirects behave as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+from structlog.testing import capture_logs
+
+from helpline.bootstrap import PROVIDER_TIMEOUT
+from helpline.bot.lookups import MAX_ANSWER_BYTES, LookupResult, run_lookup
+from helpline.domain.flows.model import LOOKUP_TOKEN_ENV_PREFIX, LookupEndpoint
+from tests.fakes.serving import serving_in_thread
+
+TOKEN_ENV = f"{LOOKUP_TOKEN_ENV_PREFIX}TEST_LOOKUPS"
+NOT_A_LOOKUP_VARIABLE = "HELPLINE_TEST_NOT_A_LOOKUP_SECRET"
+HUGE = 32 * 1024 * 1024
+CHUNK = b" " * (64 * 1024)
+
+
+@dataclass
+class FakeCrm:
+    url: str = ""
+    closing: threading.Event = field(default_factory=threading.Event)
+    #: Authorization header of each request, by path.
+    seen: dict[str, list[str | None]] = field(default_factory=dict)
+    #: Body bytes each streaming route has handed to the server, by route.
+    sent: Counter[str] = field(default_factory=Counter)
+
+
+def crm_app(crm: FakeCrm) -> Starlette:
+    gzipped_body = gzip.compress(b" " * (16 * 1024 * 1024), compresslevel=9)  # 16 KB → 16 MB
+
+    def record(request: Request) -> None:
+        crm.seen.setdefault(request.url.path, []).append(request.headers.get("authorization"))
+
+    async def order(request: Request) -> Response:
+        record(request)
+        return JSONResponse({"status": "shipped", "eta": 2, "paid": True, "items": ["x"]})
+
+    async def endless(name: str) -> AsyncIterator[bytes]:
+        while crm.sent[name] < HUGE and not crm.closing.is_set():
+            crm.sent[name] += len(CHUNK)
+            yield CHUNK
+
+    async def huge(request: Request) -> Response:
+        record(request)
+        return StreamingResponse(endless("huge"), media_type="application/json")  # chunked
+
+    async def huge_declared(request: Request) -> Response:
+        record(request)
+        return StreamingResponse(
+            endless("huge_declared"), media_type="application/json", headers={"content-length": str(HUGE)}
+        )
+
+    async def drip(request: Request) -> Response:
+        """A byte every 20 ms: each read is well within any timeout, the whole answer is not."""
+        record(request)
+
+        async def bytes_() -> AsyncIterator[bytes]:
+            for _ in range(1000):
+                if crm.closing.is_set():
+                    return
+                yield b" "
+                await asyncio.sleep(0.02)
+
+        return StreamingResponse(bytes_(), media_type="application/json", headers={"content-length": "1000"})
+
+    async def deep(request: Request) -> Response:
+        record(request)
+        return Response(b"[" * 60_000, media_type="application/json")
+
+    async def gzipped(request: Request) -> Response:
+        """Compressed although the request asked for identity."""
+        record(request)
+        return Response(gzipped_body, media_type="application/json", headers={"content-encoding": "gzip"})
+
+    async def redirect(request: Request) -> Response:
+        record(request)
+        return RedirectResponse(f"{crm.url}/steal", status_code=302)
+
+    async def steal(request: Request) -> Response:
+        record(request)
+        return JSONResponse({"stolen": "yes"})
+
+    return Starlette(
+        routes=[
+            Route("/orders/{number}", order),
+            Route("/huge/{number}", huge),
+            Route("/huge-declared/{number}", huge_declared),
+            Route("/drip/{number}", drip),
+            Route("/deep/{number}", deep),
+            Route("/gzip/{number}", gzipped),
+            Route("/redirect/{number}", redirect),
+            Route("/steal", steal),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def crm() -> Iterator[FakeCrm]:
+    fake = FakeCrm()
+    with serving_in_thread(crm_app(fake), "fake-crm", fake.closing) as url:
+        fake.url = url
+        yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """The client the product gives the bot (bootstrap.Container.http)."""
+    async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as client:
+        yield client
+
+
+async def lookup(
+    http: httpx.AsyncClient, url: str, *, token_env: str | None = None, seconds: float = 5.0
+) -> LookupResult:
+    endpoint = LookupEndpoint("order_status", url, token_env, seconds)
+    return await run_lookup(http, endpoint, {"number": "123456"})
+
+
+async def lookup_measured(http: httpx.AsyncClient, url: str) -> tuple[LookupResult, int]:
+    """The lookup's result and the most memory the process held above its start meanwhile."""
+    tracemalloc.start()
+    try:
+        result = await lookup(http, url)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+FAILED = LookupResult(None, failed=True)
+
+
+async def test_a_good_answer_gives_its_string_and_number_fields(
+    crm: FakeCrm, http: httpx.AsyncClient
+) -> None:
+    assert await lookup(http, f"{crm.url}/orders/{{number}}") == LookupResult(
+        {"status": "shipped", "eta": "2"}
+    )
+
+
+@pytest.mark.parametrize("route", ["huge", "huge-declared"])
+async def test_a_huge_answer_is_not_read_past_the_limit(
+    crm: FakeCrm, http: httpx.AsyncClient, route: str
+) -> None:
+    """Chunked or with its length declared: the lookup stops reading, so it holds no more than
+    about the limit (the whole 32 MB used to be read into memory: 300 MB took a worker from 139
+    to 773 MB)."""
+    result, peak = await lookup_measured(http, f"{crm.url}/{route}/{{number}}")
+
+    assert result == FAILED
+    assert peak < 4 * 1024 * 1024
+
+
+async def test_a_trickling_answer_ends_at_the_lookups_timeout(crm: FakeCrm, http: httpx.AsyncClient) -> None:
+    """One byte every 20 ms of a 1000-byte answer: every read is quick, the whole takes 20 s."""
+    started = time.monotonic()
+
+    result = await lookup(http, f"{crm.url}/drip/{{number}}", seconds=0.5)
+
+    assert result == FAILED
+    assert time.monotonic() - started < 2.0
+
+
+async def test_deeply_nested_json_fails_the_lookup_instead_of_the_turn(
+    crm: FakeCrm, http: httpx.AsyncClient
+) -> None:
+    assert MAX_ANSWER_BYTES > 60_000  # small enough to be read: the parser is what gives up
+    assert await lookup(http, f"{crm.url}/deep/{{number}}") == FAILED
+
+
+async def test_a_compressed_answer_is_refused_rather_than_inflated(
+    crm: FakeCrm, http: httpx.AsyncClient
+) -> None:
+    """A few kilobytes of gzip can inflate far past the limit before it could be checked."""
+    result, peak = await lookup_measured(http, f"{crm.url}/gzip/{{number}}")
+
+    assert result == FAILED
+    assert peak < 4 * 1024 * 1024
+
+
+@pytest.mark.parametrize("follow", [False, True])
+async def test_redirects_are_not_followed(crm: FakeCrm, follow: bool) -> None:
+    """Not even by a client made to follow them: the token would go wherever the answer says."""
+    crm.seen.pop("/steal", None)
+    async with httpx.AsyncClient(follow_redirects=follow) as client:
+        result = await lookup(client, f"{crm.url}/redirect/{{number}}")
+
+    assert result == FAILED
+    assert "/steal" not in crm.seen
+
+
+async def test_the_token_comes_from_a_lookup_variable(
+    crm: FakeCrm, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "crm-token-1")
+    crm.seen.pop("/orders/123456", None)
+
+    result = await lookup(http, f"{crm.url}/orders/{{number}}", token_env=TOKEN_ENV)
+
+    assert result.answer == {"status": "shipped", "eta": "2"}
+    assert crm.seen["/orders/123456"] == ["Bearer crm-token-1"]
+
+
+async def test_any_other_variable_is_never_read_nor_logged(
+    crm: FakeCrm, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flow stored before the schema checked the name, or built some other way, still cannot
+    send the server's own secrets (HELPLINE_DATABASE_URL…) to its URL."""
+    monkeypatch.setenv(NOT_A_LOOKUP_VARIABLE, "db-password-1")
+    crm.seen.pop("/orders/123456", None)
+
+    with capture_logs() as logs:
+        result = await lookup(http, f"{crm.url}/orders/{{number}}", token_env=NOT_A_LOOKUP_VARIABLE)
+
+    assert result.answer == {"status": "shipped", "eta": "2"}  # asked, without a token
+    assert crm.seen["/orders/123456"] == [None]
+    assert any(entry["log_level"] == "warning" for entry in logs)
+    assert "db-password-1" not in repr(logs)
+
+
+class Requests:
+    """What an httpx client was asked to send (its request hook runs before any connection)."""
+
+    def __init__(self) -> None:
+        self.sent: list[httpx.Request] = []
+
+    async def __call__(self, request: httpx.Request) -> None:
+        self.sent.append(request)
+
+
+@pytest.mark.parametrize(
+    ("url", "carries_token"),
+    [
+        ("http://crm.example.test/orders/{number}", False),
+        ("http://192.0.2.10/orders/{number}", False),
+        ("https://crm.example.test/orders/{number}", True),
+        ("http://127.0.0.1:9/orders/{number}", True),
+        ("http://[::1]:9/orders/{number}", True),
+        ("http://localhost:9/orders/{number}", True),
+    ],
+)
+async def test_a_token_crosses_a_network_only_encrypted(
+    monkeypatch: pytest.MonkeyPatch, url: str, carries_token: bool
+) -> None:
+    """Plain http carries the token only to this host; to anything else the lookup fails before
+    a request is made (none of these addresses answer, so every lookup here fails)."""
+    monkeypatch.setenv(TOKEN_ENV, "crm-token-1")
+    requests = Requests()
+
+    async with httpx.AsyncClient(event_hooks={"request": [requests]}) as client:
+        with capture_logs() as logs:
+            result = await lookup(client, url, token_env=TOKEN_ENV, seconds=2.0)
+
+    assert result == FAILED
+    if carries_token:
+        assert [r.headers.get("authorization") for r in requests.sent] == ["Bearer crm-token-1"]
+    else:
+        assert requests.sent == []
+        assert "crm-token-1" not in repr(logs)
+
+
+async def test_plain_http_to_this_host_carries_the_token(
+    crm: FakeCrm, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "crm-token-2")
+    crm.seen.pop("/orders/123456", None)
+    port = crm.url.rsplit(":", 1)[1]
+
+    result = await lookup(http, f"http://localhost:{port}/orders/{{number}}", token_env=TOKEN_ENV)
+
+    assert result.answer == {"status": "shipped", "eta": "2"}
+    assert crm.seen["/orders/123456"] == ["Bearer crm-token-2"]
