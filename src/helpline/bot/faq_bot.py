@@ -9,8 +9,12 @@ leaving the customer without an answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +50,6 @@ from helpline.services.knowledge import (
     OOS_INTENT,
     KnowledgeSnapshot,
     TrainingQuestion,
-    knowledge_revision,
     knowledge_snapshot,
 )
 from helpline.storage.uow import UnitOfWork
@@ -55,6 +58,14 @@ log = get_logger(__name__)
 
 #: A flow may chain lookups; more than this in one turn is a loop in the flow, not a need.
 MAX_LOOKUPS_PER_TURN = 3
+
+#: Saved models kept in the model folder (each edit of the base adds one of ~1.7 MB): the newest
+#: few, so an edit undone, or a process still on the previous base, loads rather than trains.
+KEEP_MODELS = 3
+#: A half-written model older than this was left by a process that died while saving it
+#: (saving takes about a second).
+ABANDONED_PARTIAL_SECONDS = 3600.0
+_PARTIAL_SUFFIX = ".partial"
 
 
 class IntentEngine(Protocol):
@@ -82,25 +93,118 @@ def train_engine(questions: Sequence[TrainingQuestion], model_dir: Path | None =
     """Train the classifier on the knowledge base's questions (out-of-scope ones as `oos`).
 
     With `model_dir`, a model trained on exactly these questions before is loaded instead of
-    trained again (a restart answers at once), and a new one is saved there. A base with fewer
-    than two intents cannot be classified: every question is handed off.
+    trained again (a restart answers at once), and a new one is saved there. The folder is a
+    cache: a model that cannot be read, or cannot be saved, costs a training, never a turn.
+    A base with fewer than two intents cannot be classified: every question is handed off.
     """
     examples = [TrainingExample(q.intent, q.utterance, q.language) for q in questions]
     if len({e.intent for e in examples}) < 2:
         return _HandsEverythingOff()
     path = model_dir / f"intents-{_fingerprint(examples)}.npz" if model_dir is not None else None
-    if path is not None and path.exists():
-        try:
-            return ClassifierEngine(IntentClassifier.load(path))
-        except (ValueError, OSError, KeyError):
-            log.warning("bot_model_unreadable", path=str(path))  # trained again below
+    if path is not None:
+        saved = _load_model(path)
+        if saved is not None:
+            return ClassifierEngine(saved)
     classifier = IntentClassifier.train(examples, oos_label=OOS_INTENT)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial.npz")
-        classifier.save(partial)
-        partial.replace(path)  # another process never loads half a file
+        _keep_model(classifier, path)
     return ClassifierEngine(classifier)
+
+
+def _keep_model(classifier: IntentClassifier, path: Path) -> None:
+    """Save the model for the next start, then drop the older ones; a full or read-only disk
+    is logged, not raised: the model in memory answers all the same."""
+    try:
+        _save_model(classifier, path)
+    except OSError as error:
+        log.warning("bot_model_not_saved", path=str(path), error=repr(error))
+        return
+    try:
+        _prune_models(path)
+    except OSError as error:
+        log.warning("bot_models_not_pruned", folder=str(path.parent), error=repr(error))
+
+
+def _load_model(path: Path) -> IntentClassifier | None:
+    """The model saved at `path`, or None when there is none usable.
+
+    Any failure counts as unusable (an empty or cut file, another version's format or
+    settings): the file's name depends only on the questions, so a bad file left in place
+    would fail every later turn the same way. It is deleted and the caller trains again.
+    """
+    try:
+        classifier = IntentClassifier.load(path)
+    except FileNotFoundError:
+        return None
+    except Exception as error:
+        log.warning("bot_model_unreadable", path=str(path), error=repr(error))
+        with contextlib.suppress(OSError):  # then saving over it fails too, and says so
+            path.unlink(missing_ok=True)
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # in use: the newest are the ones kept
+    return classifier
+
+
+def _save_model(classifier: IntentClassifier, path: Path) -> None:
+    """Write the model under a name of its own, on disk, then rename it into place.
+
+    Another process never reads half a file, two processes saving the same model each rename
+    a whole one, and a power cut after the rename cannot leave a cut file under the final name.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=_PARTIAL_SUFFIX, dir=path.parent)
+    os.close(fd)
+    partial = Path(name)
+    try:
+        classifier.save(partial)
+        with partial.open("r+b") as handle:  # save() closed (so flushed) its own handle
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX only; elsewhere a lost rename costs a training)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune_models(kept: Path) -> None:
+    """Delete all but the newest KEEP_MODELS models beside `kept`, and abandoned partial files.
+
+    Other processes save, load and prune in the same folder at the same time: a file that
+    vanishes meanwhile is simply skipped.
+    """
+    folder = kept.parent
+    models: list[tuple[float, Path]] = []
+    for candidate in folder.glob("intents-*.npz"):
+        if candidate != kept:
+            try:
+                models.append((candidate.stat().st_mtime, candidate))
+            except FileNotFoundError:
+                continue
+    models.sort(reverse=True)
+    for _, old in models[KEEP_MODELS - 1 :]:
+        old.unlink(missing_ok=True)
+    now = time.time()
+    for partial in folder.glob(f".intents-*{_PARTIAL_SUFFIX}"):
+        try:
+            abandoned = now - partial.stat().st_mtime > ABANDONED_PARTIAL_SECONDS
+        except FileNotFoundError:
+            continue
+        if abandoned:
+            partial.unlink(missing_ok=True)
 
 
 def _fingerprint(examples: Sequence[TrainingExample]) -> str:
@@ -123,7 +227,7 @@ def detect_message_language(text: str) -> str | None:
     return detect_language(text)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Brain:
     revision: str
     snapshot: KnowledgeSnapshot
@@ -148,8 +252,11 @@ class BotBrain:
     """The knowledge base and its trained classifier, rebuilt when the base's revision changes.
 
     Training runs in a thread: in the one-process setup the web server shares this event loop.
-    Trained engines are kept by the questions they learnt from, so an edit that changes only
-    an answer or a title (or a second container in the same process) does not train again.
+    It takes up to half a minute on a real base, so while a new revision trains, turns keep
+    being answered with the base and classifier of the revision before it; only the first
+    classifier of the process is waited for. One training runs at a time; an edit made during
+    it is trained next. Trained engines are kept by the questions they learnt from, so an edit
+    that changes only a title (or a second container in the same process) does not train again.
     """
 
     #: Engines by their training questions, shared by every brain of the process (bounded).
@@ -159,26 +266,45 @@ class BotBrain:
     def __init__(self, train: TrainEngine) -> None:
         self._train = train
         self._current: _Brain | None = None
-        self._lock = asyncio.Lock()
+        self._training: asyncio.Task[_Brain] | None = None
 
     async def get(self, make_uow: Callable[[], UnitOfWork]) -> _Brain:
         async with make_uow() as uow:
-            revision = await knowledge_revision(uow)
-            if self._current is not None and self._current.revision == revision:
-                return self._current
             snapshot = await knowledge_snapshot(uow)
-        async with self._lock:
-            if self._current is None or self._current.revision != snapshot.revision:
-                training = training_set(snapshot)
-                engine = self._trained.get(training)
-                if engine is None:
-                    engine = await asyncio.to_thread(self._train, training)
-                    if len(self._trained) >= self._KEEP:
-                        self._trained.pop(next(iter(self._trained)))
-                    self._trained[training] = engine
-                    log.info("bot_trained", revision=snapshot.revision, questions=len(snapshot.questions))
-                self._current = _Brain(snapshot.revision, snapshot, engine)
+        current = self._current
+        if current is not None and current.revision == snapshot.revision:
+            return current
+        engine = self._trained.get(training_set(snapshot))
+        if engine is not None:
+            self._current = _Brain(snapshot.revision, snapshot, engine)
             return self._current
+        if self._training is None:
+            self._training = asyncio.create_task(self._learn(snapshot))
+            self._training.add_done_callback(_report_training)
+        if current is not None:
+            return current
+        # Shielded: a waiting turn that is cancelled must not cancel the others' training.
+        return await asyncio.shield(self._training)
+
+    async def _learn(self, snapshot: KnowledgeSnapshot) -> _Brain:
+        try:
+            training = training_set(snapshot)
+            engine = await asyncio.to_thread(self._train, training)
+            if len(self._trained) >= self._KEEP:
+                self._trained.pop(next(iter(self._trained)))
+            self._trained[training] = engine
+            log.info("bot_trained", revision=snapshot.revision, questions=len(snapshot.questions))
+            self._current = _Brain(snapshot.revision, snapshot, engine)
+            return self._current
+        finally:
+            self._training = None
+
+
+def _report_training(task: asyncio.Task[_Brain]) -> None:
+    """Log a failed training: one running in the background has nobody else to tell (the
+    next turn that finds the base changed starts another)."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("bot_training_failed", error=repr(error))
 
 
 class BotTurnRunner:

@@ -1,17 +1,18 @@
 """The FAQ knowledge base in storage: articles with their questions and answers per language.
 
-The bot's classifier is trained from these questions; the revision (how many articles, when
-the last changed) tells every process when its trained copy is stale.
+The bot's classifier is trained from these questions; the revision (a digest of everything a
+snapshot holds) tells every process when its trained copy is stale.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from helpline.domain.errors import Conflict, DomainError, NotFound
 from helpline.domain.flows.model import FLOW_LANGUAGES
@@ -47,17 +48,30 @@ class KnowledgeSnapshot:
 
 
 async def knowledge_revision(uow: UnitOfWork) -> str:
-    count, latest = (
-        await uow.session.execute(
-            select(func.count(KnowledgeArticle.id), func.max(KnowledgeArticle.updated_at))
-        )
-    ).one()
-    latest_text = latest.isoformat() if latest is not None else "-"
-    return f"{count}:{latest_text}"
+    """The revision of the base as stored now: what a snapshot read now would be labelled."""
+    return (await knowledge_snapshot(uow)).revision
 
 
 async def knowledge_snapshot(uow: UnitOfWork) -> KnowledgeSnapshot:
-    rows = list(await uow.session.scalars(select(KnowledgeArticle).order_by(KnowledgeArticle.intent)))
+    """The base and its revision, both taken from the rows of one statement.
+
+    The revision is a digest of those rows' content, not of counts or edit times: an edit
+    committed while the base is read is either in the snapshot and its label or in neither
+    (so the next snapshot differs), and an edit stamped by a clock before another one but
+    committed after it still changes the revision. Deleting an article changes it too.
+    """
+    rows = (
+        await uow.session.execute(
+            select(
+                KnowledgeArticle.intent,
+                KnowledgeArticle.kind,
+                KnowledgeArticle.title,
+                KnowledgeArticle.answer,
+                KnowledgeArticle.questions,
+                KnowledgeArticle.hands_off,
+            ).order_by(KnowledgeArticle.intent)
+        )
+    ).all()
     articles = {
         row.intent: Article(title=dict(row.title), answer=dict(row.answer), hands_off=row.hands_off)
         for row in rows
@@ -69,7 +83,15 @@ async def knowledge_snapshot(uow: UnitOfWork) -> KnowledgeSnapshot:
         for language, texts in sorted(row.questions.items())
         for text in texts
     )
-    return KnowledgeSnapshot(await knowledge_revision(uow), articles, questions)
+    return KnowledgeSnapshot(_content_revision(rows), articles, questions)
+
+
+def _content_revision(rows: Sequence[Sequence[object]]) -> str:
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(list(row), ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()[:24]
 
 
 async def list_articles(uow: UnitOfWork) -> list[KnowledgeArticle]:
