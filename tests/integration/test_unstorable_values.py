@@ -1,4 +1,4 @@
-"""Values one engine cannot store: text with a NUL (U+0000), integers beyond 64 bits.
+"""Values a database cannot store: a NUL (U+0000), half a surrogate pair, integers beyond 64 bits.
 
 Customers' messages from channels keep their words without the NUL (refusing them would lose
 them: the provider retries); requests get a 422 naming the field and change nothing; and storage
@@ -15,7 +15,7 @@ from helpline.bootstrap import Container
 from helpline.domain.errors import DomainError
 from helpline.domain.users import Role
 from helpline.storage.models import Contact, KnowledgeArticle, Message
-from helpline.storage.param_guard import holds_huge_integer, holds_nul
+from helpline.storage.param_guard import holds_huge_integer, holds_lone_surrogate, holds_nul
 from tests.integration.conftest import MakeStaff
 from tests.integration.test_api_conversations import account, inbound
 
@@ -92,3 +92,39 @@ def test_the_guard_knows_the_64_bit_range() -> None:
     assert not holds_huge_integer({"a": 2**63 - 1, "b": -(2**63), "c": [True, 3]})
     assert holds_huge_integer({"a": [2**63]})
     assert holds_huge_integer((-(2**63) - 1,))
+
+
+async def test_half_a_surrogate_pair_is_replaced_in_channel_messages_and_refused_in_requests(
+    client: httpx.AsyncClient, container: Container, make_staff: MakeStaff
+) -> None:
+    acc = await account(container)
+    result = await inbound(container, acc, "43", "broken emoji \ud83d here", "surrogate-1")
+    async with container.uow() as uow:
+        message = await uow.session.get(Message, result.message_id)
+        assert message is not None
+        assert message.text == "broken emoji \ufffd here"
+    agent = await make_staff(Role.AGENT)
+    reply = await client.post(
+        f"/api/v1/conversations/{result.conversation_id}/messages",
+        content='{"text": "half \\ud83d"}',
+        headers={**agent.headers, "Content-Type": "application/json"},
+    )
+    assert reply.status_code == 422
+    assert "unicode" in reply.text
+    echoed = await client.post(  # a 422 names the field, never repeats the value
+        f"/api/v1/conversations/{result.conversation_id}/messages",
+        json={"text": ["secret-value-123"]},
+        headers=agent.headers,
+    )
+    assert echoed.status_code == 422
+    assert echoed.json()["detail"][0]["loc"] == ["body", "text"]
+    assert "secret-value-123" not in echoed.text
+    async with container.uow() as uow:
+        uow.session.add(Contact(name="Ivan \udc00"))
+        with pytest.raises(DomainError, match="surrogate"):
+            await uow.commit()
+
+
+def test_the_guard_finds_a_lone_surrogate_anywhere() -> None:
+    assert holds_lone_surrogate({"a": ["x", "\ud83d"]})
+    assert not holds_lone_surrogate({"a": ["x", "😀", 5]})

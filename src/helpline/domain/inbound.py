@@ -10,6 +10,17 @@ from helpline.domain.conversations import Channel
 from helpline.domain.identities import IdentityKind
 
 
+def storable(text: str) -> str:
+    """`text` without NULs, and with lone surrogates as U+FFFD: what a database can hold."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class InboundAttachment:
     filename: str
@@ -18,8 +29,7 @@ class InboundAttachment:
     storage_key: str
 
     def __post_init__(self) -> None:
-        if "\x00" in self.filename:  # see InboundMessage: kept without it rather than lost
-            object.__setattr__(self, "filename", self.filename.replace("\x00", ""))
+        object.__setattr__(self, "filename", storable(self.filename))  # see InboundMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +52,10 @@ class InboundMessage:
     attachments: tuple[InboundAttachment, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        # A NUL (U+0000) never means anything in a customer's words, and PostgreSQL cannot store
-        # it: refusing the message would lose it (the provider retries, and fails again), so it
-        # is kept without the NULs.
+        # A NUL or half a surrogate pair never means anything in a customer's words, and no
+        # database stores them: refusing the message would lose it (the provider retries, and
+        # fails again), so it is kept without them.
         for name in ("text", "identity_value", "sender_name", "provider_message_id"):
             value = getattr(self, name)
-            if value is not None and "\x00" in value:
-                object.__setattr__(self, name, value.replace("\x00", ""))
+            if value is not None:
+                object.__setattr__(self, name, storable(value))

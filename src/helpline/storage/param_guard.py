@@ -42,6 +42,24 @@ def holds_nul(value: Any) -> bool:
     return False
 
 
+def holds_lone_surrogate(value: Any) -> bool:
+    """Whether a statement parameter holds half of a UTF-16 pair ("\\ud83d" in a JSON body):
+    no UTF-8 database can store it, and the driver fails with an encoding error."""
+    if isinstance(value, Json | Jsonb):
+        return holds_lone_surrogate(value.obj)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, Mapping):
+        return any(holds_lone_surrogate(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(holds_lone_surrogate(v) for v in value)
+    return False
+
+
 def holds_huge_integer(value: Any) -> bool:
     """Whether a statement parameter is (or holds) an integer no 64-bit column can take."""
     if isinstance(value, int):
@@ -62,5 +80,7 @@ def refuse_unstorable_parameters(engine: AsyncEngine) -> None:
             return
         if holds_nul(parameters):
             raise DomainError("text must not contain the NUL character (U+0000)")
+        if holds_lone_surrogate(parameters):
+            raise DomainError("text must be valid Unicode (half of a surrogate pair was sent)")
         if holds_huge_integer(parameters):
             raise DomainError("a number is out of range (more than 64 bits)")

@@ -25,6 +25,10 @@ def _no_nul(value: Any) -> Any:
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("must not contain the NUL character (U+0000)")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode (half of a surrogate pair was sent)") from None
     elif isinstance(value, dict):
         for key, item in value.items():
             _no_nul(key)
@@ -36,8 +40,9 @@ def _no_nul(value: Any) -> Any:
 
 
 class In(BaseModel):
-    """Every request body. Text with a NUL is refused here, with its field named: PostgreSQL
-    cannot store it (storage refuses it too, see ``storage.param_guard``, but without the field)."""
+    """Every request body. Text with a NUL or a lone surrogate is refused here, with its field
+    named: no database stores them (storage refuses them too, see ``storage.param_guard``, but
+    without the field)."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=MAX_MESSAGE_LENGTH)
 
