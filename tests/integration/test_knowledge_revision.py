@@ -19,6 +19,7 @@ from helpline.services.knowledge import (
     TrainingQuestion,
     do_delete_article,
     do_save_article,
+    knowledge_changes,
     knowledge_revision,
 )
 from helpline.storage.db import to_sync_url
@@ -140,6 +141,7 @@ async def test_an_edit_committed_while_the_bot_reads_the_base_is_learnt_next(
                     text("UPDATE kb_articles SET questions = :q WHERE intent = 'refund'"),
                     {"q": f'{{"en": ["how do I get a refund {marker}", "money back please"]}}'},
                 )
+                admin.execute(text("UPDATE kb_changes SET count = count + 1"))  # as every edit does
 
     try:
         brain = BotBrain(trainer)
@@ -156,15 +158,17 @@ async def test_an_edit_committed_while_the_bot_reads_the_base_is_learnt_next(
         other_connection.dispose()
 
 
-async def test_an_edit_committed_after_a_later_stamped_one_is_learnt(
+async def test_edits_wait_for_each_other_so_none_commits_unseen(
     on_postgres: Container, trainer: Trainer
 ) -> None:
+    """Edit times are the app's clock, so an edit stamped first could commit last; every edit
+    bumps the one change counter in its own transaction, so a second edit waits for the first."""
     marker = await seed(on_postgres)
     brain = BotBrain(trainer)
     await brain.get(on_postgres.uow)
 
     first = on_postgres.uow()
-    async with first:  # stamped first, committed last
+    async with first:  # stamped first…
         await do_save_article(
             first,
             "refund",
@@ -172,13 +176,18 @@ async def test_an_edit_committed_after_a_later_stamped_one_is_learnt(
             answer={"en": "Refunds now take 30 days."},
             questions={"en": [f"how do I get a refund {marker}"]},
         )
-        await asyncio.sleep(0.01)
-        await save(on_postgres, "hours", "We open at 10.", [f"when are you open {marker}"])
-        await learnt(brain, on_postgres.uow, await revision(on_postgres))  # a customer writes
+        second = asyncio.create_task(
+            save(on_postgres, "hours", "We open at 10.", [f"when are you open {marker}"])
+        )
+        await asyncio.sleep(0.3)
+        assert not second.done()  # …so the later one cannot commit before it
         await first.commit()
+    async with asyncio.timeout(10):
+        await second
 
     current = await learnt(brain, on_postgres.uow, await revision(on_postgres))
     assert current.snapshot.articles["refund"].answer == {"en": "Refunds now take 30 days."}
+    assert current.snapshot.articles["hours"].answer == {"en": "We open at 10."}
 
 
 async def test_while_a_new_revision_trains_turns_are_answered_with_the_previous_one(
@@ -243,3 +252,38 @@ async def test_a_title_edit_is_served_at_once_without_training(
 
     assert current.snapshot.articles["hours"].title == {"en": "Opening hours"}
     assert len(trainer.learnt) == 1
+
+
+async def test_an_unchanged_base_costs_a_turn_one_row_and_every_edit_is_counted(
+    container: Container, trainer: Trainer
+) -> None:
+    marker = await seed(container)
+    brain = BotBrain(trainer)
+    await brain.get(container.uow)
+    await brain.get(container.uow)  # the first check after training notes the change count
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(container.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for _ in range(3):
+            await brain.get(container.uow)
+        assert statements
+        assert not [s for s in statements if "kb_articles" in s], statements
+        async with container.uow() as uow:
+            before = await knowledge_changes(uow)
+        await save(container, "hours", "We open at 10.", [f"when are you open {marker}"])
+        async with container.uow() as uow:
+            await do_delete_article(uow, "refund")
+            await uow.commit()
+        async with container.uow() as uow:
+            assert await knowledge_changes(uow) == before + 2
+        statements.clear()
+        served = await brain.get(container.uow)  # the change is seen, the base read again
+        assert [s for s in statements if "kb_articles" in s]
+    finally:
+        event.remove(container.engine.sync_engine, "before_cursor_execute", record)
+    assert "refund" not in (await learnt(brain, container.uow, await revision(container))).snapshot.articles
+    assert served is not None

@@ -50,6 +50,7 @@ from helpline.services.knowledge import (
     OOS_INTENT,
     KnowledgeSnapshot,
     TrainingQuestion,
+    knowledge_changes,
     knowledge_snapshot,
 )
 from helpline.storage.uow import UnitOfWork
@@ -267,16 +268,23 @@ class BotBrain:
         self._train = train
         self._current: _Brain | None = None
         self._training: asyncio.Task[_Brain] | None = None
+        #: The base's change count when `_current` was last found up to date (None: never).
+        self._checked_changes: int | None = None
 
     async def get(self, make_uow: Callable[[], UnitOfWork]) -> _Brain:
         async with make_uow() as uow:
+            changes = await knowledge_changes(uow)
+            current = self._current
+            if current is not None and changes == self._checked_changes:
+                return current  # one row read: the usual turn
             snapshot = await knowledge_snapshot(uow)
-        current = self._current
         if current is not None and current.revision == snapshot.revision:
+            self._checked_changes = changes
             return current
         engine = self._trained.get(training_set(snapshot))
         if engine is not None:
             self._current = _Brain(snapshot.revision, snapshot, engine)
+            self._checked_changes = changes
             return self._current
         if self._training is None:
             self._training = asyncio.create_task(self._learn(snapshot))

@@ -12,13 +12,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from helpline.domain.errors import Conflict, DomainError, NotFound
 from helpline.domain.flows.model import FLOW_LANGUAGES
 from helpline.domain.flows.runtime import Article
 from helpline.flows.loader import flow_articles, flow_from_data
-from helpline.storage.models import FlowActivation, FlowVersion, KnowledgeArticle
+from helpline.storage.models import FlowActivation, FlowVersion, KnowledgeArticle, KnowledgeChanges
 from helpline.storage.uow import UnitOfWork
 
 KIND_ANSWER = "answer"
@@ -45,6 +45,23 @@ class KnowledgeSnapshot:
     revision: str
     articles: Mapping[str, Article]
     questions: tuple[TrainingQuestion, ...]
+
+
+async def knowledge_changes(uow: UnitOfWork) -> int:
+    """How many times the base was changed: read before a snapshot, it tells whether the
+    snapshot may be stale. An edit committed between this read and the snapshot's is in the
+    snapshot but not in the count, so the next check reads the base again (never the other way
+    round: a count only moves in the edit's own transaction)."""
+    return int(await uow.session.scalar(select(KnowledgeChanges.count).where(KnowledgeChanges.id == 1)) or 0)
+
+
+async def _count_change(uow: UnitOfWork) -> None:
+    counted = await uow.session.execute(
+        update(KnowledgeChanges).where(KnowledgeChanges.id == 1).values(count=KnowledgeChanges.count + 1)
+    )
+    if not getattr(counted, "rowcount", 0):  # the migration's row was deleted (a truncated table)
+        uow.session.add(KnowledgeChanges(id=1, count=1))
+        await uow.session.flush()
 
 
 async def knowledge_revision(uow: UnitOfWork) -> str:
@@ -185,6 +202,7 @@ async def do_save_article(
     row.updated_at = uow.now()
     row.updated_by_id = user_id
     await uow.session.flush()
+    await _count_change(uow)
     return row
 
 
@@ -209,6 +227,7 @@ async def do_delete_article(uow: UnitOfWork, intent: str) -> None:
     if channels:
         raise _used_by_active_flow(channels)
     await uow.session.delete(row)
+    await _count_change(uow)
 
 
 def _used_by_active_flow(channels: Sequence[str]) -> Conflict:

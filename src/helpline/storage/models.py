@@ -369,6 +369,17 @@ class FlowActivation(Base):
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class KnowledgeChanges(Base):
+    """One row: how many times the knowledge base was changed, bumped in the edit's own
+    transaction. A process compares it with the count its trained bot was built at, one row
+    read per bot turn instead of the whole base."""
+
+    __tablename__ = "kb_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
 class KnowledgeArticle(Base):
     """A FAQ article: its questions and answer per language. The bot's classifier is trained on the
     questions of all articles; `out_of_scope` rows hold questions the bot must hand off."""
