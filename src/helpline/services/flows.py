@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from helpline.domain.conversations import Channel
 from helpline.domain.errors import DomainError, NotFound
@@ -65,11 +67,7 @@ async def do_upload_flow(uow: UnitOfWork, source: str, user_id: int | None) -> F
     if not loaded.ok or loaded.flow is None or loaded.data is None:
         raise FlowRejected(loaded.problems)
     now = uow.now()
-    flow = await uow.session.scalar(select(Flow).where(Flow.name == loaded.flow.name).with_for_update())
-    if flow is None:
-        flow = Flow(name=loaded.flow.name, created_at=now)
-        uow.session.add(flow)
-        await uow.session.flush()
+    flow = await _flow_named(uow, loaded.flow.name, now)
     latest = await uow.session.scalar(
         select(func.max(FlowVersion.version)).where(FlowVersion.flow_id == flow.id)
     )
@@ -84,6 +82,25 @@ async def do_upload_flow(uow: UnitOfWork, source: str, user_id: int | None) -> F
     uow.session.add(version)
     await uow.session.flush()
     return version
+
+
+async def _flow_named(uow: UnitOfWork, name: str, now: datetime) -> Flow:
+    """The flow called `name`, locked, created if new. Two first uploads of one flow at once both
+    find none; the second's insert then fails on the unique name and it takes the first's row
+    (inside a savepoint, so its transaction goes on), instead of answering 500."""
+    found = select(Flow).where(Flow.name == name).with_for_update()
+    flow = await uow.session.scalar(found)
+    if flow is not None:
+        return flow
+    try:
+        async with uow.session.begin_nested():
+            flow = Flow(name=name, created_at=now)
+            uow.session.add(flow)
+    except IntegrityError:
+        flow = await uow.session.scalar(found)
+        if flow is None:  # created and deleted meanwhile: let the caller's retry decide
+            raise
+    return flow
 
 
 async def get_version(uow: UnitOfWork, version_id: int) -> FlowVersion:
