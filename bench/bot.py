@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 
 from helpline.bot.classifier import ClassifierSettings, IntentClassifier, TrainingExample
@@ -50,6 +49,7 @@ from helpline.bot.evaluation import (
     read_articles,
     read_rows,
 )
+from helpline.cli import print_whole
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FAQ_LANGS = ("ru", "en", "ar")
@@ -232,9 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _mark(f["p99_us"], P99_TARGET_US, below=True),
             _mark(f["train_seconds"], TRAIN_TARGET_S, below=True),
         )
-    # At its natural width: in a log or an 80-column terminal rich would cut the figures' names.
-    natural = Measurement.get(console, console.options.update_width(1_000), table).maximum
-    Console(width=max(console.width, natural)).print(table)
+    print_whole(table)
     if args.json:
         args.json.write_text(
             json.dumps({r.name: r.figures for r in results}, ensure_ascii=False, indent=2), encoding="utf-8"

@@ -147,11 +147,16 @@ def demo(
         table.add_column(column)
     for login in logins:
         table.add_row(login.role, login.name, login.email, login.password, ", ".join(login.languages))
-    # At its natural width, however narrow the terminal: a password cut to "1NbMf…" signs nobody in.
-    natural = Measurement.get(console, console.options.update_width(1_000), table).maximum
-    Console(width=max(console.width, natural)).print(table)
+    print_whole(table)  # a password cut to "1NbMf…" signs nobody in
     if serve_after:
         _serve(settings)
+
+
+def print_whole(table: Table) -> None:
+    """Print `table` at its natural width, however narrow the terminal or log: rich would cut
+    its cells to fit ("irina.volkova@…"), and what is printed is meant to be copied."""
+    natural = Measurement.get(console, console.options.update_width(1_000), table).maximum
+    Console(width=max(console.width, natural)).print(table)
 
 
 def _read_password(password_stdin: bool) -> str:

@@ -18,7 +18,7 @@ from helpline.domain.users import Role
 from helpline.services.auth import do_create_api_token
 from helpline.services.users import UserSpec, do_create_user
 from helpline.web.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, truncate_postgres
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
@@ -103,3 +103,13 @@ async def api(channel_container: Container) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(channel_container, own_container=False))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+async def on_postgres(migrated_postgres: str) -> AsyncIterator[Container]:
+    """An emptied PostgreSQL alone: only it lets two transactions write at once (SQLite has one
+    writer), which is what tests of concurrent edits need."""
+    truncate_postgres(migrated_postgres)
+    c = build_container(make_settings(migrated_postgres))
+    yield c
+    await c.close()

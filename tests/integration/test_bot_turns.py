@@ -476,24 +476,7 @@ async def test_a_turn_computed_before_an_agent_stepped_in_is_not_sent(
     chat = await webchat(bot_container)
     await chat.say("hello")
     staff = await make_staff(Role.SUPERVISOR)
-    result = await ingest_inbound(
-        bot_container.uow,
-        InboundMessage(
-            channel=Channel.WEBCHAT,
-            channel_account_id=chat.account_id,
-            identity_kind=IdentityKind.WEBCHAT,
-            identity_value=chat.who,
-            text="1",
-            provider_message_id="late-turn",
-            sent_at=datetime.now(UTC),
-        ),
-    )
-    async with bot_container.uow() as uow:
-        item_id = await uow.session.scalar(
-            select(OutboxItem.id).where(OutboxItem.message_id == result.message_id)
-        )
-        ctx = await load_turn(uow, item_id or 0)
-    assert ctx is not None
+    ctx = await read_turn(bot_container, chat, "1", "late-turn")
     assert ctx.handler == "bot"
     async with bot_container.uow() as uow:  # the agent answers meanwhile
         viewer = Viewer(user_id=staff.id, role=Role.SUPERVISOR, team_ids=frozenset())
@@ -509,10 +492,10 @@ async def test_a_turn_computed_before_an_agent_stepped_in_is_not_sent(
             select(func.count(Message.id)).where(
                 Message.conversation_id == chat.conversation_id,
                 Message.author_kind == AuthorKind.BOT.value,
-                Message.id > result.message_id,
+                Message.id > ctx.message_id,
             )
         )
-        item = await uow.session.get(OutboxItem, item_id)
+        item = await uow.session.get(OutboxItem, ctx.item_id)
     assert bot_after == 0
     assert item is not None
     assert item.status == "done"

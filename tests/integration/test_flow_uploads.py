@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import func, select
 
-from helpline.bootstrap import Container, build_container
+from helpline.bootstrap import Container
 from helpline.services.flows import do_upload_flow
 from helpline.storage.models import Flow, FlowVersion
-from tests.conftest import make_settings, truncate_postgres
 
 SOURCE = """\
 name: Callback
@@ -24,15 +21,6 @@ nodes:
         label: {ru: "Оператор", en: "Operator", ar: "موظف"}
         handoff: {reason: asked}
 """
-
-
-@pytest.fixture
-async def on_postgres(migrated_postgres: str) -> AsyncIterator[Container]:
-    """Only PostgreSQL lets two transactions write at once (SQLite has one writer)."""
-    truncate_postgres(migrated_postgres)
-    c = build_container(make_settings(migrated_postgres))
-    yield c
-    await c.close()
 
 
 async def test_two_first_uploads_at_once_make_versions_1_and_2(on_postgres: Container) -> None:

@@ -20,11 +20,11 @@ from helpline.services.knowledge import (
     do_delete_article,
     do_save_article,
     knowledge_changes,
-    knowledge_revision,
+    knowledge_snapshot,
 )
 from helpline.storage.db import to_sync_url
 from helpline.storage.uow import UnitOfWork
-from tests.conftest import make_settings, truncate_postgres
+from tests.conftest import make_settings
 from tests.integration.conftest import Clock
 
 
@@ -64,15 +64,6 @@ async def clocked(database_url: str, clock: Clock) -> AsyncIterator[Container]:
     await c.close()
 
 
-@pytest.fixture
-async def on_postgres(migrated_postgres: str) -> AsyncIterator[Container]:
-    """Only PostgreSQL lets two transactions write the base at once (SQLite has one writer)."""
-    truncate_postgres(migrated_postgres)
-    c = build_container(make_settings(migrated_postgres))
-    yield c
-    await c.close()
-
-
 async def save(c: Container, intent: str, answer: str, questions: list[str], title: str = "") -> None:
     async with c.uow() as uow:
         await do_save_article(
@@ -96,7 +87,7 @@ async def seed(c: Container) -> str:
 
 async def revision(c: Container) -> str:
     async with c.uow() as uow:
-        return await knowledge_revision(uow)
+        return (await knowledge_snapshot(uow)).revision
 
 
 async def learnt(brain: BotBrain, make_uow: Callable[[], UnitOfWork], wanted: str) -> Any:

@@ -18,8 +18,8 @@ from helpline.bot.text import (
     detect_language,
     has_letters,
     normalize_text,
-    remove_invisible,
 )
+from helpline.domain.text import remove_invisible
 
 SOFT_HYPHEN, ZWSP, ZWNJ, ZWJ, LRM, RLM, WORD_JOINER, BOM = (
     "\u00ad",

@@ -56,11 +56,11 @@ from helpline.bot.text import (
     SparseRows,
     detect_language,
     has_letters,
-    remove_invisible,
 )
 
 # The classifier decides in the flow runtime's own terms: answer, clarify or hand off.
 from helpline.domain.flows.runtime import Decision
+from helpline.domain.text import remove_invisible
 
 #: 2: texts go through ``colloquial_to_msa`` first and answer examples weigh ANSWER_WEIGHT
 #: (a model of format 1 was trained without either); 3: sentence vectors from the int8 ONNX
@@ -328,6 +328,7 @@ def tune_threshold(
     is_oos: Sequence[bool],
     oos_recall_target: float,
     usable: Sequence[bool] | None = None,
+    floor: float = 0.0,
 ) -> tuple[float, float | None, float | None]:
     """Hand-off threshold on the confidence (hand off below it), from held-out predictions.
 
@@ -340,6 +341,8 @@ def tune_threshold(
     best accuracy + recall above the target lost 3-7 points of in-scope accuracy in the
     benchmark for a few points of recall.) Without: the one that maximises usable minus
     unusable replies (the bot replies only where it is more often of use than not), at most 0.5.
+    Never below ``floor`` (see FEW_INTENTS_MIN_THRESHOLD): held-out rows cannot show what they
+    do not contain.
     """
     score = np.asarray(scores, dtype=np.float64)
     right = np.asarray(correct, dtype=bool)
@@ -362,6 +365,7 @@ def tune_threshold(
         else:
             below = score[order][cut + 1] if cut + 1 < len(order) else 0.0
             threshold = min(0.5, float((score[order][cut] + below) / 2))
+    threshold = max(threshold, floor)
     answered = score >= threshold
     recall = float((~answered[oos]).mean()) if oos.any() else None
     accuracy = float((answered & right)[~oos].mean()) if (~oos).any() else None
@@ -405,16 +409,13 @@ def _tune(
     *,
     floor: float = 0.0,
 ) -> tuple[float, dict[str, float], float | None, float | None]:
-    """Global threshold, per-language thresholds, and the held-out recall/accuracy they give.
-
-    No threshold is below ``floor`` (see FEW_INTENTS_MIN_THRESHOLD): the held-out rows cannot
-    show what they do not contain.
-    """
+    """Global threshold, per-language thresholds (none below ``floor``), and the held-out
+    recall/accuracy they give."""
     firsts, seconds, confidence = ranked
     correct = [f == g for f, g in zip(firsts, gold, strict=True)]
     usable = [c or s == g for c, s, g in zip(correct, seconds, gold, strict=True)]
     is_oos = [g == oos_label for g in gold]
-    threshold, recall, accuracy = tune_threshold(confidence, correct, is_oos, target, usable)
+    threshold, recall, accuracy = tune_threshold(confidence, correct, is_oos, target, usable, floor)
     any_oos = any(is_oos)
     per_lang: dict[str, float] = {}
     for lang in sorted({lang for lang in langs if lang is not None}):
@@ -428,11 +429,9 @@ def _tune(
             [is_oos[i] for i in rows],
             target,
             [usable[i] for i in rows],
+            floor,
         )
-    raised = floor > threshold or any(floor > t for t in per_lang.values())
-    threshold = max(threshold, floor)
-    per_lang = {lang: max(t, floor) for lang, t in per_lang.items()}
-    if per_lang or raised:
+    if per_lang:
         applied = [per_lang.get(lang or "", threshold) for lang in langs]
         answered = [c >= t for c, t in zip(confidence, applied, strict=True)]
         oos_rows = [i for i, o in enumerate(is_oos) if o]

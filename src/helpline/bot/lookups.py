@@ -22,7 +22,12 @@ from urllib.parse import quote
 
 import httpx
 
-from helpline.domain.flows.model import LOOKUP_TOKEN_ENV_PREFIX, LookupEndpoint
+from helpline.domain.flows.model import (
+    LOOKUP_TOKEN_ENV_PREFIX,
+    LookupEndpoint,
+    fill_placeholders,
+    placeholders,
+)
 from helpline.logs import get_logger
 
 log = get_logger(__name__)
@@ -42,14 +47,14 @@ class LookupResult:
 FAILED = LookupResult(None, failed=True)
 
 
-class _Fields(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        raise KeyError(key)
-
-
 def lookup_url(endpoint: LookupEndpoint, fields: Mapping[str, str]) -> str:
-    """The URL with each `{field}` replaced by its URL-encoded value (a value cannot add a path)."""
-    return endpoint.url.format_map(_Fields({k: quote(v, safe="") for k, v in fields.items()}))
+    """The URL with each `{field}` replaced by its URL-encoded value (a value cannot add a path).
+
+    KeyError when the flow has not collected a field the URL names."""
+    missing = placeholders(endpoint.url) - fields.keys()
+    if missing:
+        raise KeyError(", ".join(sorted(missing)))
+    return fill_placeholders(endpoint.url, {k: quote(v, safe="") for k, v in fields.items()})
 
 
 async def run_lookup(

@@ -16,40 +16,18 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from helpline.domain.text import ARABIC_MARKS, ASCII_DIGITS, remove_invisible
+
 Language = Literal["ru", "en", "ar"]
 LANGUAGES: tuple[Language, ...] = ("ru", "en", "ar")
 
-#: Format characters (Unicode category Cf as of Unicode 15.1, Python 3.13's ``unicodedata``;
-#: written out because building it from ``unicodedata`` at import takes 0.15 s): soft hyphen,
-#: zero-width space/joiners, bidi marks and embeddings, word joiner, BOM, tags… They are
-#: invisible, so they carry nothing a customer meant, but left in they split a word in two for
-#: the n-grams and the encoder alike (a pasted "тираж" with a soft hyphen inside matched nothing).
-_FORMAT = re.compile(
-    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
-    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
-    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
-    "\U000e0020-\U000e007f]"
-)
-_AR_MARKS = re.compile(
-    r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]"
-)  # harakat, Quranic marks, tatweel
 _AR_ALEF = re.compile(r"[\u0622\u0623\u0625\u0671]")  # آ أ إ ٱ -> ا
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _NUMBER = re.compile(r"\d+")
 _NOT_WORD = re.compile(r"[^\w\s]|_")
 _SPACES = re.compile(r"\s+")
 #: Addresses are Latin whatever language the message around them is in.
 _URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
-def remove_invisible(text: str) -> str:
-    """``text`` without format characters (soft hyphens, zero-width and bidi marks…).
-
-    Both feature sets read text through this: the n-grams via ``normalize_text``, the sentence
-    encoder via ``classifier.prepared``.
-    """
-    return _FORMAT.sub("", text)
 
 
 def normalize_text(text: str) -> str:
@@ -61,8 +39,8 @@ def normalize_text(text: str) -> str:
     the question does not); punctuation → space.
     """
     text = unicodedata.normalize("NFKC", remove_invisible(text))
-    text = text.translate(_DIGITS).lower().replace("ё", "е")
-    text = _AR_MARKS.sub("", text)
+    text = text.translate(ASCII_DIGITS).lower().replace("ё", "е")
+    text = ARABIC_MARKS.sub("", text)
     text = _AR_ALEF.sub("ا", text).replace("ى", "ي").replace("ة", "ه")
     text = _NUMBER.sub("0", text)
     text = _NOT_WORD.sub(" ", text)

@@ -8,17 +8,7 @@ from datetime import datetime
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel
 from helpline.domain.identities import IdentityKind
-
-
-def storable(text: str) -> str:
-    """`text` without NULs, and with lone surrogates as U+FFFD: what a database can hold."""
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
-    return text
+from helpline.domain.text import storable
 
 
 @dataclass(frozen=True, slots=True)

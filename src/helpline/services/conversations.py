@@ -24,6 +24,7 @@ from helpline.domain.errors import DomainError, NotFound, PermissionDenied
 from helpline.domain.events import Event
 from helpline.domain.flows.runtime import SessionStatus
 from helpline.domain.inbound import InboundAttachment
+from helpline.domain.text import unstorable_reason
 from helpline.services.enqueue import do_enqueue_message, needs_delivery
 from helpline.services.users import user_team_ids
 from helpline.storage.json_ops import json_array_contains
@@ -228,8 +229,8 @@ def check_message_text(text: str) -> str:
         raise DomainError("message is empty", field="text")
     if len(text) > MAX_MESSAGE_LENGTH:
         raise DomainError(f"message longer than {MAX_MESSAGE_LENGTH} characters", field="text")
-    if "\x00" in text:
-        raise DomainError("message contains the NUL character (U+0000)", field="text")
+    if (reason := unstorable_reason(text)) is not None:
+        raise DomainError(f"message contains {reason}", field="text")
     return text
 
 

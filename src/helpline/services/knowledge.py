@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from helpline.domain.errors import Conflict, DomainError, NotFound
 from helpline.domain.flows.model import FLOW_LANGUAGES
 from helpline.domain.flows.runtime import Article
+from helpline.domain.text import unstorable_reason
 from helpline.flows.loader import flow_articles, flow_from_data
 from helpline.storage.models import FlowActivation, FlowVersion, KnowledgeArticle, KnowledgeChanges
 from helpline.storage.uow import UnitOfWork
@@ -62,11 +63,6 @@ async def _count_change(uow: UnitOfWork) -> None:
     if not getattr(counted, "rowcount", 0):  # the migration's row was deleted (a truncated table)
         uow.session.add(KnowledgeChanges(id=1, count=1))
         await uow.session.flush()
-
-
-async def knowledge_revision(uow: UnitOfWork) -> str:
-    """The revision of the base as stored now: what a snapshot read now would be labelled."""
-    return (await knowledge_snapshot(uow)).revision
 
 
 async def knowledge_snapshot(uow: UnitOfWork) -> KnowledgeSnapshot:
@@ -132,8 +128,8 @@ def _clean_text(value: Mapping[str, str], what: str, limit: int) -> dict[str, st
         if language not in FLOW_LANGUAGES:
             raise DomainError(f"unknown language '{language}'", field=what)
         text = text.strip()
-        if "\x00" in text:
-            raise DomainError(f"the {what} in '{language}' contains the NUL character", field=what)
+        if (reason := unstorable_reason(text)) is not None:
+            raise DomainError(f"the {what} in '{language}' contains {reason}", field=what)
         if len(text) > limit:
             raise DomainError(f"the {what} in '{language}' is longer than {limit} characters", field=what)
         if text:
@@ -146,8 +142,10 @@ def _clean_questions(value: Mapping[str, Sequence[str]]) -> dict[str, list[str]]
     for language, texts in value.items():
         if language not in FLOW_LANGUAGES:
             raise DomainError(f"unknown language '{language}'", field="questions")
-        if any("\x00" in t for t in texts):
-            raise DomainError(f"a question in '{language}' contains the NUL character", field="questions")
+        if any(unstorable_reason(t) for t in texts):
+            raise DomainError(
+                f"a question in '{language}' contains text no database can store", field="questions"
+            )
         if any(len(t.strip()) > MAX_QUESTION_LENGTH for t in texts):
             raise DomainError(
                 f"a question in '{language}' is longer than {MAX_QUESTION_LENGTH} characters",

@@ -13,7 +13,7 @@ them first and name the field; this is the net under them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from psycopg.types.json import Json, Jsonb
@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline.domain.errors import DomainError
+from helpline.domain.text import has_lone_surrogate, unstorable_reason
 
 #: A JSON document's escaped NUL: "\u0000" not preceded by an escaping backslash.
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
@@ -28,47 +29,48 @@ _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _INT64 = range(-(2**63), 2**63)
 
 
-def holds_nul(value: Any) -> bool:
-    """Whether a statement parameter carries a NUL: raw, as a JSON escape (SQLite's JSON columns
-    reach the driver serialised), or inside psycopg's JSON wrappers (PostgreSQL's JSONB)."""
+def _leaves(value: Any) -> Iterator[Any]:
+    """The plain values of a statement's parameters, inside dicts, lists, tuples and psycopg's
+    JSON wrappers (PostgreSQL's JSONB reaches the driver as one)."""
     if isinstance(value, Json | Jsonb):
-        return holds_nul(value.obj)
-    if isinstance(value, str):
-        return "\x00" in value or ("\\u0000" in value and _JSON_NUL.search(value) is not None)
-    if isinstance(value, Mapping):
-        return any(holds_nul(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(holds_nul(v) for v in value)
-    return False
+        yield from _leaves(value.obj)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _json_nul(text: str) -> bool:
+    """A NUL as a JSON escape: SQLite's JSON columns reach the driver serialised."""
+    return "\\u0000" in text and _JSON_NUL.search(text) is not None
+
+
+def holds_nul(value: Any) -> bool:
+    return any(isinstance(v, str) and ("\x00" in v or _json_nul(v)) for v in _leaves(value))
 
 
 def holds_lone_surrogate(value: Any) -> bool:
-    """Whether a statement parameter holds half of a UTF-16 pair ("\\ud83d" in a JSON body):
-    no UTF-8 database can store it, and the driver fails with an encoding error."""
-    if isinstance(value, Json | Jsonb):
-        return holds_lone_surrogate(value.obj)
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, Mapping):
-        return any(holds_lone_surrogate(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(holds_lone_surrogate(v) for v in value)
-    return False
+    return any(isinstance(v, str) and has_lone_surrogate(v) for v in _leaves(value))
 
 
 def holds_huge_integer(value: Any) -> bool:
-    """Whether a statement parameter is (or holds) an integer no 64-bit column can take."""
-    if isinstance(value, int):
-        return value not in _INT64
-    if isinstance(value, Mapping):
-        return any(holds_huge_integer(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(holds_huge_integer(v) for v in value)
-    return False
+    return any(isinstance(v, int) and v not in _INT64 for v in _leaves(value))
+
+
+def _problem(parameters: Any) -> str | None:
+    """What in the parameters no database can store, in one walk over them."""
+    for value in _leaves(parameters):
+        if isinstance(value, str):
+            reason = unstorable_reason(value) or ("the NUL character (U+0000)" if _json_nul(value) else None)
+            if reason is not None:
+                return f"text must not contain {reason}"
+        elif isinstance(value, int) and value not in _INT64:
+            return "a number is out of range (more than 64 bits)"
+    return None
 
 
 def refuse_unstorable_parameters(engine: AsyncEngine) -> None:
@@ -76,11 +78,5 @@ def refuse_unstorable_parameters(engine: AsyncEngine) -> None:
     def _check(
         _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _executemany: bool
     ) -> None:
-        if not parameters:
-            return
-        if holds_nul(parameters):
-            raise DomainError("text must not contain the NUL character (U+0000)")
-        if holds_lone_surrogate(parameters):
-            raise DomainError("text must be valid Unicode (half of a surrogate pair was sent)")
-        if holds_huge_integer(parameters):
-            raise DomainError("a number is out of range (more than 64 bits)")
+        if parameters and (problem := _problem(parameters)) is not None:
+            raise DomainError(problem)

@@ -18,24 +18,21 @@ from helpline.domain.conversations import (
     Priority,
 )
 from helpline.domain.identities import IdentityKind
+from helpline.domain.text import unstorable_reason
 from helpline.domain.users import MAX_CAPACITY, Presence, Role
 
 
-def _no_nul(value: Any) -> Any:
+def _storable(value: Any) -> Any:
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain the NUL character (U+0000)")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode (half of a surrogate pair was sent)") from None
+        if (reason := unstorable_reason(value)) is not None:
+            raise ValueError(f"must not contain {reason}")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
+            _storable(key)
+            _storable(item)
     elif isinstance(value, list | tuple | set | frozenset):
         for item in value:
-            _no_nul(item)
+            _storable(item)
     return value
 
 
@@ -48,8 +45,8 @@ class In(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
-        return _no_nul(value)
+    def _refuse_unstorable(cls, value: Any) -> Any:
+        return _storable(value)
 
 
 class Out(BaseModel):

@@ -7,6 +7,7 @@ option carries both a label per language and a phone digit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,6 +22,24 @@ MAX_CHAINED_LOOKUPS = 3
 
 #: Text per language code.
 LocalText = Mapping[str, str]
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def placeholders(template: str) -> set[str]:
+    """The fields a template names: plain `{name}` only."""
+    return set(_PLACEHOLDER.findall(template))
+
+
+def fill_placeholders(template: str, values: Mapping[str, object]) -> str:
+    """`template` with its `{field}` placeholders filled; unknown ones are left as written.
+
+    Only plain `{name}` is a placeholder: str.format would also obey format specs and
+    attribute access ("{x:>999999999}" builds a gigabyte string) in a template an admin wrote.
+    Values are inserted, never re-read as templates, so a lookup's answer cannot inject fields.
+    """
+    return _PLACEHOLDER.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
 
 
 def localised(text: LocalText, language: str, fallback: str = "en") -> str:

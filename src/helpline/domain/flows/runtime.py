@@ -31,10 +31,12 @@ from helpline.domain.flows.model import (
     Lookup,
     Node,
     Step,
+    fill_placeholders,
     localised,
 )
 from helpline.domain.flows.phrases import DEFAULT_PHRASES, phrase
 from helpline.domain.identities import phones_in_text
+from helpline.domain.text import ARABIC_MARKS, ASCII_DIGITS, remove_invisible
 
 #: After this many answers the bot could not use in a row, it stops asking and hands off.
 MAX_MISSES = 2
@@ -238,35 +240,26 @@ _NO = frozenset(
         "كلا",
     }
 )
-#: Arabic-Indic and Persian digits as ASCII (NFKC folds fullwidth ones).
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
-#: Arabic tatweel and harakat (fatha, shadda, sukun…): spelling aids, not letters.
-_ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670\u06d6-\u06ed]")
-
-
 #: What turns a digit into its keycap emoji (0️⃣): a phone's emoji keyboard types those.
-_KEYCAP_MARKS = frozenset("\ufe0f\u20e3")
+_DROP_KEYCAP = str.maketrans("", "", "\ufe0f\u20e3")
 
 
 def _visible(text: str) -> str:
     """NFKC (fullwidth letters and digits as plain ones) without format characters (zero-width
     spaces, soft hyphens, direction marks), which a customer cannot see and did not mean."""
-    folded = unicodedata.normalize("NFKC", text)
-    return "".join(
-        char for char in folded if unicodedata.category(char) != "Cf" and char not in _KEYCAP_MARKS
-    )
+    return remove_invisible(unicodedata.normalize("NFKC", text)).translate(_DROP_KEYCAP)
 
 
 def normalise(text: str) -> str:
     """Lower case, no punctuation, single spaces, ё as е, no Arabic harakat or tatweel, and
     Arabic-Indic or Persian digits as ASCII: «موظّف», «ＯＰＥＲＡＴＯＲ» and «۰» are what they look like."""
-    folded = _ARABIC_MARKS.sub("", _visible(text).casefold().replace("ё", "е"))
-    return " ".join(folded.translate(_DIGITS).translate(_PUNCTUATION).split())
+    folded = ARABIC_MARKS.sub("", _visible(text).casefold().replace("ё", "е"))
+    return " ".join(folded.translate(ASCII_DIGITS).translate(_PUNCTUATION).split())
 
 
 def _typed_key(text: str) -> str:
     """The key a message presses, punctuation kept: "*" and "#" are keys too."""
-    return "".join(_visible(text).split()).translate(_DIGITS)
+    return "".join(_visible(text).split()).translate(ASCII_DIGITS)
 
 
 def asks_for_operator(text: str) -> bool:
@@ -280,12 +273,12 @@ def asks_for_operator(text: str) -> bool:
 
 
 def _says_no(text: str) -> bool:
-    return any(word in _NO for word in normalise(text).split())
+    return not _NO.isdisjoint(normalise(text).split())
 
 
 def _says_yes(text: str) -> bool:
     words = normalise(text).split()
-    return bool(words) and words[0] in _YES and not _says_no(text)
+    return bool(words) and words[0] in _YES and _NO.isdisjoint(words)
 
 
 def _matches_label(text: str, label: LocalText) -> bool:
@@ -379,9 +372,11 @@ class FlowRuntime:
             said = BotReply(self._phrase("lookup_failed", state))
             return self._handoff(state, Handoff(reason=f"lookup '{step.name}' failed"), (said,))
         if answer is None:
-            said = BotReply(_fill(localised(step.missing, state.language), state.fields))
+            said = BotReply(fill_placeholders(localised(step.missing, state.language), state.fields))
         else:
-            said = BotReply(_fill(localised(step.found, state.language), {**state.fields, **answer}))
+            said = BotReply(
+                fill_placeholders(localised(step.found, state.language), {**state.fields, **answer})
+            )
         return self._run(state, step.then, (said,))
 
     # Showing things.
@@ -445,7 +440,10 @@ class FlowRuntime:
                 state=replace(state, awaiting=Awaiting.MENU),
                 outcome=Outcome.TICKET_CREATED,
                 ticket=TicketRequest(
-                    step.subject, step.queue, dict(state.fields), _fill(confirmation, state.fields)
+                    step.subject,
+                    step.queue,
+                    dict(state.fields),
+                    fill_placeholders(confirmation, state.fields),
                 ),
             )
         key = self._lookup_key(state, step)
@@ -604,16 +602,3 @@ def _find_lookup(step: Step, wanted: Lookup, key: str) -> str | None:
             return key
         step, key = step.then, f"{key}/then"
     return None
-
-
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
-
-def _fill(template: str, values: Mapping[str, object]) -> str:
-    """`template` with {field} placeholders filled; unknown ones are left as written.
-
-    Only plain `{name}` is a placeholder: str.format would also obey format specs and
-    attribute access ("{x:>999999999}" builds a gigabyte string). Values are inserted, never
-    re-read as templates, so a lookup's answer cannot inject fields.
-    """
-    return _PLACEHOLDER.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
