@@ -174,7 +174,7 @@ def test_a_pattern_too_large_to_compile_and_a_blank_ticket_confirmation_are_repo
     prompt: {ru: "a", en: "a", ar: "a"}
     collect:
       field: code
-      pattern: "a{4294967296}"
+      pattern: "(a{999}){999}"
       ticket: {subject: Codes, done: {ru: " ", en: "Done", ar: "تم"}}
     options:
       - digit: 0
@@ -182,7 +182,25 @@ def test_a_pattern_too_large_to_compile_and_a_blank_ticket_confirmation_are_repo
         handoff: {reason: asked}
 """
     problems = messages(MINIMAL + extra)
-    assert any("the pattern is not a valid regular expression" in p for p in problems), problems
+    assert any("the pattern is not a valid regular expression: the pattern is too large" in p for p in problems), (
+        problems
+    )
     assert any("collect/ticket/done" not in p and "the text in 'ru' is missing" in p for p in problems), (
         problems
     )
+
+
+def test_a_pattern_only_a_backtracking_engine_can_run_is_refused_with_its_line() -> None:
+    extra = """\
+  orphan:
+    prompt: {ru: "a", en: "a", ar: "a"}
+    collect: {field: code, pattern: "(?=[0-9]{6})[0-9]+", next: main}
+    options:
+      - digit: 0
+        label: {ru: "Оператор", en: "Operator", ar: "موظف"}
+        handoff: {reason: asked}
+"""
+    problems = messages(MINIMAL + extra)
+    assert any(
+        p.startswith("line 15: the pattern is not a valid regular expression: lookaheads") for p in problems
+    ), problems

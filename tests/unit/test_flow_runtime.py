@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import phonenumbers
@@ -281,6 +282,28 @@ def test_a_field_is_checked_then_a_ticket_is_requested_with_it(runtime: FlowRunt
     assert turn.ticket.confirmation.format(ticket=42).startswith(
         "Your request about order 1234567 is registered as #42"
     )
+
+
+def test_an_order_number_typed_on_an_arabic_keyboard_is_kept_in_ascii_digits(runtime: FlowRuntime) -> None:
+    state = runtime.handle(runtime.start("ar").state, "٣").state
+    turn = runtime.handle(state, "١٢٣٤٥٦٧")
+    assert turn.outcome is Outcome.TICKET_CREATED
+    assert turn.ticket is not None
+    assert turn.ticket.fields == {"order_number": "1234567"}
+
+
+def test_a_stored_version_whose_pattern_cannot_run_hands_off_instead_of_failing() -> None:
+    """Versions uploaded before patterns were held to RE2 may have a lookahead."""
+    flow = lottery()
+    node = next(n for n in flow.nodes.values() if n.collect is not None and n.collect.pattern)
+    assert node.collect is not None
+    broken = replace(node, collect=replace(node.collect, pattern="(?=[0-9]{6})[0-9]+"))
+    runtime = FlowRuntime(replace(flow, nodes={**flow.nodes, node.id: broken}), ARTICLES)
+    state = runtime.handle(runtime.start("en").state, "3").state
+    assert state.node == node.id
+    turn = runtime.handle(state, "1234567")
+    assert turn.outcome is Outcome.HANDED_OFF
+    assert turn.handoff is not None
 
 
 def test_a_phone_field_offers_sharing_the_number_and_keeps_it_in_international_format(

@@ -8,7 +8,6 @@ offers the way to an operator on the phone's 0.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from helpline.domain.flows.model import (
     Node,
     Step,
 )
+from helpline.domain.flows.patterns import PatternError, compile_pattern
 
 PHONE_DIGITS = frozenset("0123456789*#")
 
@@ -93,8 +93,8 @@ def _check_node(
             )
         elif node.collect.pattern is not None:
             try:
-                re.compile(node.collect.pattern)
-            except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, ((((…
+                compile_pattern(node.collect.pattern)
+            except PatternError as exc:  # a{4294967296}, ((((…, (?=…), \1
                 yield FlowProblem(
                     (*where, "pattern"), f"the pattern is not a valid regular expression: {exc}"
                 )

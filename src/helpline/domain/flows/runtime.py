@@ -11,7 +11,6 @@ from any step, and a bot that is not sure hands off instead of answering.
 
 from __future__ import annotations
 
-import re
 import string
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -34,6 +33,7 @@ from helpline.domain.flows.model import (
     fill_placeholders,
     localised,
 )
+from helpline.domain.flows.patterns import PatternError, field_value
 from helpline.domain.flows.phrases import DEFAULT_PHRASES, phrase
 from helpline.domain.identities import phones_in_text
 from helpline.domain.text import ARABIC_MARKS, ASCII_DIGITS, remove_invisible
@@ -526,10 +526,14 @@ class FlowRuntime:
             if not numbers:
                 return self._missed(state, node, invalid=node.collect.invalid or self._invalid_phone())
             value = numbers[0]
-        elif len(value) > MAX_FIELD_CHARS or (
-            node.collect.pattern is not None and re.fullmatch(node.collect.pattern, value) is None
-        ):
-            return self._missed(state, node, invalid=node.collect.invalid)
+        else:
+            try:
+                checked = field_value(node.collect.pattern, value) if len(value) <= MAX_FIELD_CHARS else None
+            except PatternError:  # a version uploaded before patterns were held to RE2
+                return self._handoff(state, self._operator_handoff(node), ())
+            if checked is None:
+                return self._missed(state, node, invalid=node.collect.invalid)
+            value = checked
         state = replace(state, fields={**state.fields, node.collect.field_name: value}, misses=0)
         return self._run(state, node.collect.then, ())
 
