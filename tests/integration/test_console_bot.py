@@ -442,6 +442,22 @@ async def test_knowledge_articles_round_trip(
     assert again.status_code == 404
 
 
+STOCK_NOTICE = "This base has no out-of-scope questions of its own."
+
+
+async def test_the_knowledge_page_says_when_the_bot_learns_the_stock_off_topic_questions(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
+) -> None:
+    admin = await make_staff(Role.ADMIN)
+    csrf = await sign_in(client, admin.email)
+    assert STOCK_NOTICE not in (await client.get("/console/admin/knowledge")).text  # nothing to learn yet
+    await client.post("/console/admin/knowledge", data=article_form(csrf, intent="draw_time"))
+    assert STOCK_NOTICE in (await client.get("/console/admin/knowledge")).text
+    own = article_form(csrf, intent="off_topic", kind="out_of_scope", **{"questions.en": "sing me a song"})
+    assert (await client.post("/console/admin/knowledge", data=own)).status_code == 303
+    assert STOCK_NOTICE not in (await client.get("/console/admin/knowledge")).text
+
+
 async def seed_sessions(container: Container, now: datetime) -> None:
     async with container.uow() as uow:
         account = ChannelAccount(channel="webchat", name="site", config={}, created_at=now)

@@ -71,7 +71,9 @@ Articles = dict[str, tuple[str, list[str]]]
 
 def knowledge_base(articles: Articles, oos: Sequence[str] = ()) -> list[TrainingExample]:
     """What the product trains on (faq_bot.training_set): the questions, out-of-scope ones as
-    `oos`, and the answers, all of weight 1."""
+    `oos`, and the answers, all of weight 1; without the stock off-topic questions the product
+    adds to a base that has none (test_off_topic_stock.py), so these tests see the classifier's
+    own rules for such a base."""
     examples = [TrainingExample(intent, q, "en") for intent, (_, qs) in articles.items() for q in qs]
     examples += [TrainingExample("oos", q, "en") for q in oos]
     for intent, (answer, _) in articles.items():

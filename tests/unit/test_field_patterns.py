@@ -15,7 +15,8 @@ from helpline.domain.flows.patterns import PatternError, compile_pattern, field_
 def test_a_pattern_that_backtracks_for_hours_answers_at_once() -> None:
     """`(a+)+$` over 40 a's and a '!' is 2^40 steps for a backtracking engine."""
     result: list[str | None] = []
-    worker = threading.Thread(target=lambda: result.append(field_value("(a+)+$", "a" * 40 + "!")), daemon=True)
+    typed = "a" * 40 + "!"
+    worker = threading.Thread(target=lambda: result.append(field_value("(a+)+$", typed)), daemon=True)
     worker.start()
     worker.join(60)
     assert not worker.is_alive(), "the pattern backtracked"

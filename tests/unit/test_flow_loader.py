@@ -182,9 +182,8 @@ def test_a_pattern_too_large_to_compile_and_a_blank_ticket_confirmation_are_repo
         handoff: {reason: asked}
 """
     problems = messages(MINIMAL + extra)
-    assert any("the pattern is not a valid regular expression: the pattern is too large" in p for p in problems), (
-        problems
-    )
+    too_large = "the pattern is not a valid regular expression: the pattern is too large"
+    assert any(too_large in p for p in problems), problems
     assert any("collect/ticket/done" not in p and "the text in 'ru' is missing" in p for p in problems), (
         problems
     )

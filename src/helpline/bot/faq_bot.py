@@ -31,6 +31,7 @@ from helpline.bot.classifier import (
     resolve_engine,
 )
 from helpline.bot.lookups import run_lookup
+from helpline.bot.off_topic import everyday_off_topic
 from helpline.bot.text import detect_language
 from helpline.domain.conversations import Handler
 from helpline.domain.flows.runtime import Decision as GuessDecision
@@ -238,7 +239,8 @@ class _Brain:
 def training_set(snapshot: KnowledgeSnapshot) -> tuple[TrainingQuestion, ...]:
     """The questions of the base, plus each answer (whole and by sentence) as its article's
     example: answers carry the words customers use about a topic (several points of accuracy on
-    reworded questions in cross-validation, see bot/README.md)."""
+    reworded questions in cross-validation, see bot/README.md). A base without out-of-scope
+    questions of its own learns the stock everyday ones (see off_topic.py)."""
     from_answers = tuple(
         TrainingQuestion(example.intent, example.utterance, language)
         for intent, article in snapshot.articles.items()
@@ -246,7 +248,8 @@ def training_set(snapshot: KnowledgeSnapshot) -> tuple[TrainingQuestion, ...]:
         for language, answer in sorted(article.answer.items())
         for example in answer_examples(intent, answer, language)
     )
-    return snapshot.questions + from_answers
+    has_own_off_topic = any(q.intent == OOS_INTENT for q in snapshot.questions)
+    return snapshot.questions + from_answers + (() if has_own_off_topic else everyday_off_topic())
 
 
 class BotBrain:
