@@ -137,7 +137,7 @@ def demo(
     async def load() -> list[DemoLogin]:
         container = build_container(settings)
         try:
-            return list(await seed_demo(container.uow))
+            return list(await seed_demo(container.uow, container.bot_brain))
         finally:
             await container.close()
 

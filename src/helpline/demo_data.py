@@ -19,8 +19,10 @@ from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any
 
-from sqlalchemy import delete, update
+import httpx
+from sqlalchemy import delete, select, update
 
+from helpline.bot.faq_bot import BotBrain, BotTurnRunner, detect_message_language
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel, ConversationStatus, DeliveryStatus, Priority
 from helpline.domain.identities import IdentityKind
@@ -29,7 +31,7 @@ from helpline.domain.users import Role
 from helpline.services.channel_accounts import do_ensure_channel_account
 from helpline.services.contacts import ContactSpec, do_create_contact
 from helpline.services.conversations import do_agent_reply, do_assign, do_change_status, do_set_priority
-from helpline.services.enqueue import KIND_MESSAGE
+from helpline.services.enqueue import KIND_BOT_TURN, KIND_MESSAGE, OutboxStatus
 from helpline.services.flows import FLOW_CHANNELS, do_activate, do_upload_flow
 from helpline.services.inbound import ingest_inbound
 from helpline.services.knowledge import do_import_faq
@@ -53,6 +55,8 @@ _D = timedelta(days=1)
 _SETUP_AGO = 30 * _D
 #: Providers stamp a message a moment before it reaches our webhook.
 _DELIVERY_DELAY = timedelta(seconds=3)
+#: The bot went live on the chat channels this long ago, after the history's conversations began.
+_BOT_LIVE_AGO = 2 * _D + 6 * _H
 
 
 @dataclass(frozen=True)
@@ -649,6 +653,50 @@ _STEPS: tuple[_Step, ...] = (
 )
 
 
+# --- the bot's conversations --------------------------------------------------------------
+
+#: Customers who met the bot after it went live on the chat channels. Their messages go through
+#: the real bot (the classifier trained on the demo's knowledge base, the lottery flow), so the
+#: bot report, the handed-off conversations in the queue and their transcripts are what the
+#: product does: questions answered and confirmed, a person asked for, an answer that did not
+#: help, tickets, and one visitor who left in the middle of the menu.
+_BOT_THREADS: Mapping[str, _Thread] = {
+    "svetlana_web": _Thread("web", C, "v-b07e51a2", RU),
+    "liam_tg": _Thread("tg", T, "702556104", EN, "Liam"),
+    "khalid_wa": _Thread("wa", W, "966551234567", AR, "Khalid"),
+    "pavel_tg": _Thread("tg", T, "688302417", RU, "Павел"),
+    "emma_web": _Thread("web", C, "v-3c9de0f7", EN),
+    "nour_tg": _Thread("tg", T, "655901238", AR, "نور"),
+    "mike_wa": _Thread("wa", W, "447700900789", EN, "Mike"),
+    "elena_wa": _Thread("wa", W, "79161112233", RU, "Елена"),
+    "roman_web": _Thread("web", C, "v-9a1f4c3e", RU),
+}
+_BOT_STEPS: tuple[_Says, ...] = (
+    _Says("svetlana_web", 2 * _D + 3 * _H, "Во сколько сегодня розыгрыш Мегаджекпота?"),
+    _Says("svetlana_web", 2 * _D + 2 * _H + 59 * _M, "да, спасибо"),
+    _Says("liam_tg", 1 * _D + 20 * _H, "how do I check if my ticket won?"),
+    _Says("liam_tg", 1 * _D + 19 * _H + 58 * _M, "yes thanks"),
+    _Says("khalid_wa", 1 * _D + 6 * _H, "كيف أسحب أرباحي إلى البطاقة؟"),
+    _Says("khalid_wa", 1 * _D + 5 * _H + 58 * _M, "نعم شكرا"),
+    _Says("pavel_tg", 1 * _D, "Здравствуйте"),
+    _Says("pavel_tg", 23 * _H + 59 * _M, "2"),
+    _Says("pavel_tg", 23 * _H + 58 * _M, "4"),
+    _Says("pavel_tg", 23 * _H + 56 * _M, "Спасибо, но это не помогло: мне нужен вычет за прошлый год"),
+    _Says("emma_web", 20 * _H, "hi"),
+    _Says("emma_web", 19 * _H + 59 * _M, "3"),
+    _Says("emma_web", 19 * _H + 58 * _M, "it's 48213"),
+    _Says("emma_web", 19 * _H + 57 * _M, "4821377"),
+    _Says("nour_tg", 5 * _H, "مرحبا، أريد التحدث مع موظف من فضلك"),
+    _Says("mike_wa", 3 * _H, "hello"),
+    _Says("elena_wa", 2 * _H, "как получить крупный выигрыш, у меня 2 миллиона?"),
+    _Says("elena_wa", 1 * _H + 58 * _M, "да"),
+    _Says("roman_web", 40 * _M, "5"),
+    _Says("roman_web", 39 * _M, "+7 916 555-12-34"),
+)
+#: Message numbers of the bot's conversations start here, clear of the history's.
+_BOT_SEQ = 5000
+
+
 def _provider_message_id(thread_key: str, thread: _Thread, channel: Channel, seq: int) -> str:
     """An id shaped like the provider's own, unique per channel account."""
     if channel is Channel.TELEGRAM:
@@ -663,8 +711,13 @@ def _provider_message_id(thread_key: str, thread: _Thread, channel: Channel, seq
 # --- loading ------------------------------------------------------------------------------
 
 
-async def seed_demo(make_uow: Callable[[], UnitOfWork], *, now: datetime | None = None) -> list[DemoLogin]:
-    """Load realistic demo data into an empty, migrated database; returns the logins to print."""
+async def seed_demo(
+    make_uow: Callable[[], UnitOfWork], brain: BotBrain, *, now: datetime | None = None
+) -> list[DemoLogin]:
+    """Load realistic demo data into an empty, migrated database; returns the logins to print.
+
+    `brain` is the bot the server will run (its trained classifier is kept in the data folder,
+    so the server starts with it ready)."""
     start = make_uow().now() if now is None else now
     if start.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -778,11 +831,58 @@ async def seed_demo(make_uow: Callable[[], UnitOfWork], *, now: datetime | None 
             else:
                 await do_set_priority(uow, viewer, conversation_id, step.priority)
             await uow.commit()
-    async with make_uow() as uow:
-        await _history_was_delivered(uow)
+    async with at(start - _BOT_LIVE_AGO)() as uow:
         await seed_self_service(uow, admin_id=user_ids.get("irina"))
         await uow.commit()
+    await _replay_bot_conversations(at, accounts, brain, start)
+    async with make_uow() as uow:
+        await _history_was_delivered(uow)
+        await uow.commit()
     return logins
+
+
+async def _replay_bot_conversations(
+    at: Callable[[datetime], Callable[[], UnitOfWork]],
+    accounts: Mapping[str, tuple[int, Channel]],
+    brain: BotBrain,
+    now: datetime,
+) -> None:
+    """Each customer message of the bot's conversations, then the bot's turn on it, as the
+    worker would run it at that moment; sessions left idle are ended as the worker's sweep does."""
+    async with httpx.AsyncClient(timeout=5) as http:  # the demo flow has no lookups to call
+
+        def runner(moment: datetime) -> BotTurnRunner:
+            return BotTurnRunner(at(moment), brain, detect_message_language, http)
+
+        steps = sorted(_BOT_STEPS, key=lambda s: s.ago, reverse=True)
+        for seq, step in enumerate(steps, start=_BOT_SEQ):
+            moment = now - step.ago
+            thread = _BOT_THREADS[step.thread]
+            account_id, channel = accounts[thread.account]
+            await ingest_inbound(
+                at(moment),
+                InboundMessage(
+                    channel=channel,
+                    channel_account_id=account_id,
+                    identity_kind=thread.kind,
+                    identity_value=thread.value,
+                    text=step.text,
+                    provider_message_id=_provider_message_id(step.thread, thread, channel, seq),
+                    sent_at=moment - _DELIVERY_DELAY,
+                    sender_name=thread.sender_name,
+                    language=thread.language,
+                ),
+            )
+            async with at(moment)() as uow:
+                turns = await uow.session.scalars(
+                    select(OutboxItem.id)
+                    .where(OutboxItem.kind == KIND_BOT_TURN, OutboxItem.status == OutboxStatus.QUEUED.value)
+                    .order_by(OutboxItem.id)
+                )
+                pending = list(turns)
+            for item_id in pending:
+                await runner(moment).run(item_id)
+        await runner(now).end_idle_sessions()
 
 
 async def _history_was_delivered(uow: UnitOfWork) -> None:

@@ -28,8 +28,8 @@ def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subpr
     )
 
 
-def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, within: float = 30) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         try:
@@ -38,11 +38,11 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise AssertionError("server did not become healthy in 30 s")
+    raise AssertionError(f"server did not become healthy in {within:.0f} s")
 
 
 @contextmanager
-def serving(args: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
+def serving(args: list[str], env: dict[str, str], log: Path, ready_within: float = 30) -> Iterator[str]:
     """Run `helpline <args>` until it answers /healthz; stop it with SIGTERM afterwards."""
     port = free_port()
     with log.open("w") as out:
@@ -51,7 +51,7 @@ def serving(args: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_healthy(base, proc, log)
+            wait_healthy(base, proc, log, ready_within)
             yield base
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -16,7 +16,8 @@ def test_demo_prints_working_logins_and_serves(tmp_path: Path) -> None:
     # An 80-column terminal: the logins must still print whole.
     env.update(HELPLINE_COOKIE_SECURE="false", COLUMNS="80")
     log = tmp_path / "demo.log"
-    with serving(["demo", "--data-dir", str(tmp_path / "demo")], env, log):
+    # Loading runs the bot's conversations through the real bot, whose classifier trains first.
+    with serving(["demo", "--data-dir", str(tmp_path / "demo")], env, log, ready_within=240):
         pass
     printed = log.read_text()
     logins = re.findall(r"│\s*(agent|supervisor|admin)\s*│[^│]*│\s*(\S+@\S+)\s*│\s*(\S+)\s*│", printed)
@@ -48,3 +49,10 @@ def test_demo_prints_working_logins_and_serves(tmp_path: Path) -> None:
             }
             assert statuses, "the demo has agent replies"
             assert statuses <= {"sent", "delivered", "read"}, statuses
+            # The bot met customers too: the report shows every way a session ends.
+            report = client.get("/api/v1/reports/bot-sessions")  # the last 7 days
+            assert report.status_code == 200, report.text
+            outcomes = report.json()["outcomes"]
+            ends = ("answered_confirmed", "handed_off", "ticket_created", "abandoned")
+            assert all(outcomes[end] > 0 for end in ends), outcomes
+            assert {c["channel"] for c in report.json()["channels"]} >= {"webchat", "telegram", "whatsapp"}
