@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from helpline.bot.faq_bot import BotBrain, BotTurnRunner, detect_message_language, trainer
+from helpline.bot.lookup_hosts import LookupHosts
 from helpline.channels.registry import build_senders
 from helpline.config import Settings
 from helpline.notify.email import EmailSender, SmtpEmailSender
@@ -57,6 +58,8 @@ class Container:
     ingest: IngestBatcher = field(init=False)
     #: The bot's knowledge base and trained classifier, shared by this process's workers.
     bot_brain: BotBrain = field(init=False)
+    #: Where the bot's flow lookups may connect.
+    lookup_hosts: LookupHosts = field(init=False)
 
     def __post_init__(self) -> None:
         # SQLite has one connection (one writer): one lane; PostgreSQL a few, leaving the pool
@@ -64,6 +67,8 @@ class Container:
         self.ingest = IngestBatcher(self.uow, lanes=1 if is_sqlite(self.settings.database_url) else 4)
         # Trained models are kept beside the files: a restart loads instead of training again.
         self.bot_brain = BotBrain(trainer(Path(self.settings.data_dir) / "bot-models"))
+        # Parsed here so that a typo in the list stops the server at start.
+        self.lookup_hosts = LookupHosts.parse(self.settings.lookup_hosts)
 
     def delivery_worker(self, **options: Any) -> DeliveryWorker:
         options.setdefault("lease", timedelta(seconds=self.settings.delivery_lease_seconds))
@@ -75,6 +80,7 @@ class Container:
                 detect_message_language,
                 self.http,
                 phone_region=self.settings.default_region,
+                lookup_hosts=self.lookup_hosts,
             ),
         )
         return DeliveryWorker(self.uow, build_senders(self.http), self.files, **options)

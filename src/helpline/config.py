@@ -42,6 +42,9 @@ class Settings:
     #: Web server processes. More than one needs Redis, so events reach every process's sockets.
     web_workers: int = 1
     mail_from: str = "Helpline <helpline@localhost>"
+    #: Hosts flow lookups may ask (names, addresses, networks; comma-separated). Empty: any but
+    #: link-local, multicast and unspecified addresses (see bot/lookup_hosts.py).
+    lookup_hosts: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -68,4 +71,5 @@ class Settings:
             delivery_lease_seconds=float(env.get("HELPLINE_DELIVERY_LEASE_SECONDS", "60")),
             mail_from=env.get("HELPLINE_MAIL_FROM", "Helpline <helpline@localhost>"),
             web_workers=max(1, int(env.get("HELPLINE_WEB_WORKERS", "1"))),
+            lookup_hosts=env.get("HELPLINE_LOOKUP_HOSTS", ""),
         )

@@ -25,7 +25,8 @@ from starlette.routing import Route
 from structlog.testing import capture_logs
 
 from helpline.bootstrap import PROVIDER_TIMEOUT
-from helpline.bot.lookups import MAX_ANSWER_BYTES, LookupResult, run_lookup
+from helpline.bot.lookup_hosts import LookupHosts
+from helpline.bot.lookups import ANY_HOST, MAX_ANSWER_BYTES, LookupResult, run_lookup
 from helpline.domain.flows.model import LOOKUP_TOKEN_ENV_PREFIX, LookupEndpoint
 from tests.fakes.serving import serving_in_thread
 
@@ -130,10 +131,15 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def lookup(
-    http: httpx.AsyncClient, url: str, *, token_env: str | None = None, seconds: float = 5.0
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    token_env: str | None = None,
+    seconds: float = 5.0,
+    hosts: LookupHosts = ANY_HOST,
 ) -> LookupResult:
     endpoint = LookupEndpoint("order_status", url, token_env, seconds)
-    return await run_lookup(http, endpoint, {"number": "123456"})
+    return await run_lookup(http, endpoint, {"number": "123456"}, hosts)
 
 
 async def lookup_measured(http: httpx.AsyncClient, url: str) -> tuple[LookupResult, int]:
@@ -253,7 +259,7 @@ class Requests:
     [
         ("http://crm.example.test/orders/{number}", False),
         ("http://192.0.2.10/orders/{number}", False),
-        ("https://crm.example.test/orders/{number}", True),
+        ("https://192.0.2.10/orders/{number}", True),  # TEST-NET-1: resolved, never answers
         ("http://127.0.0.1:9/orders/{number}", True),
         ("http://[::1]:9/orders/{number}", True),
         ("http://localhost:9/orders/{number}", True),
@@ -290,3 +296,52 @@ async def test_plain_http_to_this_host_carries_the_token(
 
     assert result.answer == {"status": "shipped", "eta": "2"}
     assert crm.seen["/orders/123456"] == ["Bearer crm-token-2"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/{number}",  # a cloud's instance credentials
+        "http://[::ffff:169.254.169.254]/latest/meta-data/{number}",  # the same, written as IPv6
+        "http://[fe80::1]/orders/{number}",
+        "http://0.0.0.0:9/orders/{number}",
+        "http://224.0.0.1/orders/{number}",
+        "http://crm.invalid/orders/{number}",  # resolves to nothing: not left for httpx to retry
+    ],
+)
+async def test_what_no_lookup_may_ask_is_refused_before_a_request(url: str) -> None:
+    requests = Requests()
+    async with httpx.AsyncClient(event_hooks={"request": [requests]}) as client:
+        with capture_logs() as logs:
+            result = await lookup(client, url, seconds=2.0)
+    assert result == FAILED
+    assert requests.sent == []
+    assert [e["event"] for e in logs] == ["lookup_host_refused"], logs
+
+
+@pytest.mark.parametrize(
+    ("listed", "host", "allowed"),
+    [
+        ("127.0.0.1", "127.0.0.1", True),
+        ("10.0.0.0/8, 127.0.0.0/8", "127.0.0.1", True),
+        ("localhost", "localhost", True),
+        ("localhost", "127.0.0.1", False),  # the name is listed, not the address
+        ("crm.internal, 10.0.0.0/8", "127.0.0.1", False),
+        ("crm.internal, 10.0.0.0/8", "localhost", False),
+    ],
+)
+async def test_an_operators_list_sends_lookups_only_to_its_hosts(
+    crm: FakeCrm, http: httpx.AsyncClient, listed: str, host: str, allowed: bool
+) -> None:
+    port = crm.url.rsplit(":", 1)[1]
+    with capture_logs() as logs:
+        result = await lookup(
+            http, f"http://{host}:{port}/orders/{{number}}", hosts=LookupHosts.parse(listed)
+        )
+    if allowed:
+        assert result.answer == {"status": "shipped", "eta": "2"}
+    else:
+        assert result == FAILED
+        assert [e["reason"] for e in logs if e["event"] == "lookup_host_refused"] == [
+            "not in HELPLINE_LOOKUP_HOSTS"
+        ]

@@ -8,6 +8,7 @@ environment variable the flow names, so flow files never hold secrets.
 A lookup runs inside a customer's turn, so whatever the other system does (answers slowly,
 answers too much, answers nonsense, redirects) it ends within `timeout_seconds` as "failed" and
 the flow takes its "lookup failed" branch; it never takes the turn (or the worker's memory) down.
+Where it may connect at all is `lookup_hosts`' business.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from helpline.bot.lookup_hosts import LookupHosts, resolve
 from helpline.domain.flows.model import (
     LOOKUP_TOKEN_ENV_PREFIX,
     LookupEndpoint,
@@ -45,6 +47,8 @@ class LookupResult:
 
 
 FAILED = LookupResult(None, failed=True)
+#: No operator list: any host but those never asked (link-local, multicast, unspecified).
+ANY_HOST = LookupHosts()
 
 
 def lookup_url(endpoint: LookupEndpoint, fields: Mapping[str, str]) -> str:
@@ -58,7 +62,10 @@ def lookup_url(endpoint: LookupEndpoint, fields: Mapping[str, str]) -> str:
 
 
 async def run_lookup(
-    http: httpx.AsyncClient, endpoint: LookupEndpoint, fields: Mapping[str, str]
+    http: httpx.AsyncClient,
+    endpoint: LookupEndpoint,
+    fields: Mapping[str, str],
+    hosts: LookupHosts = ANY_HOST,
 ) -> LookupResult:
     try:
         url = lookup_url(endpoint, fields)
@@ -76,6 +83,10 @@ async def run_lookup(
         # httpx's timeout bounds each read, not the whole answer: a server sending a byte just
         # inside it each time would hold the turn for as long as it liked.
         async with asyncio.timeout(endpoint.timeout_seconds):
+            refused = await _refusal(url, hosts)
+            if refused is not None:
+                log.warning("lookup_host_refused", lookup=endpoint.name, reason=refused)
+                return FAILED
             body = await _fetch(http, endpoint, url, headers)
     except TimeoutError:
         log.warning("lookup_too_slow", lookup=endpoint.name, seconds=endpoint.timeout_seconds)
@@ -131,6 +142,16 @@ def _token_may_travel(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+async def _refusal(url: str, hosts: LookupHosts) -> str | None:
+    """Why `url`'s host may not be asked (see lookup_hosts), or None."""
+    try:
+        host = httpx.URL(url).host
+        addresses = await resolve(host)
+    except (httpx.InvalidURL, OSError, UnicodeError):
+        return "the host cannot be resolved"
+    return hosts.refusal(host, addresses)
 
 
 async def _fetch(
