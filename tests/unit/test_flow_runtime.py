@@ -128,6 +128,11 @@ def test_an_answer_that_did_not_help_goes_to_a_person(runtime: FlowRuntime) -> N
         "٠",  # Arabic-Indic zero
         "\u200e0",  # a direction mark before the key
         "0\ufe0f\u20e3",  # the keycap emoji
+        "operators?",
+        "соедините с оператором",
+        "للموظفين",  # prefixes "لل": to the employees
+        "وبالموظف",  # "و" + "ب" + "ال"
+        "أبغى أكلم الموظفة",  # Gulf, feminine
     ],
 )
 def test_the_operator_word_hands_off_from_any_step(runtime: FlowRuntime, word: str) -> None:
@@ -139,6 +144,13 @@ def test_the_operator_word_hands_off_from_any_step(runtime: FlowRuntime, word: s
     operator = runtime.flow.nodes[state.node].option_by_digit("0")
     assert operator is not None
     assert turn.handoff == operator.step
+
+
+@pytest.mark.parametrize(
+    "text", ["I was a cooperator in the old lottery club, how do I check my ticket", "teleoperators"]
+)
+def test_operator_inside_another_word_asks_for_no_one(text: str) -> None:
+    assert not asks_for_operator(text)
 
 
 def test_the_operator_word_uses_the_queue_of_the_nodes_operator_option() -> None:

@@ -11,6 +11,7 @@ from any step, and a bot that is not sure hands off instead of answering.
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -195,7 +196,10 @@ class Turn:
 # --- understanding the customer's words --------------------------------------------------------
 
 _PUNCTUATION = str.maketrans(dict.fromkeys(string.punctuation + "«»“”„!?¿¡،؟؛…—–", " "))
-_OPERATOR_STEMS = ("operator", "оператор", "موظف")
+#: A word that begins with "operator"/"оператор" (any ending: "операторы", "operator's"), or
+#: "موظف" after at most four letters of Arabic prefixes ("الموظف", "للموظفين", "وبالموظف").
+#: Not inside another word: "cooperator" asks for no one.
+_OPERATOR_WORD = re.compile(r"^(?:operator|оператор|[\u0621-\u064a]{0,4}موظف)")
 #: Words that ask for a person only in a short message ("agent" can be part of a question).
 _PERSON_WORDS = frozenset({"human", "agent", "person", "человек", "человека", "специалист", "انسان", "إنسان"})
 _YES = frozenset(
@@ -267,7 +271,7 @@ def asks_for_operator(text: str) -> bool:
     words = normalise(text).split()
     if words == [OPERATOR_DIGIT]:
         return True
-    if any(stem in word for word in words for stem in _OPERATOR_STEMS):
+    if any(_OPERATOR_WORD.match(word) for word in words):
         return True
     return len(words) <= 8 and any(word in _PERSON_WORDS for word in words)
 
