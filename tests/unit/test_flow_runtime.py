@@ -316,6 +316,8 @@ def test_a_stored_version_whose_pattern_cannot_run_hands_off_instead_of_failing(
     turn = runtime.handle(state, "1234567")
     assert turn.outcome is Outcome.HANDED_OFF
     assert turn.handoff is not None
+    # The report says why, rather than that the customer asked for a person.
+    assert turn.handoff.reason == "the flow's pattern for 'order_number' cannot run: upload it again"
 
 
 def test_a_phone_field_offers_sharing_the_number_and_keeps_it_in_international_format(

@@ -532,9 +532,10 @@ class FlowRuntime:
             value = numbers[0]
         else:
             try:
-                checked = field_value(node.collect.pattern, value) if len(value) <= MAX_FIELD_CHARS else None
+                checked = field_value(node.collect.pattern, value, MAX_FIELD_CHARS)
             except PatternError:  # a version uploaded before patterns were held to RE2
-                return self._handoff(state, self._operator_handoff(node), ())
+                reason = f"the flow's pattern for '{node.collect.field_name}' cannot run: upload it again"
+                return self._handoff(state, replace(self._operator_handoff(node), reason=reason), ())
             if checked is None:
                 return self._missed(state, node, invalid=node.collect.invalid)
             value = checked
