@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
 import threading
 import time
 import tracemalloc
@@ -42,6 +43,8 @@ class FakeCrm:
     closing: threading.Event = field(default_factory=threading.Event)
     #: Authorization header of each request, by path.
     seen: dict[str, list[str | None]] = field(default_factory=dict)
+    #: Host header of each request, by path.
+    hosts: dict[str, list[str | None]] = field(default_factory=dict)
     #: Body bytes each streaming route has handed to the server, by route.
     sent: Counter[str] = field(default_factory=Counter)
 
@@ -51,6 +54,7 @@ def crm_app(crm: FakeCrm) -> Starlette:
 
     def record(request: Request) -> None:
         crm.seen.setdefault(request.url.path, []).append(request.headers.get("authorization"))
+        crm.hosts.setdefault(request.url.path, []).append(request.headers.get("host"))
 
     async def order(request: Request) -> Response:
         record(request)
@@ -345,3 +349,49 @@ async def test_an_operators_list_sends_lookups_only_to_its_hosts(
         assert [e["reason"] for e in logs if e["event"] == "lookup_host_refused"] == [
             "not in HELPLINE_LOOKUP_HOSTS"
         ]
+
+
+class FakeZone:
+    """DNS for names we cannot register: each name answers its addresses in turn, the last
+    one from then on (a zone that rebinds)."""
+
+    def __init__(self, zone: dict[str, list[str]]) -> None:
+        self.zone = zone
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        self.asked.append(host)
+        answers = self.zone[host]
+        return [ipaddress.ip_address(answers.pop(0) if len(answers) > 1 else answers[0])]
+
+
+async def test_the_request_goes_to_the_address_that_was_checked_under_the_name_it_was_sent_as(
+    crm: FakeCrm, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """straße is sent as xn--strae-oqa (IDNA 2008), not as strasse: the name checked is the name
+    the client would have resolved, and the client is given the address, not the name, so a
+    second answer (127.0.0.2 here, a metadata address in an attack) is never asked for."""
+    port = crm.url.rsplit(":", 1)[1]
+    zone = FakeZone({"xn--strae-oqa.test": ["127.0.0.1", "127.0.0.2"], "strasse.test": ["10.9.9.9"]})
+    monkeypatch.setattr("helpline.bot.lookups.resolve", zone)
+    crm.hosts.pop("/orders/123456", None)
+
+    result = await lookup(
+        http, f"http://straße.test:{port}/orders/{{number}}", hosts=LookupHosts.parse("127.0.0.1")
+    )
+
+    assert result.answer == {"status": "shipped", "eta": "2"}
+    assert zone.asked == ["xn--strae-oqa.test"]
+    assert crm.hosts["/orders/123456"] == [f"xn--strae-oqa.test:{port}"]
+
+
+async def test_a_name_that_leads_to_a_metadata_address_is_refused(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zone = FakeZone({"crm.evil.test": ["64:ff9b::a9fe:a9fe"]})  # 169.254.169.254 through NAT64
+    monkeypatch.setattr("helpline.bot.lookups.resolve", zone)
+    with capture_logs() as logs:
+        assert await lookup(http, "http://crm.evil.test/orders/{number}") == FAILED
+    assert [e["reason"] for e in logs if e["event"] == "lookup_host_refused"] == [
+        "a link-local, multicast or unspecified address"
+    ]

@@ -38,9 +38,22 @@ def test_a_typo_in_the_list_stops_the_server_at_start(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["169.254.169.254", "::ffff:169.254.169.254", "fe80::1", "0.0.0.0", "::", "224.0.0.1", "ff02::1"],  # noqa: S104
+    [
+        "169.254.169.254",
+        "::ffff:169.254.169.254",
+        "64:ff9b::a9fe:a9fe",  # NAT64
+        "::a9fe:a9fe",  # IPv4-compatible
+        "2002:a9fe:a9fe::1",  # 6to4
+        "100.100.100.200",  # Alibaba's metadata
+        "fd00:ec2::254",  # AWS's, over IPv6
+        "fe80::1",
+        "0.0.0.0",  # noqa: S104
+        "::",
+        "224.0.0.1",
+        "ff02::1",
+    ],
 )
-def test_link_local_multicast_and_unspecified_addresses_are_never_asked(address: str) -> None:
+def test_metadata_link_local_multicast_and_unspecified_addresses_are_never_asked(address: str) -> None:
     everything = LookupHosts.parse("0.0.0.0/0, ::/0, metadata.internal")
     assert LookupHosts().refusal("metadata.internal", addresses(address)) is not None
     assert everything.refusal("metadata.internal", addresses(address)) is not None
@@ -60,3 +73,11 @@ def test_with_a_list_a_host_passes_by_its_name_or_by_all_its_addresses() -> None
     assert hosts.refusal("other", addresses("10.20.0.5", "10.21.0.5")) == "not in HELPLINE_LOOKUP_HOSTS"
     assert hosts.refusal("other", addresses("::ffff:10.20.0.5")) is None
     assert hosts.refusal("other", []) == "not in HELPLINE_LOOKUP_HOSTS"
+
+
+def test_names_are_listed_and_compared_as_they_are_sent() -> None:
+    """IDNA 2008: «пример.рф» is xn--e1afmkfd.xn--p1ai on the wire, «straße» xn--strae-oqa."""
+    hosts = LookupHosts.parse("пример.рф, Straße.test")
+    assert hosts.names == {"xn--e1afmkfd.xn--p1ai", "xn--strae-oqa.test"}
+    assert hosts.refusal("xn--e1afmkfd.xn--p1ai", addresses("192.0.2.1")) is None
+    assert hosts.refusal("strasse.test", addresses("192.0.2.1")) == "not in HELPLINE_LOOKUP_HOSTS"

@@ -83,11 +83,11 @@ async def run_lookup(
         # httpx's timeout bounds each read, not the whole answer: a server sending a byte just
         # inside it each time would hold the turn for as long as it liked.
         async with asyncio.timeout(endpoint.timeout_seconds):
-            refused = await _refusal(url, hosts)
-            if refused is not None:
-                log.warning("lookup_host_refused", lookup=endpoint.name, reason=refused)
+            target = await _pinned(url, hosts)
+            if isinstance(target, str):
+                log.warning("lookup_host_refused", lookup=endpoint.name, reason=target)
                 return FAILED
-            body = await _fetch(http, endpoint, url, headers)
+            body = await _fetch(http, endpoint, target, headers)
     except TimeoutError:
         log.warning("lookup_too_slow", lookup=endpoint.name, seconds=endpoint.timeout_seconds)
         return FAILED
@@ -144,18 +144,38 @@ def _token_may_travel(url: str) -> bool:
         return False
 
 
-async def _refusal(url: str, hosts: LookupHosts) -> str | None:
-    """Why `url`'s host may not be asked (see lookup_hosts), or None."""
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A lookup's request with the address that was checked in place of the host name."""
+
+    url: str
+    #: The URL's host[:port], for the Host header.
+    netloc: str
+    #: The name TLS must present and verify (https to a name; None otherwise).
+    tls_name: str | None
+
+
+async def _pinned(url: str, hosts: LookupHosts) -> _Target | str:
+    """Where to send `url` (see lookup_hosts), or why it may not go anywhere."""
     try:
-        host = httpx.URL(url).host
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii")  # what the client would resolve: IDNA 2008
         addresses = await resolve(host)
-    except (httpx.InvalidURL, OSError, UnicodeError):
+    except (httpx.InvalidURL, OSError, UnicodeError, ValueError):
         return "the host cannot be resolved"
-    return hosts.refusal(host, addresses)
+    refusal = hosts.refusal(host, addresses)
+    if refusal is not None:
+        return refusal
+    is_name = str(addresses[0]) != host.strip("[]")
+    return _Target(
+        url=str(parsed.copy_with(host=str(addresses[0]))),
+        netloc=parsed.netloc.decode("ascii"),
+        tls_name=host if parsed.scheme == "https" and is_name else None,
+    )
 
 
 async def _fetch(
-    http: httpx.AsyncClient, endpoint: LookupEndpoint, url: str, headers: Mapping[str, str]
+    http: httpx.AsyncClient, endpoint: LookupEndpoint, target: _Target, headers: Mapping[str, str]
 ) -> bytes | LookupResult:
     """The answer's body, at most MAX_ANSWER_BYTES of it read; or the result when there is none.
 
@@ -165,7 +185,12 @@ async def _fetch(
     """
     try:
         async with http.stream(
-            "GET", url, headers=headers, timeout=endpoint.timeout_seconds, follow_redirects=False
+            "GET",
+            target.url,
+            headers={**headers, "Host": target.netloc},
+            timeout=endpoint.timeout_seconds,
+            follow_redirects=False,
+            extensions={"sni_hostname": target.tls_name} if target.tls_name else {},
         ) as response:
             if response.status_code == 404:
                 return LookupResult(None)
