@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ipaddress
+import json
+import ssl
+import subprocess
 import threading
 import time
 import tracemalloc
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import pytest
@@ -395,3 +399,71 @@ async def test_a_name_that_leads_to_a_metadata_address_is_refused(
     assert [e["reason"] for e in logs if e["event"] == "lookup_host_refused"] == [
         "a link-local, multicast or unspecified address"
     ]
+
+
+@pytest.fixture(scope="module")
+def tls_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, ssl.SSLContext]]:
+    """A CRM on https with a certificate for crm.test only, and a client context trusting it."""
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=crm.test",
+            "-addext",
+            "subjectAltName=DNS:crm.test",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+    class Crm(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"status": "shipped", "host": self.headers.get("host")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Crm)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], ssl.create_default_context(cafile=str(cert))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("name", "answers"), [("crm.test", True), ("other.test", False)])
+async def test_a_pinned_https_lookup_still_checks_the_certificate_against_the_name(
+    tls_crm: tuple[int, ssl.SSLContext], monkeypatch: pytest.MonkeyPatch, name: str, answers: bool
+) -> None:
+    """The request goes to the checked address, and TLS still presents and verifies the name: the
+    certificate for crm.test is accepted for crm.test only."""
+    port, trusted = tls_crm
+    monkeypatch.setattr("helpline.bot.lookups.resolve", FakeZone({name: ["127.0.0.1"]}))
+    async with httpx.AsyncClient(verify=trusted) as client:
+        result = await lookup(client, f"https://{name}:{port}/orders/{{number}}")
+    if answers:
+        assert result.answer == {"status": "shipped", "host": f"crm.test:{port}"}
+    else:
+        assert result == FAILED
