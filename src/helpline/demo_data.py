@@ -33,7 +33,7 @@ from helpline.services.contacts import ContactSpec, do_create_contact
 from helpline.services.conversations import do_agent_reply, do_assign, do_change_status, do_set_priority
 from helpline.services.enqueue import KIND_BOT_TURN, KIND_MESSAGE, OutboxStatus
 from helpline.services.flows import FLOW_CHANNELS, do_activate, do_upload_flow
-from helpline.services.inbound import ingest_inbound
+from helpline.services.inbound import IngestResult, ingest_inbound
 from helpline.services.knowledge import do_import_faq
 from helpline.services.users import (
     UserSpec,
@@ -792,22 +792,7 @@ async def seed_demo(
     for seq, step in enumerate(sorted(_STEPS, key=lambda s: s.ago, reverse=True), start=1):
         moment = start - step.ago
         if isinstance(step, _Says):
-            thread = _THREADS[step.thread]
-            account_id, channel = accounts[thread.account]
-            result = await ingest_inbound(
-                at(moment),
-                InboundMessage(
-                    channel=channel,
-                    channel_account_id=account_id,
-                    identity_kind=thread.kind,
-                    identity_value=thread.value,
-                    text=step.text,
-                    provider_message_id=_provider_message_id(step.thread, thread, channel, seq),
-                    sent_at=moment - _DELIVERY_DELAY,
-                    sender_name=thread.sender_name,
-                    language=thread.language,
-                ),
-            )
+            result = await _customer_says(at(moment), _THREADS, accounts, step, seq, moment)
             if conversations.setdefault(step.thread, result.conversation_id) != result.conversation_id:
                 raise RuntimeError(f"demo script: {step.thread} unexpectedly started a new conversation")
             continue
@@ -841,6 +826,33 @@ async def seed_demo(
     return logins
 
 
+async def _customer_says(
+    make_uow: Callable[[], UnitOfWork],
+    threads: Mapping[str, _Thread],
+    accounts: Mapping[str, tuple[int, Channel]],
+    step: _Says,
+    seq: int,
+    moment: datetime,
+) -> IngestResult:
+    """The customer's message, through the inbound path every channel webhook uses."""
+    thread = threads[step.thread]
+    account_id, channel = accounts[thread.account]
+    return await ingest_inbound(
+        make_uow,
+        InboundMessage(
+            channel=channel,
+            channel_account_id=account_id,
+            identity_kind=thread.kind,
+            identity_value=thread.value,
+            text=step.text,
+            provider_message_id=_provider_message_id(step.thread, thread, channel, seq),
+            sent_at=moment - _DELIVERY_DELAY,
+            sender_name=thread.sender_name,
+            language=thread.language,
+        ),
+    )
+
+
 async def _replay_bot_conversations(
     at: Callable[[datetime], Callable[[], UnitOfWork]],
     accounts: Mapping[str, tuple[int, Channel]],
@@ -857,22 +869,7 @@ async def _replay_bot_conversations(
         steps = sorted(_BOT_STEPS, key=lambda s: s.ago, reverse=True)
         for seq, step in enumerate(steps, start=_BOT_SEQ):
             moment = now - step.ago
-            thread = _BOT_THREADS[step.thread]
-            account_id, channel = accounts[thread.account]
-            await ingest_inbound(
-                at(moment),
-                InboundMessage(
-                    channel=channel,
-                    channel_account_id=account_id,
-                    identity_kind=thread.kind,
-                    identity_value=thread.value,
-                    text=step.text,
-                    provider_message_id=_provider_message_id(step.thread, thread, channel, seq),
-                    sent_at=moment - _DELIVERY_DELAY,
-                    sender_name=thread.sender_name,
-                    language=thread.language,
-                ),
-            )
+            await _customer_says(at(moment), _BOT_THREADS, accounts, step, seq, moment)
             async with at(moment)() as uow:
                 turns = await uow.session.scalars(
                     select(OutboxItem.id)
