@@ -61,3 +61,21 @@ def test_every_stored_value_has_a_translated_name(language: Language) -> None:
     label = labeller(catalogue.gettext)
     assert label(ConversationStatus.RESOLVED) != "resolved"
     assert label("not-a-code") == "not-a-code"
+
+
+@pytest.mark.parametrize("language", [Language.RU, Language.AR])
+def test_the_bots_hand_off_notes_and_reasons_are_translated(language: Language) -> None:
+    from helpline.domain.flows.runtime import HandoffReason
+    from helpline.services.bot_sessions import HANDOFF_NOTE
+    from helpline.web.labels import reason_labeller, system_noter
+
+    gettext = translations(language).gettext
+    reason, note = reason_labeller(gettext), system_noter(gettext)
+    assert [r for r in HandoffReason if reason(r.value) == r.value] == []
+    assert (
+        reason("asked for an operator about prizes") == "asked for an operator about prizes"
+    )  # a flow's own
+    shown = note(f"{HANDOFF_NOTE}{HandoffReason.ANSWER_DID_NOT_HELP.value}")
+    assert shown == f"{gettext('Handed over by the bot:')} {gettext(HandoffReason.ANSWER_DID_NOT_HELP.value)}"
+    assert "Handed over" not in shown
+    assert note("an agent's words") == "an agent's words"

@@ -36,7 +36,7 @@ from helpline.bot.off_topic import everyday_off_topic
 from helpline.bot.text import detect_language
 from helpline.domain.conversations import Handler
 from helpline.domain.flows.runtime import Decision as GuessDecision
-from helpline.domain.flows.runtime import FlowRuntime, IntentGuess, SessionState, Turn
+from helpline.domain.flows.runtime import FlowRuntime, HandoffReason, IntentGuess, SessionState, Turn
 from helpline.flows.loader import flow_from_data
 from helpline.logs import get_logger
 from helpline.services.bot_sessions import (
@@ -348,7 +348,7 @@ class BotTurnRunner:
         if ctx.handler != Handler.BOT or ctx.flow_data is None:
             async with self._make_uow() as uow:
                 if ctx.handler == Handler.BOT:  # the flow was deleted under it: people take over
-                    await do_hand_to_agents(uow, ctx.conversation_id, "the conversation's flow is gone")
+                    await do_hand_to_agents(uow, ctx.conversation_id, HandoffReason.FLOW_GONE)
                 await do_finish_item(uow, item_id)
                 await uow.commit()
             return
@@ -372,7 +372,7 @@ class BotTurnRunner:
         async with self._make_uow() as uow:
             ctx = await load_turn(uow, item_id)
             if ctx is not None:
-                await do_hand_to_agents(uow, ctx.conversation_id, "the bot failed to answer")
+                await do_hand_to_agents(uow, ctx.conversation_id, HandoffReason.BOT_FAILED)
             await do_finish_item(uow, item_id, error=reason)
             await uow.commit()
 

@@ -37,6 +37,9 @@ from helpline.storage.models import (
 )
 from helpline.storage.uow import UnitOfWork
 
+#: The internal note a hand-off leaves, stored in English with the reason after it; the console
+#: shows it in the reader's language (web/labels.py).
+HANDOFF_NOTE = "Handed over by the bot: "
 #: A customer silent this long in the middle of a bot session has left: the session is abandoned.
 ABANDON_AFTER = timedelta(minutes=30)
 
@@ -236,7 +239,7 @@ async def _hand_off(
             channel_account_id=conv.channel_account_id,
             direction=Direction.OUTBOUND.value,
             author_kind=AuthorKind.SYSTEM.value,
-            text=f"Handed over by the bot: {reason}",
+            text=f"{HANDOFF_NOTE}{reason}",
             is_internal=True,
             delivery_status=DeliveryStatus.SENT.value,
             created_at=now,

@@ -22,7 +22,7 @@ from helpline.domain.conversations import (
 )
 from helpline.domain.errors import DomainError, NotFound, PermissionDenied
 from helpline.domain.events import Event
-from helpline.domain.flows.runtime import SessionStatus
+from helpline.domain.flows.runtime import HandoffReason, SessionStatus
 from helpline.domain.inbound import InboundAttachment
 from helpline.domain.text import unstorable_reason
 from helpline.services.enqueue import do_enqueue_message, needs_delivery
@@ -322,7 +322,7 @@ async def do_agent_reply(
     uow.session.add(message)
     if not internal:
         if conv.handler == Handler.BOT:
-            await do_bot_steps_back(uow, conv, "an agent replied")
+            await do_bot_steps_back(uow, conv, HandoffReason.AGENT_REPLIED)
         if conv.status == ConversationStatus.RESOLVED:
             conv.status, conv.resolved_at = ConversationStatus.OPEN.value, None
         if conv.assignee_id is None:

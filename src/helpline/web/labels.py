@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from helpline.domain.flows.runtime import HandoffReason
+from helpline.services.bot_sessions import HANDOFF_NOTE
+
 LABELS: dict[str, str] = {
     # conversation status
     "open": "Open",
@@ -64,3 +67,27 @@ def labeller(gettext: Callable[[str], str]) -> Callable[[object], str]:
         return gettext(name) if name else code
 
     return label
+
+
+_BUILT_IN_REASONS = frozenset(r.value for r in HandoffReason)
+
+
+def reason_labeller(gettext: Callable[[str], str]) -> Callable[[str], str]:
+    """`reason(text)` for templates: a hand-off reason in the reader's language."""
+
+    def reason(text: str) -> str:
+        return gettext(text) if text in _BUILT_IN_REASONS else text
+
+    return reason
+
+
+def system_noter(gettext: Callable[[str], str]) -> Callable[[str], str]:
+    """`note(text)` for templates: a system note (stored in English) in the reader's language."""
+    reason = reason_labeller(gettext)
+
+    def note(text: str) -> str:
+        if text.startswith(HANDOFF_NOTE):
+            return f"{gettext('Handed over by the bot:')} {reason(text.removeprefix(HANDOFF_NOTE))}"
+        return text
+
+    return note

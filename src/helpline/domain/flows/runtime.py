@@ -48,6 +48,20 @@ MAX_FIELD_CHARS = 300
 MENU_DIGIT = "9"
 
 
+class HandoffReason(StrEnum):
+    """The product's own reasons for handing a customer to people, as the bot report counts them
+    (a flow's own reasons are its admins' words); the console shows them translated."""
+
+    ASKED_FOR_OPERATOR = "customer asked for an operator"
+    ASKED_FOR_PERSON = "customer asked for a person"
+    ANSWER_DID_NOT_HELP = "the bot's answer did not help"
+    NOT_SURE = "the bot was not sure of the answer"
+    NOT_UNDERSTOOD = "the bot could not understand the customer"
+    BOT_FAILED = "the bot failed to answer"
+    FLOW_GONE = "the conversation's flow is gone"
+    AGENT_REPLIED = "an agent replied"
+
+
 class Awaiting(StrEnum):
     MENU = "menu"
     FIELD = "field"
@@ -331,7 +345,7 @@ class FlowRuntime:
         if state.awaiting is Awaiting.CONFIRM:
             typed = normalise(text)
             if _matches_label(text, self._no()) or typed == "2" or _says_no(text):
-                return self._handoff(state, Handoff(reason="the bot's answer did not help"), ())
+                return self._handoff(state, Handoff(reason=HandoffReason.ANSWER_DID_NOT_HELP), ())
             if typed == "1" or _matches_label(text, self._yes()) or _says_yes(text):
                 return Turn(
                     replies=(BotReply(self._phrase("glad", state)),),
@@ -418,7 +432,7 @@ class FlowRuntime:
         option = node.option_by_digit(OPERATOR_DIGIT) if node is not None else None
         if option is not None and isinstance(option.step, Handoff):
             return option.step
-        return Handoff(reason="customer asked for an operator")
+        return Handoff(reason=HandoffReason.ASKED_FOR_OPERATOR)
 
     def _operator_choice(self, state: SessionState) -> Choice:
         node = self.flow.nodes.get(state.node)
@@ -464,7 +478,7 @@ class FlowRuntime:
                 state, Handoff(reason=f"no answer for '{article_id}' in the knowledge base"), before
             )
         if article.hands_off:
-            return self._handoff(state, Handoff(reason="customer asked for a person"), before)
+            return self._handoff(state, Handoff(reason=HandoffReason.ASKED_FOR_PERSON), before)
         ask = BotReply(
             self._phrase("did_it_help", state),
             (
@@ -557,12 +571,12 @@ class FlowRuntime:
                 replies=(ask,), state=replace(state, awaiting=Awaiting.CLARIFY, candidates=candidates)
             )
         # Not sure: a person answers rather than the bot guessing.
-        return self._handoff(state, Handoff(reason="the bot was not sure of the answer"), ())
+        return self._handoff(state, Handoff(reason=HandoffReason.NOT_SURE), ())
 
     def _missed(self, state: SessionState, node: Node, invalid: LocalText | None = None) -> Turn:
         misses = state.misses + 1
         if misses >= MAX_MISSES:
-            return self._handoff(state, Handoff(reason="the bot could not understand the customer"), ())
+            return self._handoff(state, Handoff(reason=HandoffReason.NOT_UNDERSTOOD), ())
         key_text = localised(invalid, state.language) if invalid else ""
         sorry = BotReply(
             key_text or self._phrase("invalid_field" if invalid is not None else "not_understood", state)
