@@ -269,7 +269,7 @@ def bot_eval(
         test,
         lang=lang,
         oos_label=oos_label or None,
-        articles_path=find_articles(train, articles),
+        articles_path=find_articles(train, articles, oos_label or None),
         train_lang_only=train_lang_only,
         settings=ClassifierSettings(engine=engine),
     )

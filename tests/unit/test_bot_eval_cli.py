@@ -65,3 +65,33 @@ def test_bot_eval_rejects_an_unknown_language(tmp_path: Path) -> None:
     train, test = small_files(tmp_path)
     result = CliRunner().invoke(app, ["bot-eval", "--train", str(train), "--test", str(test), "--lang", "de"])
     assert result.exit_code == 2
+
+
+def test_the_faq_copied_elsewhere_still_learns_its_articles_answers(tmp_path: Path) -> None:
+    """`--articles auto`: beside the train file, else the packaged FAQ's when the intents are its own."""
+    from helpline.bot.evaluation import PACKAGED_ARTICLES, find_articles
+
+    train, _ = small_files(tmp_path)
+    assert find_articles(train, "auto") == PACKAGED_ARTICLES
+    assert find_articles(train, "none") is None
+    other = tmp_path / "banking.jsonl"
+    other.write_text(
+        '{"intent": "card_arrival", "utterance": "where is my card", "split": "train"}\n'
+        '{"intent": "draw_results", "utterance": "results?", "split": "train"}\n',
+        encoding="utf-8",
+    )
+    assert find_articles(other, "auto") is None
+    beside = tmp_path / "faq_articles.jsonl"
+    beside.write_text((DATA / "faq_articles.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    assert find_articles(train, "auto") == beside
+
+
+def test_only_the_answers_of_intents_the_train_file_asks_about_are_learnt(tmp_path: Path) -> None:
+    train, test = small_files(tmp_path)
+    result = CliRunner().invoke(
+        app, ["bot-eval", "--train", str(train), "--test", str(test), "--engine", "tfidf", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["articles"].endswith("faq_articles.jsonl")
+    assert figures["n_intents"] == len(INTENTS - {"oos"})

@@ -184,6 +184,7 @@ def evaluate(
     result["train_seconds"] = round(train_seconds, 2)
     result["n_train"] = len(train)
     result["n_dev"] = len(dev)
+    result["n_intents"] = len(classifier.intents)
     result["engine"] = classifier.engine
     result["threshold"] = round(classifier.threshold, 4)
     if classifier.report is not None:
@@ -194,15 +195,26 @@ def evaluate(
 ARTICLES_BESIDE_TRAIN = "faq_articles.jsonl"
 
 
-def find_articles(train_path: str | Path, articles: str | None) -> Path | None:
+#: The lottery FAQ's articles ship with the product (the demo's knowledge base).
+PACKAGED_ARTICLES = Path(__file__).parent / "data" / ARTICLES_BESIDE_TRAIN
+
+
+def find_articles(train_path: str | Path, articles: str | None, oos_label: str | None = "oos") -> Path | None:
     """The articles file ``bot-eval`` uses: ``auto`` → ``faq_articles.jsonl`` beside the train
-    file if there is one; ``none``/None → no articles; anything else is a path."""
+    file if there is one, else the packaged FAQ's articles when every intent of the train file
+    is one of theirs (the FAQ's questions copied elsewhere are still learnt with their answers,
+    as the product's knowledge base has them); ``none``/None → no articles; anything else is a
+    path."""
     if articles is None or articles.lower() == "none":
         return None
-    if articles == "auto":
-        beside = Path(train_path).parent / ARTICLES_BESIDE_TRAIN
-        return beside if beside.is_file() else None
-    return Path(articles)
+    if articles != "auto":
+        return Path(articles)
+    beside = Path(train_path).parent / ARTICLES_BESIDE_TRAIN
+    if beside.is_file():
+        return beside
+    intents = {row.intent for row in read_rows(train_path)} - {oos_label}
+    packaged = {example.intent for example in read_articles(PACKAGED_ARTICLES)}
+    return PACKAGED_ARTICLES if len(intents) >= 2 and intents <= packaged else None
 
 
 def bot_eval(
@@ -229,8 +241,9 @@ def bot_eval(
     test_rows = read_rows(test_path, lang=lang)
     train = [row.example() for row in train_rows if row.split in (None, "train")]
     dev = [row.example() for row in train_rows if row.split == "dev"]
-    if articles_path is not None:
-        train += read_articles(articles_path, lang=train_lang)
+    if articles_path is not None:  # answers of the intents asked about: an article needs questions
+        intents = {example.intent for example in train}
+        train += [a for a in read_articles(articles_path, lang=train_lang) if a.intent in intents]
     result = evaluate(train, test_rows, oos_label=oos_label, dev=dev, settings=settings)
     result["lang"] = lang
     result["train_lang_only"] = train_lang_only
