@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from helpline.bot.faq_bot import BotBrain, BotTurnRunner, detect_message_language, trainer
+from helpline.bot.lookup_client import LookupClient
 from helpline.bot.lookup_hosts import LookupHosts
 from helpline.channels.registry import build_senders
 from helpline.config import Settings
@@ -58,6 +59,8 @@ class Container:
     ingest: IngestBatcher = field(init=False)
     #: The bot's knowledge base and trained classifier, shared by this process's workers.
     bot_brain: BotBrain = field(init=False)
+    #: The bot's flow lookups: a client that connects only to addresses the host check passed.
+    lookups: LookupClient = field(default_factory=LookupClient)
     #: Where the bot's flow lookups may connect.
     lookup_hosts: LookupHosts = field(init=False)
 
@@ -78,7 +81,7 @@ class Container:
                 self.uow,
                 self.bot_brain,
                 detect_message_language,
-                self.http,
+                self.lookups,
                 phone_region=self.settings.default_region,
                 lookup_hosts=self.lookup_hosts,
             ),
@@ -92,6 +95,7 @@ class Container:
         await self.login_limiter.close()
         await self.visitor_limiter.close()
         await self.http.aclose()
+        await self.lookups.aclose()
         await self.bus.close()
         await self.engine.dispose()
 

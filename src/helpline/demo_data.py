@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any
 
-import httpx
 from sqlalchemy import delete, select, update
 
 from helpline.bot.faq_bot import BotBrain, BotTurnRunner, detect_message_language
+from helpline.bot.lookup_client import LookupClient
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel, ConversationStatus, DeliveryStatus, Priority
 from helpline.domain.identities import IdentityKind
@@ -861,10 +861,10 @@ async def _replay_bot_conversations(
 ) -> None:
     """Each customer message of the bot's conversations, then the bot's turn on it, as the
     worker would run it at that moment; sessions left idle are ended as the worker's sweep does."""
-    async with httpx.AsyncClient(timeout=5) as http:  # the demo flow has no lookups to call
+    async with LookupClient() as lookups:  # the demo flow has no lookups to call
 
         def runner(moment: datetime) -> BotTurnRunner:
-            return BotTurnRunner(at(moment), brain, detect_message_language, http)
+            return BotTurnRunner(at(moment), brain, detect_message_language, lookups)
 
         steps = sorted(_BOT_STEPS, key=lambda s: s.ago, reverse=True)
         for seq, step in enumerate(steps, start=_BOT_SEQ):

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from structlog.testing import capture_logs
 
-from helpline.bootstrap import PROVIDER_TIMEOUT
+from helpline.bot.lookup_client import LookupClient
 from helpline.bot.lookup_hosts import LookupHosts
 from helpline.bot.lookups import ANY_HOST, MAX_ANSWER_BYTES, LookupResult, run_lookup
 from helpline.domain.flows.model import LOOKUP_TOKEN_ENV_PREFIX, LookupEndpoint
@@ -132,14 +132,14 @@ def crm() -> Iterator[FakeCrm]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """The client the product gives the bot (bootstrap.Container.http)."""
-    async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT) as client:
+async def http() -> AsyncIterator[LookupClient]:
+    """The client the product gives the bot (bootstrap.Container.lookups)."""
+    async with LookupClient() as client:
         yield client
 
 
 async def lookup(
-    http: httpx.AsyncClient,
+    http: LookupClient,
     url: str,
     *,
     token_env: str | None = None,
@@ -150,7 +150,7 @@ async def lookup(
     return await run_lookup(http, endpoint, {"number": "123456"}, hosts)
 
 
-async def lookup_measured(http: httpx.AsyncClient, url: str) -> tuple[LookupResult, int]:
+async def lookup_measured(http: LookupClient, url: str) -> tuple[LookupResult, int]:
     """The lookup's result and the most memory the process held above its start meanwhile."""
     tracemalloc.start()
     try:
@@ -164,18 +164,14 @@ async def lookup_measured(http: httpx.AsyncClient, url: str) -> tuple[LookupResu
 FAILED = LookupResult(None, failed=True)
 
 
-async def test_a_good_answer_gives_its_string_and_number_fields(
-    crm: FakeCrm, http: httpx.AsyncClient
-) -> None:
+async def test_a_good_answer_gives_its_string_and_number_fields(crm: FakeCrm, http: LookupClient) -> None:
     assert await lookup(http, f"{crm.url}/orders/{{number}}") == LookupResult(
         {"status": "shipped", "eta": "2"}
     )
 
 
 @pytest.mark.parametrize("route", ["huge", "huge-declared"])
-async def test_a_huge_answer_is_not_read_past_the_limit(
-    crm: FakeCrm, http: httpx.AsyncClient, route: str
-) -> None:
+async def test_a_huge_answer_is_not_read_past_the_limit(crm: FakeCrm, http: LookupClient, route: str) -> None:
     """Chunked or with its length declared: the lookup stops reading, so it holds no more than
     about the limit (the whole 32 MB used to be read into memory: 300 MB took a worker from 139
     to 773 MB)."""
@@ -185,7 +181,7 @@ async def test_a_huge_answer_is_not_read_past_the_limit(
     assert peak < 4 * 1024 * 1024
 
 
-async def test_a_trickling_answer_ends_at_the_lookups_timeout(crm: FakeCrm, http: httpx.AsyncClient) -> None:
+async def test_a_trickling_answer_ends_at_the_lookups_timeout(crm: FakeCrm, http: LookupClient) -> None:
     """One byte every 20 ms of a 1000-byte answer: every read is quick, the whole takes 20 s."""
     started = time.monotonic()
 
@@ -196,15 +192,13 @@ async def test_a_trickling_answer_ends_at_the_lookups_timeout(crm: FakeCrm, http
 
 
 async def test_deeply_nested_json_fails_the_lookup_instead_of_the_turn(
-    crm: FakeCrm, http: httpx.AsyncClient
+    crm: FakeCrm, http: LookupClient
 ) -> None:
     assert MAX_ANSWER_BYTES > 60_000  # small enough to be read: the parser is what gives up
     assert await lookup(http, f"{crm.url}/deep/{{number}}") == FAILED
 
 
-async def test_a_compressed_answer_is_refused_rather_than_inflated(
-    crm: FakeCrm, http: httpx.AsyncClient
-) -> None:
+async def test_a_compressed_answer_is_refused_rather_than_inflated(crm: FakeCrm, http: LookupClient) -> None:
     """A few kilobytes of gzip can inflate far past the limit before it could be checked."""
     result, peak = await lookup_measured(http, f"{crm.url}/gzip/{{number}}")
 
@@ -212,19 +206,17 @@ async def test_a_compressed_answer_is_refused_rather_than_inflated(
     assert peak < 4 * 1024 * 1024
 
 
-@pytest.mark.parametrize("follow", [False, True])
-async def test_redirects_are_not_followed(crm: FakeCrm, follow: bool) -> None:
-    """Not even by a client made to follow them: the token would go wherever the answer says."""
+async def test_redirects_are_not_followed(crm: FakeCrm, http: LookupClient) -> None:
+    """The token would go wherever the answer says."""
     crm.seen.pop("/steal", None)
-    async with httpx.AsyncClient(follow_redirects=follow) as client:
-        result = await lookup(client, f"{crm.url}/redirect/{{number}}")
+    result = await lookup(http, f"{crm.url}/redirect/{{number}}")
 
     assert result == FAILED
     assert "/steal" not in crm.seen
 
 
 async def test_the_token_comes_from_a_lookup_variable(
-    crm: FakeCrm, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    crm: FakeCrm, http: LookupClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, "crm-token-1")
     crm.seen.pop("/orders/123456", None)
@@ -236,7 +228,7 @@ async def test_the_token_comes_from_a_lookup_variable(
 
 
 async def test_any_other_variable_is_never_read_nor_logged(
-    crm: FakeCrm, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    crm: FakeCrm, http: LookupClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A flow stored before the schema checked the name, or built some other way, still cannot
     send the server's own secrets (HELPLINE_DATABASE_URL…) to its URL."""
@@ -281,7 +273,7 @@ async def test_a_token_crosses_a_network_only_encrypted(
     monkeypatch.setenv(TOKEN_ENV, "crm-token-1")
     requests = Requests()
 
-    async with httpx.AsyncClient(event_hooks={"request": [requests]}) as client:
+    async with LookupClient(event_hooks={"request": [requests]}) as client:
         with capture_logs() as logs:
             result = await lookup(client, url, token_env=TOKEN_ENV, seconds=2.0)
 
@@ -294,7 +286,7 @@ async def test_a_token_crosses_a_network_only_encrypted(
 
 
 async def test_plain_http_to_this_host_carries_the_token(
-    crm: FakeCrm, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    crm: FakeCrm, http: LookupClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, "crm-token-2")
     crm.seen.pop("/orders/123456", None)
@@ -319,7 +311,7 @@ async def test_plain_http_to_this_host_carries_the_token(
 )
 async def test_what_no_lookup_may_ask_is_refused_before_a_request(url: str) -> None:
     requests = Requests()
-    async with httpx.AsyncClient(event_hooks={"request": [requests]}) as client:
+    async with LookupClient(event_hooks={"request": [requests]}) as client:
         with capture_logs() as logs:
             result = await lookup(client, url, seconds=2.0)
     assert result == FAILED
@@ -339,7 +331,7 @@ async def test_what_no_lookup_may_ask_is_refused_before_a_request(url: str) -> N
     ],
 )
 async def test_an_operators_list_sends_lookups_only_to_its_hosts(
-    crm: FakeCrm, http: httpx.AsyncClient, listed: str, host: str, allowed: bool
+    crm: FakeCrm, http: LookupClient, listed: str, host: str, allowed: bool
 ) -> None:
     port = crm.url.rsplit(":", 1)[1]
     with capture_logs() as logs:
@@ -370,7 +362,7 @@ class FakeZone:
 
 
 async def test_the_request_goes_to_the_address_that_was_checked_under_the_name_it_was_sent_as(
-    crm: FakeCrm, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    crm: FakeCrm, http: LookupClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """straße is sent as xn--strae-oqa (IDNA 2008), not as strasse: the name checked is the name
     the client would have resolved, and the client is given the address, not the name, so a
@@ -390,7 +382,7 @@ async def test_the_request_goes_to_the_address_that_was_checked_under_the_name_i
 
 
 async def test_a_name_that_leads_to_a_metadata_address_is_refused(
-    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    http: LookupClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     zone = FakeZone({"crm.evil.test": ["64:ff9b::a9fe:a9fe"]})  # 169.254.169.254 through NAT64
     monkeypatch.setattr("helpline.bot.lookups.resolve", zone)
@@ -461,9 +453,52 @@ async def test_a_pinned_https_lookup_still_checks_the_certificate_against_the_na
     certificate for crm.test is accepted for crm.test only."""
     port, trusted = tls_crm
     monkeypatch.setattr("helpline.bot.lookups.resolve", FakeZone({name: ["127.0.0.1"]}))
-    async with httpx.AsyncClient(verify=trusted) as client:
+    async with LookupClient(verify=trusted) as client:
         result = await lookup(client, f"https://{name}:{port}/orders/{{number}}")
     if answers:
         assert result.answer == {"status": "shipped", "host": f"crm.test:{port}"}
     else:
         assert result == FAILED
+
+
+async def test_one_client_checks_each_names_certificate_on_its_own_connection(
+    tls_crm: tuple[int, ssl.SSLContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two names on one address: the connection opened (and verified) for crm.test never serves
+    other.test, whose certificate check fails."""
+    port, trusted = tls_crm
+    monkeypatch.setattr(
+        "helpline.bot.lookups.resolve", FakeZone({"crm.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+    )
+    async with LookupClient(verify=trusted) as client:
+        first = await lookup(client, f"https://crm.test:{port}/orders/{{number}}")
+        second = await lookup(client, f"https://other.test:{port}/orders/{{number}}")
+    assert first.answer is not None
+    assert second == FAILED
+
+
+async def test_each_checked_address_is_tried_in_turn(
+    crm: FakeCrm, http: LookupClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name answers ::1 first, where nothing listens; the CRM is on 127.0.0.1."""
+    port = crm.url.rsplit(":", 1)[1]
+
+    async def both(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        return [ipaddress.ip_address("::1"), ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr("helpline.bot.lookups.resolve", both)
+    result = await lookup(http, f"http://crm.test:{port}/orders/{{number}}")
+    assert result.answer == {"status": "shipped", "eta": "2"}
+
+
+async def test_a_proxy_from_the_environment_is_not_used(
+    crm: FakeCrm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy would resolve the name itself, past the check, and carry the token."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with LookupClient() as client:
+        result = await lookup(client, f"{crm.url}/orders/{{number}}")
+    assert result.answer == {"status": "shipped", "eta": "2"}

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-import httpx
-
 from helpline.bot.classifier import FORMAT_VERSION as MODEL_FORMAT
 from helpline.bot.classifier import (
     ClassifierSettings,
@@ -30,6 +28,7 @@ from helpline.bot.classifier import (
     answer_examples,
     resolve_engine,
 )
+from helpline.bot.lookup_client import LookupClient
 from helpline.bot.lookup_hosts import LookupHosts
 from helpline.bot.lookups import ANY_HOST, run_lookup
 from helpline.bot.off_topic import everyday_off_topic
@@ -325,7 +324,7 @@ class BotTurnRunner:
         make_uow: Callable[[], UnitOfWork],
         brain: BotBrain,
         detect_language: DetectLanguage,
-        http: httpx.AsyncClient,
+        lookups: LookupClient,
         *,
         default_language: str = "en",
         phone_region: str = "RU",
@@ -334,7 +333,7 @@ class BotTurnRunner:
         self._make_uow = make_uow
         self._brain = brain
         self._detect = detect_language
-        self._http = http
+        self._lookups = lookups
         self._default_language = default_language
         self._phone_region = phone_region
         self._lookup_hosts = lookup_hosts
@@ -413,6 +412,6 @@ class BotTurnRunner:
         endpoint = runtime.flow.lookups.get(turn.lookup.name)
         if endpoint is None:
             return runtime.resume_lookup(turn.state, None, failed=True)
-        result = await run_lookup(self._http, endpoint, turn.lookup.fields, self._lookup_hosts)
+        result = await run_lookup(self._lookups, endpoint, turn.lookup.fields, self._lookup_hosts)
         resumed = runtime.resume_lookup(turn.state, result.answer, failed=result.failed)
         return resumed

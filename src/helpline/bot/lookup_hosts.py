@@ -12,9 +12,9 @@ network: without limits, a URL could read what only the server can reach. So:
 
 Loopback and private networks are allowed by default: that is where a company's CRM lives.
 The name is resolved once, here, in the form the HTTP client would send (IDNA 2008, so
-«straße» is xn--strae-oqa, not strasse), and the request goes to the address that was checked
-(lookups.py pins it, keeping the name for the Host header and TLS): a DNS server cannot answer
-one address to the check and another to the connection.
+«straße» is xn--strae-oqa, not strasse), and the client connects only to the addresses that
+were checked (lookup_client.py): a DNS server cannot answer one address to the check and
+another to the connection.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from helpline.bot.lookup_client import CheckedAddresses, LookupClient
 from helpline.bot.lookup_hosts import LookupHosts, resolve
 from helpline.domain.flows.model import (
     LOOKUP_TOKEN_ENV_PREFIX,
@@ -62,7 +63,7 @@ def lookup_url(endpoint: LookupEndpoint, fields: Mapping[str, str]) -> str:
 
 
 async def run_lookup(
-    http: httpx.AsyncClient,
+    client: LookupClient,
     endpoint: LookupEndpoint,
     fields: Mapping[str, str],
     hosts: LookupHosts = ANY_HOST,
@@ -83,11 +84,11 @@ async def run_lookup(
         # httpx's timeout bounds each read, not the whole answer: a server sending a byte just
         # inside it each time would hold the turn for as long as it liked.
         async with asyncio.timeout(endpoint.timeout_seconds):
-            target = await _pinned(url, hosts)
-            if isinstance(target, str):
-                log.warning("lookup_host_refused", lookup=endpoint.name, reason=target)
+            refused = await _check(url, hosts, client.addresses)
+            if refused is not None:
+                log.warning("lookup_host_refused", lookup=endpoint.name, reason=refused)
                 return FAILED
-            body = await _fetch(http, endpoint, target, headers)
+            body = await _fetch(client.http, endpoint, url, headers)
     except TimeoutError:
         log.warning("lookup_too_slow", lookup=endpoint.name, seconds=endpoint.timeout_seconds)
         return FAILED
@@ -144,38 +145,22 @@ def _token_may_travel(url: str) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """A lookup's request with the address that was checked in place of the host name."""
-
-    url: str
-    #: The URL's host[:port], for the Host header.
-    netloc: str
-    #: The name TLS must present and verify (https to a name; None otherwise).
-    tls_name: str | None
-
-
-async def _pinned(url: str, hosts: LookupHosts) -> _Target | str:
-    """Where to send `url` (see lookup_hosts), or why it may not go anywhere."""
+async def _check(url: str, hosts: LookupHosts, addresses: CheckedAddresses) -> str | None:
+    """Why `url`'s host may not be asked (see lookup_hosts), or None, having allowed the client
+    to connect the host to the addresses that passed (see lookup_client)."""
     try:
-        parsed = httpx.URL(url)
-        host = parsed.raw_host.decode("ascii")  # what the client would resolve: IDNA 2008
-        addresses = await resolve(host)
+        host = httpx.URL(url).raw_host.decode("ascii")  # as the client sends it: IDNA 2008
+        resolved = await resolve(host)
     except (httpx.InvalidURL, OSError, UnicodeError, ValueError):
         return "the host cannot be resolved"
-    refusal = hosts.refusal(host, addresses)
-    if refusal is not None:
-        return refusal
-    is_name = str(addresses[0]) != host.strip("[]")
-    return _Target(
-        url=str(parsed.copy_with(host=str(addresses[0]))),
-        netloc=parsed.netloc.decode("ascii"),
-        tls_name=host if parsed.scheme == "https" and is_name else None,
-    )
+    refusal = hosts.refusal(host, resolved)
+    if refusal is None:
+        addresses.allow(host, resolved)
+    return refusal
 
 
 async def _fetch(
-    http: httpx.AsyncClient, endpoint: LookupEndpoint, target: _Target, headers: Mapping[str, str]
+    http: httpx.AsyncClient, endpoint: LookupEndpoint, url: str, headers: Mapping[str, str]
 ) -> bytes | LookupResult:
     """The answer's body, at most MAX_ANSWER_BYTES of it read; or the result when there is none.
 
@@ -185,12 +170,7 @@ async def _fetch(
     """
     try:
         async with http.stream(
-            "GET",
-            target.url,
-            headers={**headers, "Host": target.netloc},
-            timeout=endpoint.timeout_seconds,
-            follow_redirects=False,
-            extensions={"sni_hostname": target.tls_name} if target.tls_name else {},
+            "GET", url, headers=headers, timeout=endpoint.timeout_seconds, follow_redirects=False
         ) as response:
             if response.status_code == 404:
                 return LookupResult(None)
