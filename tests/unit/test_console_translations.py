@@ -65,7 +65,7 @@ def test_every_stored_value_has_a_translated_name(language: Language) -> None:
 
 @pytest.mark.parametrize("language", [Language.RU, Language.AR])
 def test_the_bots_hand_off_notes_and_reasons_are_translated(language: Language) -> None:
-    from helpline.domain.flows.runtime import HandoffReason
+    from helpline.domain.flows.runtime import HandoffReason, HandoffReasonAbout
     from helpline.services.bot_sessions import HANDOFF_NOTE
     from helpline.web.labels import reason_labeller, system_noter
 
@@ -79,3 +79,7 @@ def test_the_bots_hand_off_notes_and_reasons_are_translated(language: Language) 
     assert shown == f"{gettext('Handed over by the bot:')} {gettext(HandoffReason.ANSWER_DID_NOT_HELP.value)}"
     assert "Handed over" not in shown
     assert note("an agent's words") == "an agent's words"
+    for about in HandoffReasonAbout:
+        shown = reason(about.format("order_status"))
+        assert "order_status" in shown
+        assert shown != about.format("order_status"), about

@@ -7,9 +7,10 @@ in the ru and ar catalogues (a unit test holds that).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from helpline.domain.flows.runtime import HandoffReason
+from helpline.domain.flows.runtime import HandoffReason, HandoffReasonAbout
 from helpline.services.bot_sessions import HANDOFF_NOTE
 
 LABELS: dict[str, str] = {
@@ -70,13 +71,23 @@ def labeller(gettext: Callable[[str], str]) -> Callable[[object], str]:
 
 
 _BUILT_IN_REASONS = frozenset(r.value for r in HandoffReason)
+#: Reasons naming a thing of the flow: the template, and how to find the thing in a stored reason.
+_REASONS_ABOUT = tuple(
+    (r.value, re.compile("^" + re.escape(r.value).replace(r"\{\}", "(.+)") + "$")) for r in HandoffReasonAbout
+)
 
 
 def reason_labeller(gettext: Callable[[str], str]) -> Callable[[str], str]:
-    """`reason(text)` for templates: a hand-off reason in the reader's language."""
+    """`reason(text)` for templates: a hand-off reason in the reader's language (the product's
+    own; a flow's own reasons are its admins' words, shown as written)."""
 
     def reason(text: str) -> str:
-        return gettext(text) if text in _BUILT_IN_REASONS else text
+        if text in _BUILT_IN_REASONS:
+            return gettext(text)
+        for template, stored in _REASONS_ABOUT:
+            if (found := stored.match(text)) is not None:
+                return gettext(template).replace("{}", found.group(1), 1)
+        return text
 
     return reason
 

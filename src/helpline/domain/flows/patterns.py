@@ -6,11 +6,13 @@ holds a worker for minutes, and every customer behind it waits. RE2 has no backr
 lookarounds; a pattern that uses them is refused when the flow is uploaded, with the reason.
 
 Patterns keep the meaning they had under Python's engine, which validated them before, where
-RE2 reads the same text differently: `\\w` is a letter, digit or underscore of any alphabet
-(RE2's is ASCII), `{,n}` is 0 to n (RE2's is the literal text), `\\uXXXX`, `\\N{…}` and `\\Z`
-are what Python made of them. `\\d` needs no rewriting: every decimal digit of the answer is
-matched and kept as ASCII («١٢٣٤٥٦», «१२३४५६» and «１２３４５６» are the same order number, and
-the lookup behind the field expects 123456). `\\b` stays ASCII-only.
+RE2 reads the same text differently: `\\w` and `\\s` are a letter (or digit, or _) and a space
+of any alphabet (RE2's are ASCII), `{,n}` is 0 to n (RE2's is the literal text), `\\uXXXX`,
+`\\N{…}`, `\\Z`, `(?u)` and `(?#…)` are what Python made of them. Word boundaries are refused:
+RE2's `\\b` knows ASCII letters only, so `\\bИван\\b` would refuse every answer, and a field
+pattern matches the whole answer anyway. `\\d` needs no rewriting: the answer's digits of any
+script are matched and kept as ASCII («١٢٣٤٥٦», «१२३४५६» and «１２３４５６» are one order number,
+and the lookup behind the field expects 123456), and so are fullwidth letters and odd spaces.
 """
 
 from __future__ import annotations
@@ -49,9 +51,61 @@ _UNSUPPORTED = (
 )
 _WHY = r"matched without backtracking; \p{L} is a letter of any alphabet"
 
+#: What Python's `\w` and `\s` match (any alphabet; str.isspace), as RE2 class contents.
 _WORD = r"\p{L}\p{N}_"
-_EMPTY_UPTO = re.compile(r"\{,(\d*)\}")
+_SPACE = r"\t-\r\x1c-\x1f\x85\p{Z}"
+#: Escapes whose meaning is a class: (contents, negated).
+_CLASSES = {"w": (_WORD, False), "W": (_WORD, True), "s": (_SPACE, False), "S": (_SPACE, True)}
+_BRACES = re.compile(r"\{,(\d*)\}")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
+_INLINE_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
+
+
+def _escaped(pattern: str, i: int, in_class: bool) -> tuple[str, int]:
+    """The RE2 text for the escape at `pattern[i]` (a backslash), and where the pattern goes on."""
+    escape = pattern[i + 1]
+    after = i + 2
+    if escape in _CLASSES:
+        contents, negated = _CLASSES[escape]
+        if not in_class:
+            return f"[{'^' if negated else ''}{contents}]", after
+        if negated:
+            raise PatternError(
+                rf"\{escape} inside [...] is not supported: list what is allowed, as [\p{{L}} -]"
+            )
+        return contents, after
+    if escape in "bB":
+        if in_class and escape == "b":
+            return r"\x08", after  # Python's backspace
+        raise PatternError(
+            r"word boundaries (\b, \B) are not supported: a field pattern matches the whole answer"
+        )
+    if escape == "Z" and not in_class:
+        return r"\z", after
+    if escape in "uU":
+        width = 4 if escape == "u" else 8
+        digits = pattern[after : after + width]
+        if len(digits) != width or not _HEX.fullmatch(digits):
+            raise PatternError(f"\\{escape} needs {width} hexadecimal digits")
+        return f"\\x{{{digits}}}", after + width
+    if escape == "N" and pattern[after : after + 1] == "{":
+        end = pattern.find("}", after)
+        try:
+            named = unicodedata.lookup(pattern[after + 1 : end]) if end > after else ""
+        except KeyError:
+            named = ""
+        if len(named) != 1:  # unknown, or a named sequence of several characters
+            raise PatternError(r"\N{…} names no character")
+        return f"\\x{{{ord(named):x}}}", end + 1
+    return pattern[i : i + 2], after
+
+
+def _flags(found: re.Match[str]) -> str:
+    """An inline flag group in RE2's terms: Unicode matching is the rule here, (?u) says nothing."""
+    flags = found.group(1).replace("u", "")
+    if "a" in flags or "L" in flags:
+        raise PatternError("the flags (?a) and (?L) are not supported: patterns match any alphabet")
+    return f"(?{flags})" if flags else ""
 
 
 def rewritten(pattern: str) -> str:
@@ -61,37 +115,8 @@ def rewritten(pattern: str) -> str:
     while i < len(pattern):
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern):
-            escape = pattern[i + 1]
-            i += 2
-            if escape == "w":
-                out.append(_WORD if in_class else f"[{_WORD}]")
-            elif escape == "W":
-                if in_class:
-                    raise PatternError(
-                        r"\W inside [...] is not supported: list what is allowed, as [\p{L} -]"
-                    )
-                out.append(f"[^{_WORD}]")
-            elif escape == "Z" and not in_class:
-                out.append(r"\z")
-            elif escape in "uU":
-                width = 4 if escape == "u" else 8
-                digits = pattern[i : i + width]
-                if len(digits) != width or not _HEX.fullmatch(digits):
-                    raise PatternError(f"\\{escape} needs {width} hexadecimal digits")
-                out.append(f"\\x{{{digits}}}")
-                i += width
-            elif escape == "N" and pattern[i : i + 1] == "{":
-                end = pattern.find("}", i)
-                try:
-                    code = ord(unicodedata.lookup(pattern[i + 1 : end])) if end > i else -1
-                except KeyError:
-                    code = -1
-                if code < 0:
-                    raise PatternError(r"\N{…} names no character")
-                out.append(f"\\x{{{code:x}}}")
-                i = end + 1
-            else:
-                out.append(char + escape)
+            text, i = _escaped(pattern, i, in_class)
+            out.append(text)
             continue
         if in_class:
             if char == "]" and i > class_start:
@@ -106,9 +131,17 @@ def rewritten(pattern: str) -> str:
                 out.append("[^")
                 i += 2
                 continue
-        elif char == "{" and (upto := _EMPTY_UPTO.match(pattern, i)) is not None and upto.group(1):
-            out.append(f"{{0,{upto.group(1)}}}")
-            i = upto.end()
+        elif char == "{" and (braces := _BRACES.match(pattern, i)) is not None:
+            out.append(f"{{0,{braces.group(1)}}}")  # {,n} and {,} count from 0
+            i = braces.end()
+            continue
+        elif pattern.startswith("(?#", i):  # a comment
+            end = pattern.find(")", i)
+            i = len(pattern) if end < 0 else end + 1
+            continue
+        elif (flags := _INLINE_FLAGS.match(pattern, i)) is not None:
+            out.append(_flags(flags))
+            i = flags.end()
             continue
         out.append(char)
         i += 1
@@ -137,19 +170,32 @@ def _explained(exc: re2.error) -> str:
     return text
 
 
-def _ascii_digits(text: str) -> str:
-    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in text)
+#: Fullwidth ASCII (a phone's or an IME's keyboard) as ASCII.
+_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+
+
+def _folded(text: str) -> str:
+    """Digits of any script and fullwidth letters as ASCII, any space as a space."""
+    return "".join(
+        str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else " " if c.isspace() else c
+        for c in text.translate(_FULLWIDTH)
+    )
 
 
 def field_value(pattern: str | None, typed: str, max_chars: int) -> str | None:
     """What to keep for a field the customer typed: the text if it is at most `max_chars` long
     and matches the whole pattern, None if not. A patterned field is a code, so it is kept as
-    the code: every decimal digit as ASCII, without invisible characters a copy and paste
-    brought along. (Not NFKC: it would turn «№» into «No» and «²» into «2».)"""
+    the code: digits of any script and fullwidth letters as ASCII, any space as a space, without
+    invisible characters a copy and paste brought along; as typed if only that matches (a
+    pattern that spells out Devanagari digits). Not NFKC: it would turn «№» into «No»."""
     value = typed.strip()
     if len(value) > max_chars:
         return None  # not the answer to the question; the pattern never runs over it
     if pattern is None:
         return value
-    value = _ascii_digits(remove_invisible(value)).strip()
-    return value if compile_pattern(pattern).fullmatch(value) is not None else None
+    compiled = compile_pattern(pattern)
+    visible = remove_invisible(value).strip()
+    for candidate in (_folded(visible).strip(), visible):
+        if compiled.fullmatch(candidate) is not None:
+            return candidate
+    return None

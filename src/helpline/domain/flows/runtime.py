@@ -62,6 +62,14 @@ class HandoffReason(StrEnum):
     AGENT_REPLIED = "an agent replied"
 
 
+class HandoffReasonAbout(StrEnum):
+    """The product's reasons that name a thing of the flow (`{}`: a lookup, an article, a field)."""
+
+    LOOKUP_FAILED = "lookup '{}' failed"
+    NO_ANSWER = "no answer for '{}' in the knowledge base"
+    PATTERN_CANNOT_RUN = "the flow's pattern for '{}' cannot run: upload it again"
+
+
 class Awaiting(StrEnum):
     MENU = "menu"
     FIELD = "field"
@@ -388,7 +396,9 @@ class FlowRuntime:
         state = replace(state, awaiting=Awaiting.MENU, pending_lookup=None)
         if failed:
             said = BotReply(self._phrase("lookup_failed", state))
-            return self._handoff(state, Handoff(reason=f"lookup '{step.name}' failed"), (said,))
+            return self._handoff(
+                state, Handoff(reason=HandoffReasonAbout.LOOKUP_FAILED.format(step.name)), (said,)
+            )
         if answer is None:
             said = BotReply(fill_placeholders(localised(step.missing, state.language), state.fields))
         else:
@@ -475,7 +485,7 @@ class FlowRuntime:
         article = self.articles.get(article_id)
         if article is None:
             return self._handoff(
-                state, Handoff(reason=f"no answer for '{article_id}' in the knowledge base"), before
+                state, Handoff(reason=HandoffReasonAbout.NO_ANSWER.format(article_id)), before
             )
         if article.hands_off:
             return self._handoff(state, Handoff(reason=HandoffReason.ASKED_FOR_PERSON), before)
@@ -548,7 +558,7 @@ class FlowRuntime:
             try:
                 checked = field_value(node.collect.pattern, value, MAX_FIELD_CHARS)
             except PatternError:  # a version uploaded before patterns were held to RE2
-                reason = f"the flow's pattern for '{node.collect.field_name}' cannot run: upload it again"
+                reason = HandoffReasonAbout.PATTERN_CANNOT_RUN.format(node.collect.field_name)
                 return self._handoff(state, replace(self._operator_handoff(node), reason=reason), ())
             if checked is None:
                 return self._missed(state, node, invalid=node.collect.invalid)
