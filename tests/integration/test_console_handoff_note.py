@@ -8,15 +8,15 @@ import httpx
 from sqlalchemy import update
 
 from helpline.bootstrap import Container
-from helpline.domain.conversations import AuthorKind, Channel, DeliveryStatus, Direction
+from helpline.domain.conversations import Channel
 from helpline.domain.flows.runtime import HandoffReason
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundMessage
 from helpline.domain.users import Role
-from helpline.services.bot_sessions import HANDOFF_NOTE
+from helpline.services.bot_sessions import handoff_note
 from helpline.services.channel_accounts import do_ensure_channel_account
 from helpline.services.inbound import ingest_inbound
-from helpline.storage.models import Message, User
+from helpline.storage.models import Conversation, User
 from tests.integration.conftest import MakeStaff
 from tests.integration.test_console_channels import sign_in
 
@@ -39,22 +39,12 @@ async def test_a_hand_off_note_reads_in_the_agents_language(
             sent_at=datetime.now(UTC),
         ),
     )
-    now = datetime.now(UTC)
+    supervisor = await make_staff(Role.SUPERVISOR)
     async with container.uow() as uow:
+        conv = await uow.session.get(Conversation, stored.conversation_id)
+        assert conv is not None
         for reason in (HandoffReason.NOT_SURE.value, "asked for an operator about prizes"):
-            uow.session.add(
-                Message(
-                    conversation_id=stored.conversation_id,
-                    channel_account_id=web.id,
-                    direction=Direction.OUTBOUND.value,
-                    author_kind=AuthorKind.SYSTEM.value,
-                    text=f"{HANDOFF_NOTE}{reason}",
-                    is_internal=True,
-                    delivery_status=DeliveryStatus.SENT.value,
-                    created_at=now,
-                )
-            )
-        supervisor = await make_staff(Role.SUPERVISOR)
+            uow.session.add(handoff_note(conv, reason, datetime.now(UTC)))
         await uow.session.execute(update(User).where(User.id == supervisor.id).values(ui_language="ru"))
         await uow.commit()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -29,13 +30,19 @@ def small_files(tmp_path: Path) -> tuple[Path, Path]:
     return train_path, test_path
 
 
-def test_bot_eval_prints_the_figures_as_json(tmp_path: Path) -> None:
-    train, test = small_files(tmp_path)
+def bot_eval(train: Path, test: Path, *options: str) -> dict[str, object]:
+    """`helpline bot-eval --json` with these files and options: the figures it printed."""
     result = CliRunner().invoke(
-        app, ["bot-eval", "--train", str(train), "--test", str(test), "--lang", "en", "--json"]
+        app, ["bot-eval", "--train", str(train), "--test", str(test), *options, "--json"]
     )
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.stdout)
+    figures: dict[str, object] = json.loads(result.stdout)
+    return figures
+
+
+def test_bot_eval_prints_the_figures_as_json(tmp_path: Path) -> None:
+    train, test = small_files(tmp_path)
+    figures: dict[str, Any] = bot_eval(train, test, "--lang", "en")
     assert set(figures) >= KEYS
     assert 0.0 <= figures["accuracy"] <= 1.0
     assert figures["oos_recall"] is not None
@@ -88,10 +95,6 @@ def test_the_faq_copied_elsewhere_still_learns_its_articles_answers(tmp_path: Pa
 
 def test_only_the_answers_of_intents_the_train_file_asks_about_are_learnt(tmp_path: Path) -> None:
     train, test = small_files(tmp_path)
-    result = CliRunner().invoke(
-        app, ["bot-eval", "--train", str(train), "--test", str(test), "--engine", "tfidf", "--json"]
-    )
-    assert result.exit_code == 0, result.output
-    figures = json.loads(result.stdout)
+    figures: dict[str, Any] = bot_eval(train, test, "--engine", "tfidf")
     assert figures["articles"].endswith("faq_articles.jsonl")
     assert figures["n_intents"] == len(INTENTS - {"oos"})

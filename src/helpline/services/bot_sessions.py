@@ -233,20 +233,23 @@ async def _hand_off(
             conv.team_id = team_id
     if conv.status != ConversationStatus.OPEN.value:
         conv.status, conv.resolved_at = ConversationStatus.OPEN.value, None
-    uow.session.add(
-        Message(
-            conversation_id=conv.id,
-            channel_account_id=conv.channel_account_id,
-            direction=Direction.OUTBOUND.value,
-            author_kind=AuthorKind.SYSTEM.value,
-            text=f"{HANDOFF_NOTE}{reason}",
-            is_internal=True,
-            delivery_status=DeliveryStatus.SENT.value,
-            created_at=now,
-        )
-    )
+    uow.session.add(handoff_note(conv, reason, now))
     conv.updated_at = now
     uow.emit(conversation_event("conversation.handoff", conv, reason=reason))
+
+
+def handoff_note(conv: Conversation, reason: str, now: datetime) -> Message:
+    """The internal note that tells the agent why the bot handed the customer over."""
+    return Message(
+        conversation_id=conv.id,
+        channel_account_id=conv.channel_account_id,
+        direction=Direction.OUTBOUND.value,
+        author_kind=AuthorKind.SYSTEM.value,
+        text=f"{HANDOFF_NOTE}{reason}",
+        is_internal=True,
+        delivery_status=DeliveryStatus.SENT.value,
+        created_at=now,
+    )
 
 
 async def _open_ticket(uow: UnitOfWork, conv: Conversation, turn: Turn, now: datetime) -> Ticket:
