@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -394,7 +395,7 @@ async def test_a_name_that_leads_to_a_metadata_address_is_refused(
 
 
 @pytest.fixture(scope="module")
-def tls_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, ssl.SSLContext]]:
+def tls_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, ssl.SSLContext, Path]]:
     """A CRM on https with a certificate for crm.test only, and a client context trusting it."""
     folder = tmp_path_factory.mktemp("tls")
     key, cert = folder / "key.pem", folder / "cert.pem"
@@ -439,7 +440,7 @@ def tls_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, ssl
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield server.server_address[1], ssl.create_default_context(cafile=str(cert))
+        yield server.server_address[1], ssl.create_default_context(cafile=str(cert)), cert
     finally:
         server.shutdown()
         server.server_close()
@@ -447,11 +448,11 @@ def tls_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, ssl
 
 @pytest.mark.parametrize(("name", "answers"), [("crm.test", True), ("other.test", False)])
 async def test_a_pinned_https_lookup_still_checks_the_certificate_against_the_name(
-    tls_crm: tuple[int, ssl.SSLContext], monkeypatch: pytest.MonkeyPatch, name: str, answers: bool
+    tls_crm: tuple[int, ssl.SSLContext, Path], monkeypatch: pytest.MonkeyPatch, name: str, answers: bool
 ) -> None:
     """The request goes to the checked address, and TLS still presents and verifies the name: the
     certificate for crm.test is accepted for crm.test only."""
-    port, trusted = tls_crm
+    port, trusted, _ = tls_crm
     monkeypatch.setattr("helpline.bot.lookups.resolve", FakeZone({name: ["127.0.0.1"]}))
     async with LookupClient(verify=trusted) as client:
         result = await lookup(client, f"https://{name}:{port}/orders/{{number}}")
@@ -462,11 +463,11 @@ async def test_a_pinned_https_lookup_still_checks_the_certificate_against_the_na
 
 
 async def test_one_client_checks_each_names_certificate_on_its_own_connection(
-    tls_crm: tuple[int, ssl.SSLContext], monkeypatch: pytest.MonkeyPatch
+    tls_crm: tuple[int, ssl.SSLContext, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two names on one address: the connection opened (and verified) for crm.test never serves
     other.test, whose certificate check fails."""
-    port, trusted = tls_crm
+    port, trusted, _ = tls_crm
     monkeypatch.setattr(
         "helpline.bot.lookups.resolve", FakeZone({"crm.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
     )
@@ -502,3 +503,15 @@ async def test_a_proxy_from_the_environment_is_not_used(
     async with LookupClient() as client:
         result = await lookup(client, f"{crm.url}/orders/{{number}}")
     assert result.answer == {"status": "shipped", "eta": "2"}
+
+
+async def test_the_operators_certificate_authorities_are_trusted(
+    tls_crm: tuple[int, ssl.SSLContext, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SSL_CERT_FILE names the company's own authority: the CRM's certificate comes from it."""
+    port, _, cert = tls_crm
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.setattr("helpline.bot.lookups.resolve", FakeZone({"crm.test": ["127.0.0.1"]}))
+    async with LookupClient() as client:
+        result = await lookup(client, f"https://crm.test:{port}/orders/{{number}}")
+    assert result.answer is not None

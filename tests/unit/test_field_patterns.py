@@ -103,6 +103,9 @@ def test_plain_patterns_agree_with_pythons_engine(typed: str) -> None:
         (r"(?u)(?#an order number)[0-9]+", "12345"),
         (r"[\b ]+", "\b \b"),  # backspace, inside a class
         (r"[०-९]{6}", "१२३४५६"),  # a pattern that spells out Devanagari digits
+        (r"[٠-٩]\d", "٣٤"),  # \d: a digit of any script
+        (r"a{,٣}", "a{,٣}"),  # not a count: Python reads it as the text
+        (r"(?#a\)b)x", "x"),  # an escaped ) stays inside the comment
     ],
 )
 def test_patterns_keep_the_meaning_pythons_engine_gave_them(pattern: str, typed: str) -> None:
@@ -152,3 +155,14 @@ def test_spaces_and_empty_braces_agree_with_pythons_engine(pattern: str, typed: 
     """What Python's engine accepts, the rewritten pattern accepts (as typed or folded)."""
     if re.fullmatch(pattern, typed.strip()) is not None:
         assert field_value(pattern, typed, 300) is not None, (pattern, typed)
+
+
+@pytest.mark.parametrize(("pattern", "typed"), [(r"\D+", "١٢٣"), (r"aaa\D", "aaa٣"), (r"\D\D", "۱۲")])
+def test_a_digit_of_any_script_is_no_non_digit(pattern: str, typed: str) -> None:
+    assert re.fullmatch(pattern, typed) is None
+    assert field_value(pattern, typed, 300) is None
+
+
+def test_an_unterminated_comment_is_refused_as_python_refuses_it() -> None:
+    with pytest.raises(PatternError, match="unterminated comment"):
+        compile_pattern("abc(?#")

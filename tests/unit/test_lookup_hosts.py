@@ -81,3 +81,14 @@ def test_names_are_listed_and_compared_as_they_are_sent() -> None:
     assert hosts.names == {"xn--e1afmkfd.xn--p1ai", "xn--strae-oqa.test"}
     assert hosts.refusal("xn--e1afmkfd.xn--p1ai", addresses("192.0.2.1")) is None
     assert hosts.refusal("strasse.test", addresses("192.0.2.1")) == "not in HELPLINE_LOOKUP_HOSTS"
+
+
+def test_the_client_remembers_a_bounded_number_of_checked_names() -> None:
+    from helpline.bot.lookup_client import CheckedAddresses
+
+    checked = CheckedAddresses()
+    for n in range(CheckedAddresses.KEEP + 50):
+        checked.allow(f"tenant{n}.crm.example", addresses("192.0.2.1"))
+    assert len(checked) == CheckedAddresses.KEEP
+    checked.forget(f"tenant{CheckedAddresses.KEEP + 49}.crm.example")
+    assert len(checked) == CheckedAddresses.KEEP - 1

@@ -26,13 +26,28 @@ from helpline.bot.lookup_hosts import IPAddress
 class CheckedAddresses(httpcore.AsyncNetworkBackend):
     """A network backend that connects a name only to the addresses checked for it."""
 
+    #: Names remembered at most; the oldest is forgotten first (a lookup URL may put a
+    #: customer's answer in its host name, so names are not a closed set).
+    KEEP = 256
+
     def __init__(self) -> None:
         self._inner = httpcore.AnyIOBackend()
         self._checked: dict[str, tuple[str, ...]] = {}
 
     def allow(self, host: str, addresses: Sequence[IPAddress]) -> None:
         """`host` (as the client sends it) may be connected to `addresses`, which passed the check."""
-        self._checked[host.lower()] = tuple(str(a) for a in addresses)
+        key = host.lower()
+        self._checked.pop(key, None)
+        self._checked[key] = tuple(str(a) for a in addresses)
+        while len(self._checked) > self.KEEP:
+            del self._checked[next(iter(self._checked))]
+
+    def forget(self, host: str) -> None:
+        """`host` failed its latest check: no connection for it until one passes."""
+        self._checked.pop(host.lower(), None)
+
+    def __len__(self) -> int:
+        return len(self._checked)
 
     async def connect_tcp(
         self,
@@ -68,13 +83,20 @@ class CheckedAddresses(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+#: httpx's own defaults, given to the pool explicitly since the pool is built here.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+
+
 class _CheckedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, backend: CheckedAddresses, verify: ssl.SSLContext | bool) -> None:
-        super().__init__(verify=verify, trust_env=False)
+    def __init__(self, backend: CheckedAddresses, verify: ssl.SSLContext) -> None:
+        super().__init__(verify=verify, trust_env=False, limits=_LIMITS)
         # httpx builds its pool without a way to pass a network backend: the same pool, with ours.
-        ssl_context = self._pool._ssl_context
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context, max_connections=20, keepalive_expiry=5.0, network_backend=backend
+            ssl_context=verify,
+            max_connections=_LIMITS.max_connections,
+            max_keepalive_connections=_LIMITS.max_keepalive_connections,
+            keepalive_expiry=_LIMITS.keepalive_expiry,
+            network_backend=backend,
         )
 
 
@@ -84,12 +106,15 @@ class LookupClient:
     def __init__(
         self,
         *,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | None = None,
         event_hooks: Mapping[str, list[Any]] | None = None,
     ) -> None:
         self.addresses = CheckedAddresses()
+        # The operator's certificate authorities (SSL_CERT_FILE, SSL_CERT_DIR) still count: a
+        # company's CRM often has a certificate from its own. Only proxies are left out.
+        context = verify if verify is not None else httpx.create_ssl_context(trust_env=True)
         self.http = httpx.AsyncClient(
-            transport=_CheckedTransport(self.addresses, verify),
+            transport=_CheckedTransport(self.addresses, context),
             trust_env=False,
             follow_redirects=False,
             event_hooks=dict(event_hooks or {}),

@@ -156,6 +156,8 @@ async def _check(url: str, hosts: LookupHosts, addresses: CheckedAddresses) -> s
     refusal = hosts.refusal(host, resolved)
     if refusal is None:
         addresses.allow(host, resolved)
+    else:
+        addresses.forget(host)
     return refusal
 
 

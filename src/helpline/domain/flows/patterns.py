@@ -10,8 +10,8 @@ RE2 reads the same text differently: `\\w` and `\\s` are a letter (or digit, or 
 of any alphabet (RE2's are ASCII), `{,n}` is 0 to n (RE2's is the literal text), `\\uXXXX`,
 `\\N{…}`, `\\Z`, `(?u)` and `(?#…)` are what Python made of them. Word boundaries are refused:
 RE2's `\\b` knows ASCII letters only, so `\\bИван\\b` would refuse every answer, and a field
-pattern matches the whole answer anyway. `\\d` needs no rewriting: the answer's digits of any
-script are matched and kept as ASCII («١٢٣٤٥٦», «१२३४५६» and «１２３４５６» are one order number,
+pattern matches the whole answer anyway. `\\d` is a digit of any script, as in Python, and the
+answer's digits of any script are matched and kept as ASCII («١٢٣٤٥٦», «१२३४५६» and «１２３４５６» are one order number,
 and the lookup behind the field expects 123456), and so are fullwidth letters and odd spaces.
 """
 
@@ -55,8 +55,16 @@ _WHY = r"matched without backtracking; \p{L} is a letter of any alphabet"
 _WORD = r"\p{L}\p{N}_"
 _SPACE = r"\t-\r\x1c-\x1f\x85\p{Z}"
 #: Escapes whose meaning is a class: (contents, negated).
-_CLASSES = {"w": (_WORD, False), "W": (_WORD, True), "s": (_SPACE, False), "S": (_SPACE, True)}
-_BRACES = re.compile(r"\{,(\d*)\}")
+_DIGIT = r"\p{Nd}"
+_CLASSES = {
+    "w": (_WORD, False),
+    "W": (_WORD, True),
+    "s": (_SPACE, False),
+    "S": (_SPACE, True),
+    "d": (_DIGIT, False),
+    "D": (_DIGIT, True),
+}
+_BRACES = re.compile(r"\{,([0-9]*)\}")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _INLINE_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
 
@@ -100,6 +108,19 @@ def _escaped(pattern: str, i: int, in_class: bool) -> tuple[str, int]:
     return pattern[i : i + 2], after
 
 
+def _after_comment(pattern: str, i: int) -> int:
+    """Where the pattern goes on after the comment `(?#…)` at `i` (an escaped ")" is inside it)."""
+    j = i + 3
+    while j < len(pattern):
+        if pattern[j] == "\\":
+            j += 2
+        elif pattern[j] == ")":
+            return j + 1
+        else:
+            j += 1
+    raise PatternError("missing ): unterminated comment (?#…")
+
+
 def _flags(found: re.Match[str]) -> str:
     """An inline flag group in RE2's terms: Unicode matching is the rule here, (?u) says nothing."""
     flags = found.group(1).replace("u", "")
@@ -136,8 +157,7 @@ def rewritten(pattern: str) -> str:
             i = braces.end()
             continue
         elif pattern.startswith("(?#", i):  # a comment
-            end = pattern.find(")", i)
-            i = len(pattern) if end < 0 else end + 1
+            i = _after_comment(pattern, i)
             continue
         elif (flags := _INLINE_FLAGS.match(pattern, i)) is not None:
             out.append(_flags(flags))
