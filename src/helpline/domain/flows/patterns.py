@@ -11,8 +11,9 @@ of any alphabet (RE2's are ASCII), `{,n}` is 0 to n (RE2's is the literal text),
 `\\N{…}`, `\\Z`, `(?u)` and `(?#…)` are what Python made of them. Word boundaries are refused:
 RE2's `\\b` knows ASCII letters only, so `\\bИван\\b` would refuse every answer, and a field
 pattern matches the whole answer anyway. `\\d` is a digit of any script, as in Python, and the
-answer's digits of any script are matched and kept as ASCII («١٢٣٤٥٦», «१२३४५६» and «１２３４５６» are one order number,
-and the lookup behind the field expects 123456), and so are fullwidth letters and odd spaces.
+answer's digits of any script are matched and kept as ASCII («١٢٣٤٥٦», «१२३४५६» and «１２３４５６»
+are one order number, and the lookup behind the field expects 123456), and so are fullwidth
+letters and odd spaces.
 """
 
 from __future__ import annotations
