@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 from rich.table import Table
 
 from helpline.bot.classifier import Decision, IntentClassifier, TrainingExample
-from helpline.bot.evaluation import one_thread
+from helpline.bot.evaluation import one_thread, read_rows
 from helpline.bot.off_topic import everyday_off_topic
 from helpline.cli import print_whole
 
@@ -39,11 +38,6 @@ SETS = {"en": "banking77_en.jsonl", "ar": "arbanking77_ar.jsonl"}
 PER_INTENT = 8
 HELD_OUT_PER_INTENT = 20
 UNCOVERED = 60
-
-
-def _read(name: str) -> list[dict[str, str]]:
-    with (DATA / name).open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
 
 
 def _share(hits: int, total: int) -> float:
@@ -74,10 +68,10 @@ def _score(
 def run(lang: str, sizes: Sequence[int], draws: int, seed: int) -> Table:
     rng = random.Random(seed)
     by_intent: dict[str, list[str]] = collections.defaultdict(list)
-    for row in _read(SETS[lang]):
-        by_intent[row["intent"]].append(row["utterance"])
+    for row in read_rows(DATA / SETS[lang]):
+        by_intent[row.intent].append(row.utterance)
     intents = sorted(by_intent)
-    off_topic_pool = [r["utterance"] for r in _read("clinc150_en.jsonl") if r["intent"] == "oos"]
+    off_topic_pool = [r.utterance for r in read_rows(DATA / "clinc150_en.jsonl") if r.intent == "oos"]
     rng.shuffle(off_topic_pool)
     stock = [TrainingExample(q.intent, q.utterance, q.language) for q in everyday_off_topic()]
     table = Table(title=f"Bases without out-of-scope questions ({lang}, {draws} draws a size)")

@@ -59,10 +59,8 @@ class Container:
     ingest: IngestBatcher = field(init=False)
     #: The bot's knowledge base and trained classifier, shared by this process's workers.
     bot_brain: BotBrain = field(init=False)
-    #: The bot's flow lookups: a client that connects only to addresses the host check passed.
-    lookups: LookupClient = field(default_factory=LookupClient)
-    #: Where the bot's flow lookups may connect.
-    lookup_hosts: LookupHosts = field(init=False)
+    #: The bot's flow lookups: a client that connects only to addresses its host check passed.
+    lookups: LookupClient = field(init=False)
 
     def __post_init__(self) -> None:
         # SQLite has one connection (one writer): one lane; PostgreSQL a few, leaving the pool
@@ -70,8 +68,8 @@ class Container:
         self.ingest = IngestBatcher(self.uow, lanes=1 if is_sqlite(self.settings.database_url) else 4)
         # Trained models are kept beside the files: a restart loads instead of training again.
         self.bot_brain = BotBrain(trainer(Path(self.settings.data_dir) / "bot-models"))
-        # Parsed here so that a typo in the list stops the server at start.
-        self.lookup_hosts = LookupHosts.parse(self.settings.lookup_hosts)
+        # The host list is parsed here, so that a typo in it stops the server at start.
+        self.lookups = LookupClient(hosts=LookupHosts.parse(self.settings.lookup_hosts))
 
     def delivery_worker(self, **options: Any) -> DeliveryWorker:
         options.setdefault("lease", timedelta(seconds=self.settings.delivery_lease_seconds))
@@ -83,7 +81,6 @@ class Container:
                 detect_message_language,
                 self.lookups,
                 phone_region=self.settings.default_region,
-                lookup_hosts=self.lookup_hosts,
             ),
         )
         return DeliveryWorker(self.uow, build_senders(self.http), self.files, **options)

@@ -32,7 +32,7 @@ from structlog.testing import capture_logs
 
 from helpline.bot.lookup_client import LookupClient
 from helpline.bot.lookup_hosts import LookupHosts
-from helpline.bot.lookups import ANY_HOST, MAX_ANSWER_BYTES, LookupResult, run_lookup
+from helpline.bot.lookups import MAX_ANSWER_BYTES, LookupResult, run_lookup
 from helpline.domain.flows.model import LOOKUP_TOKEN_ENV_PREFIX, LookupEndpoint
 from tests.fakes.serving import serving_in_thread
 
@@ -145,10 +145,9 @@ async def lookup(
     *,
     token_env: str | None = None,
     seconds: float = 5.0,
-    hosts: LookupHosts = ANY_HOST,
 ) -> LookupResult:
     endpoint = LookupEndpoint("order_status", url, token_env, seconds)
-    return await run_lookup(http, endpoint, {"number": "123456"}, hosts)
+    return await run_lookup(http, endpoint, {"number": "123456"})
 
 
 async def lookup_measured(http: LookupClient, url: str) -> tuple[LookupResult, int]:
@@ -332,13 +331,12 @@ async def test_what_no_lookup_may_ask_is_refused_before_a_request(url: str) -> N
     ],
 )
 async def test_an_operators_list_sends_lookups_only_to_its_hosts(
-    crm: FakeCrm, http: LookupClient, listed: str, host: str, allowed: bool
+    crm: FakeCrm, listed: str, host: str, allowed: bool
 ) -> None:
     port = crm.url.rsplit(":", 1)[1]
-    with capture_logs() as logs:
-        result = await lookup(
-            http, f"http://{host}:{port}/orders/{{number}}", hosts=LookupHosts.parse(listed)
-        )
+    async with LookupClient(hosts=LookupHosts.parse(listed)) as client:
+        with capture_logs() as logs:
+            result = await lookup(client, f"http://{host}:{port}/orders/{{number}}")
     if allowed:
         assert result.answer == {"status": "shipped", "eta": "2"}
     else:
@@ -363,19 +361,18 @@ class FakeZone:
 
 
 async def test_the_request_goes_to_the_address_that_was_checked_under_the_name_it_was_sent_as(
-    crm: FakeCrm, http: LookupClient, monkeypatch: pytest.MonkeyPatch
+    crm: FakeCrm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """straße is sent as xn--strae-oqa (IDNA 2008), not as strasse: the name checked is the name
     the client would have resolved, and the client is given the address, not the name, so a
     second answer (127.0.0.2 here, a metadata address in an attack) is never asked for."""
     port = crm.url.rsplit(":", 1)[1]
     zone = FakeZone({"xn--strae-oqa.test": ["127.0.0.1", "127.0.0.2"], "strasse.test": ["10.9.9.9"]})
-    monkeypatch.setattr("helpline.bot.lookups.resolve", zone)
+    monkeypatch.setattr("helpline.bot.lookup_client.resolve", zone)
     crm.hosts.pop("/orders/123456", None)
 
-    result = await lookup(
-        http, f"http://straße.test:{port}/orders/{{number}}", hosts=LookupHosts.parse("127.0.0.1")
-    )
+    async with LookupClient(hosts=LookupHosts.parse("127.0.0.1")) as client:
+        result = await lookup(client, f"http://straße.test:{port}/orders/{{number}}")
 
     assert result.answer == {"status": "shipped", "eta": "2"}
     assert zone.asked == ["xn--strae-oqa.test"]
@@ -386,7 +383,7 @@ async def test_a_name_that_leads_to_a_metadata_address_is_refused(
     http: LookupClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     zone = FakeZone({"crm.evil.test": ["64:ff9b::a9fe:a9fe"]})  # 169.254.169.254 through NAT64
-    monkeypatch.setattr("helpline.bot.lookups.resolve", zone)
+    monkeypatch.setattr("helpline.bot.lookup_client.resolve", zone)
     with capture_logs() as logs:
         assert await lookup(http, "http://crm.evil.test/orders/{number}") == FAILED
     assert [e["reason"] for e in logs if e["event"] == "lookup_host_refused"] == [
@@ -453,7 +450,7 @@ async def test_a_pinned_https_lookup_still_checks_the_certificate_against_the_na
     """The request goes to the checked address, and TLS still presents and verifies the name: the
     certificate for crm.test is accepted for crm.test only."""
     port, trusted, _ = tls_crm
-    monkeypatch.setattr("helpline.bot.lookups.resolve", FakeZone({name: ["127.0.0.1"]}))
+    monkeypatch.setattr("helpline.bot.lookup_client.resolve", FakeZone({name: ["127.0.0.1"]}))
     async with LookupClient(verify=trusted) as client:
         result = await lookup(client, f"https://{name}:{port}/orders/{{number}}")
     if answers:
@@ -469,7 +466,8 @@ async def test_one_client_checks_each_names_certificate_on_its_own_connection(
     other.test, whose certificate check fails."""
     port, trusted, _ = tls_crm
     monkeypatch.setattr(
-        "helpline.bot.lookups.resolve", FakeZone({"crm.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+        "helpline.bot.lookup_client.resolve",
+        FakeZone({"crm.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]}),
     )
     async with LookupClient(verify=trusted) as client:
         first = await lookup(client, f"https://crm.test:{port}/orders/{{number}}")
@@ -487,7 +485,7 @@ async def test_each_checked_address_is_tried_in_turn(
     async def both(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
         return [ipaddress.ip_address("::1"), ipaddress.ip_address("127.0.0.1")]
 
-    monkeypatch.setattr("helpline.bot.lookups.resolve", both)
+    monkeypatch.setattr("helpline.bot.lookup_client.resolve", both)
     result = await lookup(http, f"http://crm.test:{port}/orders/{{number}}")
     assert result.answer == {"status": "shipped", "eta": "2"}
 
@@ -511,7 +509,7 @@ async def test_the_operators_certificate_authorities_are_trusted(
     """SSL_CERT_FILE names the company's own authority: the CRM's certificate comes from it."""
     port, _, cert = tls_crm
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    monkeypatch.setattr("helpline.bot.lookups.resolve", FakeZone({"crm.test": ["127.0.0.1"]}))
+    monkeypatch.setattr("helpline.bot.lookup_client.resolve", FakeZone({"crm.test": ["127.0.0.1"]}))
     async with LookupClient() as client:
         result = await lookup(client, f"https://crm.test:{port}/orders/{{number}}")
     assert result.answer is not None

@@ -29,8 +29,7 @@ from helpline.bot.classifier import (
     resolve_engine,
 )
 from helpline.bot.lookup_client import LookupClient
-from helpline.bot.lookup_hosts import LookupHosts
-from helpline.bot.lookups import ANY_HOST, run_lookup
+from helpline.bot.lookups import run_lookup
 from helpline.bot.off_topic import everyday_off_topic
 from helpline.bot.text import detect_language
 from helpline.domain.conversations import Handler
@@ -328,7 +327,6 @@ class BotTurnRunner:
         *,
         default_language: str = "en",
         phone_region: str = "RU",
-        lookup_hosts: LookupHosts = ANY_HOST,
     ) -> None:
         self._make_uow = make_uow
         self._brain = brain
@@ -336,7 +334,6 @@ class BotTurnRunner:
         self._lookups = lookups
         self._default_language = default_language
         self._phone_region = phone_region
-        self._lookup_hosts = lookup_hosts
 
     async def run(self, item_id: int) -> None:
         """Answer the customer message behind outbox item `item_id` (claimed by the caller)."""
@@ -412,6 +409,6 @@ class BotTurnRunner:
         endpoint = runtime.flow.lookups.get(turn.lookup.name)
         if endpoint is None:
             return runtime.resume_lookup(turn.state, None, failed=True)
-        result = await run_lookup(self._lookups, endpoint, turn.lookup.fields, self._lookup_hosts)
+        result = await run_lookup(self._lookups, endpoint, turn.lookup.fields)
         resumed = runtime.resume_lookup(turn.state, result.answer, failed=result.failed)
         return resumed

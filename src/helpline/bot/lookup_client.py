@@ -20,7 +20,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from helpline.bot.lookup_hosts import IPAddress
+from helpline.bot.lookup_hosts import IPAddress, LookupHosts, resolve
 
 
 class CheckedAddresses(httpcore.AsyncNetworkBackend):
@@ -101,14 +101,17 @@ class _CheckedTransport(httpx.AsyncHTTPTransport):
 
 
 class LookupClient:
-    """One per process: `http` for the requests, `addresses` for what the check allowed."""
+    """One per process: `check` a lookup's URL against `hosts`, then send it with `http`, which
+    connects only to the addresses that check passed."""
 
     def __init__(
         self,
         *,
+        hosts: LookupHosts | None = None,
         verify: ssl.SSLContext | None = None,
         event_hooks: Mapping[str, list[Any]] | None = None,
     ) -> None:
+        self.hosts = hosts if hosts is not None else LookupHosts()
         self.addresses = CheckedAddresses()
         # The operator's certificate authorities (SSL_CERT_FILE, SSL_CERT_DIR) still count: a
         # company's CRM often has a certificate from its own. Only proxies are left out.
@@ -119,6 +122,21 @@ class LookupClient:
             follow_redirects=False,
             event_hooks=dict(event_hooks or {}),
         )
+
+    async def check(self, url: str) -> str | None:
+        """Why `url`'s host may not be asked (see lookup_hosts), or None, in which case the
+        client may now connect the host to the addresses that passed."""
+        try:
+            host = httpx.URL(url).raw_host.decode("ascii")  # as the client sends it: IDNA 2008
+            resolved = await resolve(host)
+        except (httpx.InvalidURL, OSError, UnicodeError, ValueError):
+            return "the host cannot be resolved"
+        refusal = self.hosts.refusal(host, resolved)
+        if refusal is None:
+            self.addresses.allow(host, resolved)
+        else:
+            self.addresses.forget(host)
+        return refusal
 
     async def aclose(self) -> None:
         await self.http.aclose()

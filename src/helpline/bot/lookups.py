@@ -23,8 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
-from helpline.bot.lookup_client import CheckedAddresses, LookupClient
-from helpline.bot.lookup_hosts import LookupHosts, resolve
+from helpline.bot.lookup_client import LookupClient
 from helpline.domain.flows.model import (
     LOOKUP_TOKEN_ENV_PREFIX,
     LookupEndpoint,
@@ -48,8 +47,6 @@ class LookupResult:
 
 
 FAILED = LookupResult(None, failed=True)
-#: No operator list: any host but those never asked (link-local, multicast, unspecified).
-ANY_HOST = LookupHosts()
 
 
 def lookup_url(endpoint: LookupEndpoint, fields: Mapping[str, str]) -> str:
@@ -63,10 +60,7 @@ def lookup_url(endpoint: LookupEndpoint, fields: Mapping[str, str]) -> str:
 
 
 async def run_lookup(
-    client: LookupClient,
-    endpoint: LookupEndpoint,
-    fields: Mapping[str, str],
-    hosts: LookupHosts = ANY_HOST,
+    client: LookupClient, endpoint: LookupEndpoint, fields: Mapping[str, str]
 ) -> LookupResult:
     try:
         url = lookup_url(endpoint, fields)
@@ -84,7 +78,7 @@ async def run_lookup(
         # httpx's timeout bounds each read, not the whole answer: a server sending a byte just
         # inside it each time would hold the turn for as long as it liked.
         async with asyncio.timeout(endpoint.timeout_seconds):
-            refused = await _check(url, hosts, client.addresses)
+            refused = await client.check(url)
             if refused is not None:
                 log.warning("lookup_host_refused", lookup=endpoint.name, reason=refused)
                 return FAILED
@@ -143,22 +137,6 @@ def _token_may_travel(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-async def _check(url: str, hosts: LookupHosts, addresses: CheckedAddresses) -> str | None:
-    """Why `url`'s host may not be asked (see lookup_hosts), or None, having allowed the client
-    to connect the host to the addresses that passed (see lookup_client)."""
-    try:
-        host = httpx.URL(url).raw_host.decode("ascii")  # as the client sends it: IDNA 2008
-        resolved = await resolve(host)
-    except (httpx.InvalidURL, OSError, UnicodeError, ValueError):
-        return "the host cannot be resolved"
-    refusal = hosts.refusal(host, resolved)
-    if refusal is None:
-        addresses.allow(host, resolved)
-    else:
-        addresses.forget(host)
-    return refusal
 
 
 async def _fetch(

@@ -18,20 +18,19 @@ intents with 8 questions each, 4 draws a size (base alone → with the stock):
 from __future__ import annotations
 
 import functools
-import json
-from importlib.resources import files
+from pathlib import Path
 
+from helpline.bot.evaluation import read_rows
 from helpline.services.knowledge import OOS_INTENT, TrainingQuestion
 
-_PACKAGED_FAQ = files("helpline.bot").joinpath("data/faq_train.jsonl")
+_PACKAGED_FAQ = Path(__file__).parent / "data" / "faq_train.jsonl"
 
 
 @functools.cache
 def everyday_off_topic() -> tuple[TrainingQuestion, ...]:
     """The stock out-of-scope questions (ru, en, ar)."""
-    rows = (json.loads(line) for line in _PACKAGED_FAQ.read_text(encoding="utf-8").splitlines() if line)
     return tuple(
-        TrainingQuestion(OOS_INTENT, row["utterance"], row["lang"])
-        for row in rows
-        if row["intent"] == OOS_INTENT
+        TrainingQuestion(OOS_INTENT, row.utterance, row.lang or "")
+        for row in read_rows(_PACKAGED_FAQ)
+        if row.intent == OOS_INTENT
     )
