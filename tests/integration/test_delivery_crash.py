@@ -77,6 +77,12 @@ async def queue_replies(url: str, fake: FakeTelegram) -> None:
 async def delivery_state(url: str) -> tuple[dict[str, int], int]:
     container = build_container(make_settings(url))
     async with container.uow() as uow:
+        # Pending first: each statement reads what is committed when it starts, and an item and
+        # its message are marked in one transaction, so messages read after "nothing pending"
+        # are all marked. The other order races a worker committing between the two reads.
+        pending = await uow.session.scalar(
+            select(func.count()).select_from(OutboxItem).where(OutboxItem.status != "done")
+        )
         rows = (
             await uow.session.execute(
                 select(Message.delivery_status, func.count())
@@ -84,9 +90,6 @@ async def delivery_state(url: str) -> tuple[dict[str, int], int]:
                 .group_by(Message.delivery_status)
             )
         ).all()
-        pending = await uow.session.scalar(
-            select(func.count()).select_from(OutboxItem).where(OutboxItem.status != "done")
-        )
     await container.close()
     return {status: n for status, n in rows}, int(pending or 0)
 
