@@ -37,6 +37,35 @@ def _redact_processor(
     return event_dict
 
 
+#: Secrets as they appear inside text: Telegram's token in its URL path (`/bot123:AA…/`),
+#: `?access_token=…` and its kin in query strings, and credentials after an auth scheme.
+_SECRET_IN_TEXT = (
+    (re.compile(r"(/bot)\d+:[^/\s'\"]+"), r"\1" + REDACTED),
+    (
+        re.compile(r"((?:access_?)?token|secret|password|passwd|api_?key|auth)=[^&\s'\"]+", re.I),
+        r"\1=" + REDACTED,
+    ),
+    (re.compile(r"\b(Bearer|Basic|OAuth)\s+[\w.~+/=-]+", re.I), r"\1 " + REDACTED),
+)
+
+
+def scrub_text(text: str) -> str:
+    """`text` with the secrets it may quote replaced. Keys are not enough for tracebacks: an HTTP
+    client's error quotes the URL it asked, and Telegram's URL holds the bot token."""
+    for pattern, replacement in _SECRET_IN_TEXT:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scrub_exception(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    exception = event_dict.get("exception")
+    if isinstance(exception, str):
+        event_dict["exception"] = scrub_text(exception)
+    return event_dict
+
+
 class _StderrLogger:
     """Writes each line to whatever `sys.stderr` is *now*.
 
@@ -65,6 +94,8 @@ def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact_processor,
+            structlog.processors.format_exc_info,
+            _scrub_exception,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

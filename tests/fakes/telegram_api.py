@@ -192,6 +192,12 @@ class FakeTelegram:
             unique = file_unique_id or f"AgAD{secrets.token_urlsafe(9)}"
             self._files[file_id] = _StoredFile(file_id, unique, file_path.lstrip("/"), content)
 
+    def number_messages_from(self, message_id: int) -> None:
+        """Give the next sent message this id. Telegram numbers a chat's messages in one sequence
+        for both sides; a test that posts updates itself can make the fake reuse one of theirs."""
+        with self._lock:
+            self._next_message_id = message_id
+
     def fail_next(self, method: str, *responses: Failure) -> None:
         """Answer the next calls to `method` with `responses`, one each, then behave normally again.
 

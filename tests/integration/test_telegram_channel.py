@@ -19,7 +19,7 @@ from sqlalchemy import select
 from helpline.bootstrap import Container
 from helpline.domain.delivery import RetryPolicy
 from helpline.domain.users import Role
-from helpline.storage.models import Attachment, ContactIdentity, Message
+from helpline.storage.models import Attachment, ContactIdentity, Message, OutboxItem
 from tests.fakes.telegram_api import FakeTelegram, running_fake_telegram
 from tests.integration.channel_kit import agent_reply, count, message_state
 from tests.integration.conftest import Clock, MakeStaff, Staff
@@ -262,3 +262,70 @@ async def test_a_reply_waiting_for_a_retry_holds_back_the_later_replies_of_its_c
         assert await worker.run_once() == 1
     assert [m["text"] for m in fake.sent_messages(chat_id)] == ["one", "two", "three"]
     assert (await message_state(channel_container, first))[0] == "sent"
+
+
+async def test_a_provider_id_already_held_by_another_message_does_not_send_twice(
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeTelegram
+) -> None:
+    admin = await make_staff(Role.ADMIN)
+    agent = await make_staff(Role.SUPERVISOR)
+    account = await setup_account(api, admin, fake)
+    update = fixture("text")
+    chat_id = update["message"]["chat"]["id"]
+    assert (await api.post(hook(account), json=update, headers=SECRET_HEADERS)).status_code == 200
+    # The reply comes back with the id of the customer's own message (unique per account).
+    fake.number_messages_from(update["message"]["message_id"])
+    reply = await agent_reply(api, agent, "Добрый день!")
+    worker = channel_container.delivery_worker(jitter=lambda: 0.5)
+
+    assert await worker.run_once() == 1
+    status, error, item = await message_state(channel_container, reply)
+    assert (status, error, item.status) == ("sent", None, "done")
+    assert await worker.run_once() == 0
+    assert [m["text"] for m in fake.sent_messages(chat_id)] == ["Добрый день!"]
+
+
+async def test_a_round_waits_for_all_its_sends_when_one_of_them_fails(
+    api: httpx.AsyncClient,
+    channel_container: Container,
+    make_staff: MakeStaff,
+    fake: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Were the round to end at the first failure, the next one could claim an item whose send is
+    still on the wire once its lease ran out, and send it again."""
+    admin = await make_staff(Role.ADMIN)
+    agent = await make_staff(Role.SUPERVISOR)
+    account = await setup_account(api, admin, fake)
+    replies = {}
+    for n, chat in enumerate((1001, 1002)):
+        update = fixture("text")
+        update["update_id"] += n
+        update["message"]["message_id"] += n
+        update["message"]["chat"]["id"] = update["message"]["from"]["id"] = chat
+        assert (await api.post(hook(account), json=update, headers=SECRET_HEADERS)).status_code == 200
+    for conversation in (await api.get("/api/v1/conversations", headers=agent.headers)).json():
+        path = f"/api/v1/conversations/{conversation['id']}/messages"
+        posted = await api.post(path, json={"text": "hello"}, headers=agent.headers)
+        assert posted.status_code == 201, posted.text
+        replies[conversation["id"]] = int(posted.json()["id"])
+    failing, slow = sorted(replies.values())
+    fake.fail_next("sendMessage", ("delay", 0.0), ("delay", 0.5))
+
+    from helpline.worker import delivery
+
+    real_record = delivery.do_record_outcome
+
+    async def record_or_fail(uow: Any, item_id: int, *args: Any) -> Any:
+        item = await uow.session.get(OutboxItem, item_id)
+        if item is not None and item.message_id == failing:
+            raise RuntimeError("the database went away")
+        return await real_record(uow, item_id, *args)
+
+    monkeypatch.setattr(delivery, "do_record_outcome", record_or_fail)
+    worker = channel_container.delivery_worker(jitter=lambda: 0.5)
+    assert await worker.run_once() == 2
+    # The slow send was recorded before the round ended; the failed one waits for its lease.
+    assert (await message_state(channel_container, slow))[0] == "sent"
+    status, _, item = await message_state(channel_container, failing)
+    assert (status, item.status) == ("queued", "sending")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from helpline.domain.conversations import DeliveryStatus
 from helpline.domain.delivery import Delivered, DeliveryOutcome, RetryLater, RetryPolicy, next_attempt_at
 from helpline.domain.flows.runtime import Choice
+from helpline.logs import get_logger
 from helpline.services.conversations import conversation_event
 from helpline.services.enqueue import OutboxStatus
 from helpline.services.receipts import do_apply_pending_receipts
@@ -30,6 +31,8 @@ from helpline.storage.models import (
     OutboxItem,
 )
 from helpline.storage.uow import UnitOfWork
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +190,8 @@ async def do_record_outcome(
     if isinstance(outcome, Delivered):
         item.status, item.last_error = OutboxStatus.DONE.value, None
         message.delivery_status, message.delivery_error = DeliveryStatus.SENT.value, None
-        message.provider_message_id, message.sent_at = outcome.provider_message_id, now
+        message.sent_at = now
+        message.provider_message_id = await _unclaimed_provider_id(uow, message, outcome.provider_message_id)
         await do_apply_pending_receipts(uow, message)
     else:
         item.last_error = outcome.reason
@@ -214,3 +218,28 @@ async def do_record_outcome(
         )
     )
     return OutboxStatus(item.status)
+
+
+async def _unclaimed_provider_id(uow: UnitOfWork, message: Message, provider_id: str | None) -> str | None:
+    """The provider's id for the sent message, unless another message of the account holds it.
+
+    A provider that reuses an id (or an inbound message stored with an invented one) must not
+    make the delivery unrecordable: the unique index would refuse the commit, the item would stay
+    "sending" until its lease ran out, and the customer would get the message again. The send is
+    recorded without the id; only its receipts cannot be matched.
+    """
+    if provider_id is None:
+        return None
+    holder = await uow.session.scalar(
+        select(Message.id).where(
+            Message.channel_account_id == message.channel_account_id,
+            Message.provider_message_id == provider_id,
+            Message.id != message.id,
+        )
+    )
+    if holder is None:
+        return provider_id
+    log.warning(
+        "provider_message_id_taken", message_id=message.id, holder_message_id=holder, provider_id=provider_id
+    )
+    return None

@@ -127,10 +127,18 @@ class DeliveryWorker:
             for item_id in ids
             if kinds.get(item_id, (None, 0))[0] == KIND_BOT_TURN
         ]
-        await asyncio.gather(
+        # Every job is waited for, even when one fails: the next round must not start while items
+        # of this one are still on the wire, or an item whose lease runs out meanwhile is claimed
+        # and sent a second time.
+        results = await asyncio.gather(
             *(self._deliver(job) for job in jobs if job is not None),
             *(self._bot_turn(item_id, attempts) for item_id, attempts in turns),
+            return_exceptions=True,
         )
+        for failure in (r for r in results if isinstance(r, BaseException)):
+            if not isinstance(failure, Exception):
+                raise failure  # cancelled or interrupted: stop the worker as asked
+            log.error("delivery_job_failed", exc_info=failure)
         return len(ids)
 
     async def _bot_turn(self, item_id: int, attempts: int) -> None:
