@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpline.domain.flows.patterns import PatternError, compile_pattern, field_value
+from helpline.domain.flows.patterns import PatternError, compile_pattern, field_value, whole_value
 
 
 def test_a_pattern_that_backtracks_for_hours_answers_at_once() -> None:
-    """`(a+)+$` over 40 a's and a '!' is 2^40 steps for a backtracking engine."""
+    """`(a+)+$` over 40 a's and a 'b' is 2^40 steps for a backtracking engine."""
     result: list[str | None] = []
-    typed = "a" * 40 + "!"
+    typed = "a" * 40 + "b"
     worker = threading.Thread(target=lambda: result.append(field_value("(a+)+$", typed, 300)), daemon=True)
     worker.start()
     worker.join(60)
@@ -83,7 +83,7 @@ def test_letters_of_any_alphabet_have_their_class() -> None:
 def test_plain_patterns_agree_with_pythons_engine(typed: str) -> None:
     for pattern in ("[0-9]{6,12}", r"[a-c]+\d*", "(ab|c)+ ?[0-9]?"):
         expected = re.fullmatch(pattern, typed.strip())
-        assert (field_value(pattern, typed, 300) is not None) == (expected is not None), (pattern, typed)
+        assert (whole_value(pattern, typed, 300) is not None) == (expected is not None), (pattern, typed)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,43 @@ _PYTHON_PATTERNS = st.sampled_from(
 @given(_PYTHON_PATTERNS, st.text(alphabet="abcXYZабвЖЁمحد0123 -_.,«»", max_size=12))
 def test_rewritten_patterns_agree_with_pythons_engine(pattern: str, typed: str) -> None:
     expected = re.fullmatch(pattern, typed.strip())
-    assert (field_value(pattern, typed, 300) is not None) == (expected is not None), (pattern, typed)
+    assert (whole_value(pattern, typed, 300) is not None) == (expected is not None), (pattern, typed)
+
+
+@given(_PYTHON_PATTERNS, st.text(alphabet="abcXYZабвЖЁمحد0123 -_.,«»#№", max_size=16))
+def test_an_answer_in_a_sentence_is_the_one_word_that_matches(pattern: str, typed: str) -> None:
+    kept = field_value(pattern, typed, 300)
+    whole = whole_value(pattern, typed, 300)
+    if whole is not None:
+        assert kept == whole
+    elif kept is not None:
+        assert re.fullmatch(pattern, kept) is not None
+        words = [w.strip("\"'«»“”„()[]{}<>.,;:!?¿¡،؟؛…#№*") for w in typed.split()]
+        assert kept in words or kept in [w.replace("-", "") for w in words]
+        assert len({w for w in words if re.fullmatch(pattern, w)}) <= 1
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("my order number is 12345678", "12345678"),
+        ("заказ №1234567 от 12.03.2024", "1234567"),
+        ("رقم الطلب ١٢٣٤٥٦٧", "1234567"),
+        ("#123-456-789", "123456789"),
+        ("(1234567).", "1234567"),
+        ("1234567 or 7654321", None),  # which one?
+        ("my order", None),
+    ],
+)
+def test_an_order_number_is_found_in_a_sentence(typed: str, kept: str | None) -> None:
+    assert field_value("[0-9]{6,12}", typed, 300) == kept
+
+
+def test_a_repeat_count_left_open_is_refused() -> None:
+    """Python reads "[0-9]{6,12" as a digit and the text "{6,12": no order number would pass."""
+    with pytest.raises(PatternError, match="not closed"):
+        compile_pattern("[0-9]{6,12")
+    assert compile_pattern(r"\{6") is not None
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from helpline.domain.flows.model import Flow
 from helpline.domain.flows.runtime import (
+    MENU_DIGIT,
     Article,
     Awaiting,
     Decision,
@@ -212,10 +213,56 @@ def test_a_thanks_that_says_it_did_not_help_is_a_no(runtime: FlowRuntime, reply:
     assert "did not help" in turn.handoff.reason
 
 
-@pytest.mark.parametrize("reply", ["yes thanks", "Спасибо, помогло", "شكرا", "١"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "yes thanks",
+        "Спасибо, помогло",
+        "شكرا",
+        "١",
+        "great!",
+        "perfect",
+        "thx",
+        "👍",
+        "👍🏽👍🏽",
+        "got it",
+        "cool thanks",
+        "it helped, thank you very much",
+        "yes it did",
+        "отлично",
+        "помогло",
+        "ясно, спасибо",
+        "понятно",
+        "تمام",
+        "ممتاز",
+        "شكرًا جزيلاً",
+    ],
+)
 def test_a_plain_yes_or_thanks_confirms(runtime: FlowRuntime, reply: str) -> None:
     answered = runtime.handle(runtime.handle(runtime.start("en").state, "1").state, "2")
+    assert not runtime.needs_intent(answered.state, reply)
     assert runtime.handle(answered.state, reply).outcome is Outcome.ANSWERED_CONFIRMED
+
+
+@pytest.mark.parametrize("reply", ["ok, and what about the tax?", "thanks! and where do I claim a prize"])
+def test_thanks_with_a_new_question_is_read_as_the_question(runtime: FlowRuntime, reply: str) -> None:
+    answered = runtime.handle(runtime.handle(runtime.start("en").state, "1").state, "2")
+    assert runtime.needs_intent(answered.state, reply)
+    turn = runtime.handle(answered.state, reply, guess=IntentGuess(Decision.ANSWER, ("draw_results",)))
+    assert turn.answered == "draw_results"
+
+
+@pytest.mark.parametrize("reply", ["9", "главное меню", "Main menu", "القائمة الرئيسية", "9️⃣"])
+def test_the_main_menu_is_one_word_away_from_a_clarifying_question(runtime: FlowRuntime, reply: str) -> None:
+    state = runtime.start("ru").state
+    guess = IntentGuess(Decision.CLARIFY, ("draw_results", "next_draw_schedule"))
+    clarify = runtime.handle(state, "розыгрыш", guess=guess)
+    assert MENU_DIGIT in [c.digit for c in clarify.replies[0].choices]
+    assert not runtime.needs_intent(clarify.state, reply)
+    back = runtime.handle(clarify.state, reply)
+    assert back.handoff is None
+    assert back.state.node == runtime.flow.start
+    assert back.state.awaiting is Awaiting.MENU
 
 
 @pytest.mark.parametrize("pending", ["confirm", "clarify"])
@@ -262,7 +309,8 @@ def test_a_confident_guess_is_answered_a_close_one_clarified_an_unsure_one_hande
     )
     assert clarify.state.awaiting is Awaiting.CLARIFY
     assert clarify.answered is None
-    assert [c.label for c in clarify.replies[0].choices] == ["النتائج", "مواعيد السحوبات", "موظف"]
+    labels = [c.label for c in clarify.replies[0].choices]
+    assert labels == ["النتائج", "مواعيد السحوبات", "القائمة الرئيسية", "موظف"]
     picked = runtime.handle(clarify.state, "2")
     assert picked.answered == "next_draw_schedule"
 

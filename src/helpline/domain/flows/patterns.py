@@ -66,6 +66,9 @@ _CLASSES = {
     "D": (_DIGIT, True),
 }
 _BRACES = re.compile(r"\{,([0-9]*)\}")
+#: A repeat count left open: "[0-9]{6,12". Python reads it as the text "{6,12", so the field
+#: would never accept a number; refused, as it is surely a typo.
+_UNCLOSED_COUNT = re.compile(r"\{[0-9]+,?[0-9]*(?![0-9,}])")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _INLINE_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
 
@@ -157,6 +160,8 @@ def rewritten(pattern: str) -> str:
             out.append(f"{{0,{braces.group(1)}}}")  # {,n} and {,} count from 0
             i = braces.end()
             continue
+        elif char == "{" and _UNCLOSED_COUNT.match(pattern, i) is not None:
+            raise PatternError("a repeat count {…} is not closed")
         elif pattern.startswith("(?#", i):  # a comment
             i = _after_comment(pattern, i)
             continue
@@ -203,7 +208,7 @@ def _folded(text: str) -> str:
     )
 
 
-def field_value(pattern: str | None, typed: str, max_chars: int) -> str | None:
+def whole_value(pattern: str | None, typed: str, max_chars: int) -> str | None:
     """What to keep for a field the customer typed: the text if it is at most `max_chars` long
     and matches the whole pattern, None if not. A patterned field is a code, so it is kept as
     the code: digits of any script and fullwidth letters as ASCII, any space as a space, without
@@ -214,9 +219,35 @@ def field_value(pattern: str | None, typed: str, max_chars: int) -> str | None:
         return None  # not the answer to the question; the pattern never runs over it
     if pattern is None:
         return value
+    return _matching(compile_pattern(pattern), remove_invisible(value).strip())
+
+
+def field_value(pattern: str | None, typed: str, max_chars: int) -> str | None:
+    """`whole_value`, or the one word of the text that matches the pattern: people answer in
+    sentences ("my order number is 1234567", "заказ №1234567", "#123-456-789"). A word is taken
+    without the punctuation around it, and without dashes inside it if only that form matches;
+    two words that match differently are no answer."""
+    whole = whole_value(pattern, typed, max_chars)
+    if whole is not None or pattern is None or len(typed.strip()) > max_chars:
+        return whole
     compiled = compile_pattern(pattern)
-    visible = remove_invisible(value).strip()
-    for candidate in (_folded(visible).strip(), visible):
+    found: set[str] = set()
+    for word in remove_invisible(typed).split():
+        bare = word.strip(_AROUND_A_WORD)
+        match = _matching(compiled, bare) if bare else None
+        if match is None and "-" in bare:
+            match = _matching(compiled, bare.replace("-", ""))
+        if match is not None:
+            found.add(match)
+    return found.pop() if len(found) == 1 else None
+
+
+#: What may stand around the code in a sentence: «№1234567», "(1234567)", "1234567.", "#1234567".
+_AROUND_A_WORD = "\"'«»“”„()[]{}<>.,;:!?¿¡،؟؛…#№*"
+
+
+def _matching(compiled: re2._Regexp, text: str) -> str | None:
+    for candidate in (_folded(text).strip(), text):
         if compiled.fullmatch(candidate) is not None:
             return candidate
     return None

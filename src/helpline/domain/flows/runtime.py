@@ -243,6 +243,40 @@ _YES = frozenset(
         "شكرا",
     }
 )
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: A reply to "did it help?" made only of these (and at least one that is not filler) is a yes:
+#: "great!", "got it", "ясно, спасибо", "تمام", "👍". Anything else in it ("ok, and the tax?")
+#: makes it a new question instead, so the bot never swallows one as a thank-you.
+_THANKS = _YES | _words(
+    """
+    great perfect thx ty tnx thanx cool nice good fine awesome excellent super brilliant wonderful
+    helped helps helpful useful understood clear sure alright sorted solved works worked got
+    understand see right exactly absolutely definitely correct indeed did does
+    отлично хорошо понятно понял поняла ясно помогло помог помогли помогла супер класс спс пасиб
+    благодарю ок окей норм нормально угу прекрасно замечательно круто ура дошло точно именно верно
+    конечно
+    تمام ممتاز مشكور مشكورة جزاك خيرا فهمت واضح ساعدني ساعدتني حسنا طيب رائع جميل كويس زين تسلم
+    يسلمو العافية اوكي اوك بالضبط أكيد اكيد صح
+    """
+)
+_THANKS_FILLER = _words(
+    """
+    it that this you very much so a lot all now was is indeed really me i s its thats
+    вам тебе большое огромное все это теперь очень мне
+    لك لكم جزيلا كثيرا الله الف ألف جدا يعطيك
+    """
+)
+#: A reply this short that starts with a yes is a yes, whatever follows.
+_SHORT_YES_WORDS = 3
+#: Thanks without words; "👍👍" is thanks too.
+_THANKS_EMOJI = frozenset("👍👌🙏✅❤😊🙂😀😃👏💯🤝♥")
+#: Skin tones and the emoji variation selector: "👍🏽" is "👍".
+_EMOJI_MODIFIERS = str.maketrans("", "", "\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff\ufe0f")
 #: Any of these anywhere in a reply to "did it help?" makes it a no: "thanks, but it didn't help".
 _NO = frozenset(
     {
@@ -264,6 +298,24 @@ _NO = frozenset(
         "ليس",
         "مش",
         "كلا",
+    }
+)
+#: What asks for the main menu back, besides its digit and its button's label.
+_MENU_WORDS = frozenset(
+    {
+        MENU_DIGIT,
+        "menu",
+        "main menu",
+        "back to menu",
+        "back to the menu",
+        "меню",
+        "главное меню",
+        "в меню",
+        "в главное меню",
+        "назад в меню",
+        "القائمة",
+        "القائمة الرئيسية",
+        "قائمة",
     }
 )
 #: What turns a digit into its keycap emoji (0️⃣): a phone's emoji keyboard types those.
@@ -303,8 +355,21 @@ def _says_no(text: str) -> bool:
 
 
 def _says_yes(text: str) -> bool:
-    words = normalise(text).split()
-    return bool(words) and words[0] in _YES and _NO.isdisjoint(words)
+    """A yes to "did it help?": a short one ("yes it did"), or only thanks and praise ("great, thanks
+    a lot"). A longer message that starts with "ok" ("ok, and the tax?") is a new question."""
+    words = normalise(text).translate(_EMOJI_MODIFIERS).split()
+    if not words or not _NO.isdisjoint(words):
+        return False
+    if words[0] in _YES and len(words) <= _SHORT_YES_WORDS:
+        return True  # "yes it did", "да, конечно"
+    thanks = [w for w in words if w not in _THANKS_FILLER]
+    return bool(thanks) and all(w in _THANKS or _THANKS_EMOJI.issuperset(w) for w in thanks)
+
+
+def _asks_for_menu(text: str, menu_label: LocalText) -> bool:
+    """The customer wants the main menu back: its digit, its button's label, or the words."""
+    typed = normalise(text)
+    return typed in _MENU_WORDS or _typed_key(text) == MENU_DIGIT or _matches_label(text, menu_label)
 
 
 def _matches_label(text: str, label: LocalText) -> bool:
@@ -360,12 +425,14 @@ class FlowRuntime:
                     state=replace(state, awaiting=Awaiting.MENU, candidates=()),
                     outcome=Outcome.ANSWERED_CONFIRMED,
                 )
-            if typed == MENU_DIGIT or _matches_label(text, self._menu()):
+            if _asks_for_menu(text, self._menu()):
                 return self._show(state, self.flow.start_node, ())
         if state.awaiting is Awaiting.CLARIFY:
             chosen = self._clarify_choice(state, text)
             if chosen is not None:
                 return self._run(state, AnswerArticle(chosen), ())
+            if _asks_for_menu(text, self._menu()):
+                return self._show(state, self.flow.start_node, ())
         if state.awaiting in (Awaiting.CONFIRM, Awaiting.CLARIFY):
             # Not an answer to the pending question: that question is over. A new question is
             # read as one; anything else is a miss at the node, whose menu is then what counts.
@@ -528,12 +595,14 @@ class FlowRuntime:
         return None
 
     def _answers_pending(self, state: SessionState, text: str) -> bool:
+        if _asks_for_menu(text, self._menu()):
+            return True
         if state.awaiting is Awaiting.CONFIRM:
             return (
-                normalise(text) in ("1", "2", MENU_DIGIT)
+                normalise(text) in ("1", "2")
                 or _says_yes(text)
                 or _says_no(text)
-                or any(_matches_label(text, t) for t in (self._yes(), self._no(), self._menu()))
+                or any(_matches_label(text, t) for t in (self._yes(), self._no()))
             )
         return self._clarify_choice(state, text) is not None
 
@@ -576,7 +645,8 @@ class FlowRuntime:
                 Choice(str(n), localised(self.articles[a].title, state.language))
                 for n, a in enumerate(candidates, start=1)
             )
-            ask = BotReply(self._phrase("clarify", state), (*choices, self._operator_choice(state)))
+            menu = Choice(MENU_DIGIT, localised(self._menu(), state.language))
+            ask = BotReply(self._phrase("clarify", state), (*choices, menu, self._operator_choice(state)))
             return Turn(
                 replies=(ask,), state=replace(state, awaiting=Awaiting.CLARIFY, candidates=candidates)
             )
