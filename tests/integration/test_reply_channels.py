@@ -6,6 +6,7 @@ The provider side is the local fake Telegram Bot API; storage runs on SQLite and
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from helpline.services.conversations import do_agent_reply
 from helpline.services.inbound import ingest_inbound
 from helpline.services.outbox import do_claim_due, do_record_outcome
 from helpline.services.receipts import record_receipts
+from helpline.storage.migrate import downgrade, upgrade
 from helpline.storage.models import Message, PendingReceipt
 from helpline.web.app import create_app
 from tests.conftest import make_settings
@@ -214,3 +216,33 @@ async def test_a_receipt_that_outruns_the_send_answer_is_applied_when_the_id_is_
         stored = await uow.session.get(Message, message.id)
         assert stored is not None
         assert stored.delivery_status == "read"
+
+
+async def test_a_web_chat_reply_is_sent_once_stored_and_old_ones_are_marked_on_upgrade(
+    app_container: Container, make_staff: MakeStaff, fake: FakeTelegram, database_url: str
+) -> None:
+    """The widget reads replies from storage: there is no provider to wait for. Replies stored
+    before this was so stayed "queued" for ever; the migration marks them sent."""
+    conversation_id, _, _ = await webchat_customer_with_telegram(app_container, fake)
+    agent = await make_staff(Role.SUPERVISOR)
+    viewer = Viewer(agent.id, Role.SUPERVISOR, frozenset())
+    async with app_container.uow() as uow:
+        reply = await do_agent_reply(uow, viewer, conversation_id, "Здравствуйте!")
+        await uow.commit()
+    async with app_container.uow() as uow:
+        stored = await uow.session.get(Message, reply.id)
+        assert stored is not None
+        assert (stored.delivery_status, stored.sent_at is not None) == (DeliveryStatus.SENT.value, True)
+        stored.delivery_status, stored.sent_at = DeliveryStatus.QUEUED.value, None  # as it was stored
+        await uow.commit()
+    assert await app_container.delivery_worker().run_once() == 0  # nothing was queued for a worker
+
+    try:
+        await asyncio.to_thread(downgrade, database_url, "0008")
+    finally:
+        await asyncio.to_thread(upgrade, database_url)
+    async with app_container.uow() as uow:
+        marked = await uow.session.get(Message, reply.id)
+        assert marked is not None
+        assert marked.delivery_status == DeliveryStatus.SENT.value
+        assert marked.sent_at == marked.created_at

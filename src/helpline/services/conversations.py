@@ -308,6 +308,8 @@ async def do_agent_reply(
             raise DomainError("the customer has no address on that channel", field="channel_account_id")
         account_id, channel = via.account_id, via.channel
     now = uow.now()
+    # A web chat reply is sent once stored: the widget reads it from here, no provider is asked.
+    at_once = internal or not needs_delivery(channel)
     message = Message(
         conversation_id=conv.id,
         channel_account_id=account_id,
@@ -316,7 +318,8 @@ async def do_agent_reply(
         author_user_id=viewer.user_id,
         text=text,
         is_internal=internal,
-        delivery_status=(DeliveryStatus.SENT if internal else DeliveryStatus.QUEUED).value,
+        delivery_status=(DeliveryStatus.SENT if at_once else DeliveryStatus.QUEUED).value,
+        sent_at=now if at_once and not internal else None,
         created_at=now,
     )
     uow.session.add(message)
