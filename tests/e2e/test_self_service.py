@@ -94,6 +94,9 @@ def test_menu_then_arabic_answer_then_operator_mid_flow_reaches_an_agent_with_th
     expect(widget.locator(".msg.bot").last).to_contain_text("اكتب رقم الطلب", timeout=20000)
     visitor_says(visitor, "оператор")
     expect(widget.locator(".msg.bot").last).to_contain_text("Соединяю вас с оператором", timeout=20000)
+    # Handed off: no menu above can be pressed any more (nobody would answer it).
+    expect(widget.locator(".choices button")).not_to_have_count(0)
+    expect(widget.locator(".choices button:enabled")).to_have_count(0)
 
     # The agent finds it in the unassigned inbox and reads everything the bot and customer said.
     sign_in(agent, bot_site, bot_site.agent_email)

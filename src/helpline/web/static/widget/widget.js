@@ -201,6 +201,9 @@
         return;
       }
     }
+    // A newer word from the bot or a person closes the menus above it: after a hand-off the old
+    // menu would still look pressable, and pressing it would say something no one answers.
+    if (message.author_kind !== "customer") { closeChoices(); }
     var node = bubble(message.text, message.author_kind, "m:" + message.id);
     node.setAttribute("data-id", String(message.id));
     (message.attachments || []).forEach(function (a) { node.appendChild(attachmentView(a)); });
@@ -209,8 +212,12 @@
 
   // The bot's menu: one button per choice; pressing one sends its label as the customer's
   // message (readable in the agent's transcript). Only the newest menu can be pressed.
-  function showChoices(options) {
+  function closeChoices() {
     log.querySelectorAll(".choices button").forEach(function (b) { b.disabled = true; });
+  }
+
+  function showChoices(options) {
+    closeChoices();
     var row = el("div", "choices");
     options.forEach(function (o) {
       var button = el("button", "", o.label);   // textContent: labels are data, not markup
