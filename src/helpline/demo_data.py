@@ -182,6 +182,14 @@ _TEAMS: tuple[_Team, ...] = (
         ("accounts", "technical"),
         ("sergey", "james", "layla", "maria"),
     ),
+    # The queue of the demo flow's order and call-back tickets (flows/examples/lottery.yaml).
+    _Team(
+        "del",
+        "Deliveries",
+        "Orders of printed tickets and merchandise, couriers and delivery questions.",
+        ("deliveries",),
+        ("anna", "james", "omar"),
+    ),
 )
 
 

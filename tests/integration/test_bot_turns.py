@@ -42,6 +42,7 @@ from helpline.services.knowledge import (
     do_save_article,
     get_article,
 )
+from helpline.services.users import do_create_team
 from helpline.storage.models import BotSession, Conversation, Message, OutboxItem, Ticket
 from helpline.web.routes.widget import widget_messages
 from tests.conftest import make_settings
@@ -251,6 +252,9 @@ async def test_operator_word_mid_flow_reaches_people_with_the_transcript(bot_con
 
 
 async def test_a_collected_order_number_becomes_a_ticket(bot_container: Container) -> None:
+    async with bot_container.uow() as uow:
+        deliveries = await do_create_team(uow, "Deliveries", "Orders and shipping", ["deliveries"], [])
+        await uow.commit()
     chat = await webchat(bot_container)
     await chat.say("hello")
     await chat.say("3")
@@ -269,6 +273,18 @@ async def test_a_collected_order_number_becomes_a_ticket(bot_container: Containe
     )
     (session,) = await chat.sessions()
     assert session.outcome == "ticket_created"
+    # People take it from here: the conversation waits, open, in the ticket team's inbox, with
+    # the ticket on top; the bot answers no more.
+    conversation = await chat.conversation()
+    assert (conversation.handler, conversation.status) == ("agents", "open")
+    assert conversation.team_id == ticket.team_id == deliveries.id
+    async with bot_container.uow() as uow:
+        note = await uow.session.scalar(
+            select(Message).where(Message.conversation_id == chat.conversation_id, Message.is_internal)
+        )
+    assert note is not None
+    assert note.text == f"Ticket opened by the bot: #{ticket.id} Where is my order (order_number: 12345678)"
+    assert await chat.say("hello?") == []
 
 
 async def test_an_agent_reply_sends_the_bot_away(bot_container: Container, make_staff: MakeStaff) -> None:

@@ -16,6 +16,7 @@ import helpline.flows
 from helpline.bootstrap import Container
 from helpline.domain.users import Role
 from helpline.services.knowledge import do_save_article
+from helpline.services.users import do_create_team
 from helpline.storage.models import (
     BotSession,
     ChannelAccount,
@@ -136,6 +137,13 @@ async def test_admin_validates_uploads_previews_and_activates_the_demo_flow(
         "<code>phone</code> (a phone number; Telegram and Viber show a “Share my number” button)" in en.text
     )
     assert "Deliveries" in en.text
+    # No team is called "Deliveries" yet: the preview says where those customers would wait.
+    no_team = "no team has this name: these customers wait in the channel&#39;s inbox"
+    assert en.text.count(no_team) == 1
+    async with container.uow() as uow:
+        await do_create_team(uow, "Deliveries")
+        await uow.commit()
+    assert no_team not in (await client.get(f"/console/admin/flows/versions/{version_id}?lang=en")).text
     assert "For Draws and results, press 1. " in en.text
     assert "For Operator, press 0." in en.text
     name_line = source.splitlines().index("name: Lottery support") + 1

@@ -40,6 +40,8 @@ from helpline.storage.uow import UnitOfWork
 #: The internal note a hand-off leaves, stored in English with the reason after it; the console
 #: shows it in the reader's language (web/labels.py).
 HANDOFF_NOTE = "Handed over by the bot: "
+#: How the note about a ticket the bot opened begins (see `ticket_note`).
+TICKET_NOTE = "Ticket opened by the bot: "
 #: A customer silent this long in the middle of a bot session has left: the session is abandoned.
 ABANDON_AFTER = timedelta(minutes=30)
 
@@ -133,6 +135,7 @@ async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn]
     if answered:
         session.answered = [*session.answered, *answered]
     replies: list[BotReply] = [reply for turn in turns for reply in turn.replies]
+    ticket: Ticket | None = None
     if last.ticket is not None:
         ticket = await _open_ticket(uow, conv, last, now)
         replies.append(BotReply(last.ticket.confirmation.replace("{ticket}", str(ticket.id))))
@@ -145,7 +148,9 @@ async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn]
     if last.handoff is not None:
         session.handoff_reason = last.handoff.reason[:200]
         await _hand_off(uow, conv, last.handoff.reason, last.handoff.queue, now)
-    elif last.outcome in (Outcome.ANSWERED_CONFIRMED, Outcome.TICKET_CREATED):
+    elif ticket is not None:
+        await _pass_ticket_to_people(uow, conv, ticket, now)
+    elif last.outcome is Outcome.ANSWERED_CONFIRMED:
         check_status_change(ConversationStatus(conv.status), ConversationStatus.RESOLVED)
         conv.status, conv.resolved_at = ConversationStatus.RESOLVED.value, now
         uow.emit(conversation_event("conversation.status", conv, by="bot"))
@@ -238,14 +243,38 @@ async def _hand_off(
     uow.emit(conversation_event("conversation.handoff", conv, reason=reason))
 
 
+async def _pass_ticket_to_people(uow: UnitOfWork, conv: Conversation, ticket: Ticket, now: datetime) -> None:
+    """The bot's part is done, a person's begins: the customer was promised a call or an answer,
+    so the conversation waits, open, in the ticket's team inbox with the ticket's details on top.
+    Resolved and left with the bot, nobody would ever have seen the request."""
+    await do_bot_steps_back(uow, conv, f"ticket #{ticket.id}", outcome=Outcome.TICKET_CREATED.value)
+    if ticket.team_id is not None:
+        conv.team_id = ticket.team_id
+    if conv.status != ConversationStatus.OPEN.value:
+        conv.status, conv.resolved_at = ConversationStatus.OPEN.value, None
+    uow.session.add(_system_note(conv, ticket_note(ticket), now))
+    uow.emit(conversation_event("conversation.handoff", conv, reason=f"ticket #{ticket.id}"))
+
+
+def ticket_note(ticket: Ticket) -> str:
+    """ "Ticket opened by the bot: #12 Call me back (phone: +447911123456)", stored in English like
+    the hand-off note; the subject and field names are the flow author's own words."""
+    fields = ", ".join(f"{name}: {value}" for name, value in ticket.fields.items())
+    return f"{TICKET_NOTE}#{ticket.id} {ticket.subject}" + (f" ({fields})" if fields else "")
+
+
 def handoff_note(conv: Conversation, reason: str, now: datetime) -> Message:
     """The internal note that tells the agent why the bot handed the customer over."""
+    return _system_note(conv, f"{HANDOFF_NOTE}{reason}", now)
+
+
+def _system_note(conv: Conversation, text: str, now: datetime) -> Message:
     return Message(
         conversation_id=conv.id,
         channel_account_id=conv.channel_account_id,
         direction=Direction.OUTBOUND.value,
         author_kind=AuthorKind.SYSTEM.value,
-        text=f"{HANDOFF_NOTE}{reason}",
+        text=text,
         is_internal=True,
         delivery_status=DeliveryStatus.SENT.value,
         created_at=now,

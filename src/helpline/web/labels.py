@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 from helpline.domain.flows.runtime import HandoffReason, HandoffReasonAbout
-from helpline.services.bot_sessions import HANDOFF_NOTE
+from helpline.services.bot_sessions import HANDOFF_NOTE, TICKET_NOTE
 
 LABELS: dict[str, str] = {
     # conversation status
@@ -99,6 +99,8 @@ def system_noter(gettext: Callable[[str], str]) -> Callable[[str], str]:
     def note(text: str) -> str:
         if text.startswith(HANDOFF_NOTE):
             return f"{gettext('Handed over by the bot:')} {reason(text.removeprefix(HANDOFF_NOTE))}"
+        if text.startswith(TICKET_NOTE):
+            return f"{gettext('Ticket opened by the bot:')} {text.removeprefix(TICKET_NOTE)}"
         return text
 
     return note

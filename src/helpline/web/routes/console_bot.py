@@ -9,7 +9,7 @@ holding `<script>` is shown as text, never run.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
@@ -40,6 +40,7 @@ from helpline.flows.loader import MAX_FLOW_BYTES, Problem, flow_from_data
 from helpline.services import bot_reports as report_svc
 from helpline.services import flows as flow_svc
 from helpline.services import knowledge as kb_svc
+from helpline.services.users import list_teams
 from helpline.storage.models import KnowledgeArticle, User
 from helpline.storage.uow import UnitOfWork
 from helpline.web.deps import open_uow
@@ -84,7 +85,8 @@ class StepView:
     kind: str
     target: str | None = None
     detail: str | None = None
-    #: An answer whose article is not (or no longer) in the knowledge base.
+    #: An answer whose article is not (or no longer) in the knowledge base, or a queue that is no
+    #: team's name (its customers then wait in the channel's inbox).
     missing: bool = False
     #: An answer whose article is answered by handing off to people.
     hands_off: bool = False
@@ -118,7 +120,9 @@ class NodeView:
     phone: str
 
 
-def step_view(step: Step, articles: Mapping[str, Article], language: str) -> StepView:
+def step_view(
+    step: Step, articles: Mapping[str, Article], language: str, teams: Collection[str] = ()
+) -> StepView:
     if isinstance(step, GoTo):
         return StepView("next", step.node)
     if isinstance(step, AnswerArticle):
@@ -128,15 +132,18 @@ def step_view(step: Step, articles: Mapping[str, Article], language: str) -> Ste
         return StepView(
             "answer", step.article, localised(article.title, language) or None, hands_off=article.hands_off
         )
+    unknown_queue = isinstance(step, Handoff | CreateTicket) and bool(step.queue) and step.queue not in teams
     if isinstance(step, Handoff):
-        return StepView("handoff", step.queue, step.reason)
+        return StepView("handoff", step.queue, step.reason, missing=unknown_queue)
     if isinstance(step, CreateTicket):
-        return StepView("ticket", step.queue, step.subject)
+        return StepView("ticket", step.queue, step.subject, missing=unknown_queue)
     assert isinstance(step, Lookup)
-    return StepView("lookup", step.name, then=step_view(step.then, articles, language))
+    return StepView("lookup", step.name, then=step_view(step.then, articles, language, teams))
 
 
-def preview_flow(flow: Flow, articles: Mapping[str, Article], language: str) -> list[NodeView]:
+def preview_flow(
+    flow: Flow, articles: Mapping[str, Article], language: str, teams: Collection[str] = ()
+) -> list[NodeView]:
     """Every node in `language`, the start node first, then in the file's order."""
     order = [flow.start, *(n for n in flow.nodes if n != flow.start)] if flow.start in flow.nodes else []
     return [
@@ -145,14 +152,16 @@ def preview_flow(flow: Flow, articles: Mapping[str, Article], language: str) -> 
             is_start=node.id == flow.start,
             prompt=localised(node.prompt, language),
             options=tuple(
-                OptionView(o.digit, localised(o.label, language), step_view(o.step, articles, language))
+                OptionView(
+                    o.digit, localised(o.label, language), step_view(o.step, articles, language, teams)
+                )
                 for o in node.options
             ),
             collect=(
                 CollectView(
                     node.collect.field_name,
                     node.collect.pattern,
-                    step_view(node.collect.then, articles, language),
+                    step_view(node.collect.then, articles, language, teams),
                     is_phone=node.collect.kind is FieldKind.PHONE,
                 )
                 if node.collect is not None
@@ -372,7 +381,7 @@ async def version_page(
         preview_lang=language,
         preview_dir="rtl" if language == "ar" else "ltr",
         flow_languages=FLOW_LANGUAGES,
-        nodes=preview_flow(flow, await kb_articles(uow), language),
+        nodes=preview_flow(flow, await kb_articles(uow), language, {t.name for t in await list_teams(uow)}),
         flow_channels=[
             {"channel": c.value, "here": active.get(c.value) == version.id, "taken": c.value in active}
             for c in flow_svc.FLOW_CHANNELS
