@@ -278,3 +278,26 @@ async def test_an_unchanged_base_costs_a_turn_one_row_and_every_edit_is_counted(
         event.remove(container.engine.sync_engine, "before_cursor_execute", record)
     assert "refund" not in (await learnt(brain, container.uow, await revision(container))).snapshot.articles
     assert served is not None
+
+
+async def test_an_edit_is_learnt_before_any_customer_asks(container: Container, trainer: Trainer) -> None:
+    marker = await seed(container)
+    brain = BotBrain(trainer)
+    await brain.get(container.uow)
+    await save(container, "refund", "Refunds take 5 days.", [f"how do I get a refund {marker}", "money back"])
+
+    await brain.notice_changes(container.uow)  # what the worker does every few seconds
+    for _ in range(1500):  # nobody asks the brain anything meanwhile
+        if len(trainer.learnt) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert "money back" in trainer.utterances("refund")
+
+
+async def test_noticing_changes_waits_for_no_first_training(container: Container, trainer: Trainer) -> None:
+    await seed(container)
+    brain = BotBrain(trainer)
+    trainer.gate.clear()
+    async with asyncio.timeout(5):
+        await brain.notice_changes(container.uow)  # the warm-up trains the first classifier
+    assert trainer.learnt == []

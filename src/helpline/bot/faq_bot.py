@@ -296,6 +296,13 @@ class BotBrain:
         # Shielded: a waiting turn that is cancelled must not cancel the others' training.
         return await asyncio.shield(self._training)
 
+    async def notice_changes(self, make_uow: Callable[[], UnitOfWork]) -> None:
+        """Start learning an edited base now, not at the next customer's question, so that
+        customer already gets the new answers. Waits for no training: before the first
+        classifier exists, the warm-up is training it."""
+        if self._current is not None:
+            await self.get(make_uow)
+
     async def _learn(self, snapshot: KnowledgeSnapshot) -> _Brain:
         try:
             training = training_set(snapshot)
@@ -378,6 +385,9 @@ class BotTurnRunner:
             await self._brain.get(self._make_uow)
         except Exception:  # the first turn will try again and report properly
             log.exception("bot_warm_up_failed")
+
+    async def notice_knowledge_changes(self) -> None:
+        await self._brain.notice_changes(self._make_uow)
 
     async def end_idle_sessions(self) -> int:
         async with self._make_uow() as uow:

@@ -44,6 +44,9 @@ DEFAULT_BATCH = 20
 BOT_TURN_ATTEMPTS = 3
 #: How often idle bot sessions are looked for and closed as abandoned.
 IDLE_SWEEP_SECONDS = 60.0
+#: How often the knowledge base's change counter is read (one row), so an edit is learnt
+#: before the next customer asks rather than when they do.
+KNOWLEDGE_CHECK_SECONDS = 5.0
 
 
 class DeliveryWorker:
@@ -72,6 +75,7 @@ class DeliveryWorker:
         self._address_kinds = address_kinds()
         self._bot = bot
         self._next_sweep = 0.0
+        self._next_knowledge_check = 0.0
 
     def wake(self) -> None:
         """Something was queued: look now instead of at the next poll."""
@@ -110,6 +114,7 @@ class DeliveryWorker:
         A bot turn is such an item too: the bot's replies queue behind it, in order.
         """
         await self._sweep_idle_sessions()
+        await self._notice_knowledge_changes()
         async with self._make_uow() as uow:
             ids = await do_claim_due(uow, self._batch_size, self._lease)
             await uow.commit()
@@ -171,6 +176,12 @@ class DeliveryWorker:
         ended = await self._bot.end_idle_sessions()
         if ended:
             log.info("bot_sessions_abandoned", count=ended)
+
+    async def _notice_knowledge_changes(self) -> None:
+        if self._bot is None or time.monotonic() < self._next_knowledge_check:
+            return
+        self._next_knowledge_check = time.monotonic() + KNOWLEDGE_CHECK_SECONDS
+        await self._bot.notice_knowledge_changes()
 
     async def _deliver(self, job: DeliveryJob) -> None:
         outcome = await self._attempt(job)
