@@ -525,6 +525,7 @@ async def test_the_bot_report_counts_sessions_by_outcome(
 ) -> None:
     now = datetime.now(UTC)
     await seed_sessions(container, now)
+    await seed_articles(container, {"next_draw_schedule"})
     supervisor = await make_staff(Role.SUPERVISOR)
     await sign_in(client, supervisor.email)
 
@@ -538,6 +539,9 @@ async def test_the_bot_report_counts_sessions_by_outcome(
     assert "the bot was not sure of the answer" in page.text
     assert "customer asked for an operator" not in page.text
     assert re.search(r'data-intent="next_draw_schedule">.*?<td>3</td>', page.text, re.S)
+    # Articles are named by their titles (in the reader's language); a deleted one by its id.
+    assert re.search(r'data-intent="next_draw_schedule">.*?Next draw schedule', page.text, re.S)
+    assert re.search(r'data-intent="draw_results"><td><a [^>]+><code>draw_results</code>', page.text)
 
     api = await client.get("/api/v1/reports/bot-sessions", headers=supervisor.headers)
     assert api.status_code == 200

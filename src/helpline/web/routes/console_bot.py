@@ -579,7 +579,13 @@ async def report_page(
         "console/bot_report.html",
         report=await report_svc.bot_report(uow, period),
         outcomes=report_svc.OUTCOMES,
+        titles=await article_titles(uow, preview_language(principal, "")),
     )
+
+
+async def article_titles(uow: UnitOfWork, language: str) -> dict[str, str]:
+    """Each article's title in `language`, so a report names articles as people wrote them."""
+    return {a.intent: localised(a.title, language) for a in await kb_svc.list_articles(uow)}
 
 
 class Counted(BaseModel):
