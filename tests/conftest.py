@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from helpline.bootstrap import Container, build_container
@@ -19,6 +20,11 @@ from helpline.config import Settings
 from helpline.storage.db import to_sync_url
 from helpline.storage.migrate import upgrade
 from helpline.storage.models import Base
+
+# Properties are checked by their examples, not by how fast each runs: on a loaded two-core
+# machine one example can stall past Hypothesis's 200 ms deadline and fail a correct test.
+hypothesis_settings.register_profile("helpline", deadline=None)
+hypothesis_settings.load_profile("helpline")
 
 BACKENDS = ["sqlite", "postgres"]
 

@@ -4,6 +4,8 @@ its customers' messages for the ingest tests."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,3 +62,13 @@ def telegram_message(account_id: int, customer: int, n: int) -> InboundMessage:
         provider_message_id=f"{customer}:{n}",
         sent_at=datetime.now(UTC),
     )
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait (up to 5 s) for a fake to finish a request whose answer the client gave up on: the
+    provider still acts on it, as a real one whose answer was lost would."""
+    for _ in range(250):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the fake never finished that request")

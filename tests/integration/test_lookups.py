@@ -309,7 +309,18 @@ async def test_plain_http_to_this_host_carries_the_token(
         "http://crm.invalid/orders/{number}",  # resolves to nothing: not left for httpx to retry
     ],
 )
-async def test_what_no_lookup_may_ask_is_refused_before_a_request(url: str) -> None:
+async def test_what_no_lookup_may_ask_is_refused_before_a_request(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_such_name(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        """Addresses stand for themselves; a name is unknown, at once. The system resolver,
+        asked about crm.invalid, may wait 5 s on a lost packet: longer than the lookup's time."""
+        try:
+            return [ipaddress.ip_address(host.strip("[]"))]
+        except ValueError:
+            raise OSError(f"{host}: Name or service not known") from None
+
+    monkeypatch.setattr("helpline.bot.lookup_client.resolve", no_such_name)
     requests = Requests()
     async with LookupClient(event_hooks={"request": [requests]}) as client:
         with capture_logs() as logs:

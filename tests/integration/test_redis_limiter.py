@@ -18,7 +18,8 @@ async def test_two_processes_share_one_window_and_a_reset() -> None:
         assert await first.retry_after("ip:203.0.113.9") == 0
         await first.hit("ip:203.0.113.9")
         for limiter in (first, second):
-            assert 59 < await limiter.retry_after("ip:203.0.113.9") <= 60
+            # Redis's clock moves on meanwhile; a stalled machine must not make this fail.
+            assert 50 < await limiter.retry_after("ip:203.0.113.9") <= 60
         assert await second.retry_after("ip:198.51.100.1") == 0  # another key is not affected
         await second.reset("ip:203.0.113.9")
         assert await first.retry_after("ip:203.0.113.9") == 0

@@ -6,9 +6,8 @@ container's and is moved by hand, so waits and backoff are checked exactly rathe
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from helpline.domain.delivery import Delivered, Rejected, RetryLater, RetryPolic
 from helpline.domain.users import Role
 from helpline.storage.models import Attachment, Contact, ContactIdentity, Message
 from tests.fakes.vk_api import FILE_DOWNLOAD, GROUP_ID, FakeVk, running_fake_vk
-from tests.integration.channel_kit import agent_reply, count, message_state
+from tests.integration.channel_kit import agent_reply, count, message_state, until
 from tests.integration.conftest import Clock, MakeStaff, Staff
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vk"
@@ -285,7 +284,7 @@ async def test_outbound_delivery_retries_and_failures(
 
     # A timeout is temporary; VK did get the message, and the retry's random_id (from the
     # message id the worker passes as idempotency key) keeps the customer from seeing it twice.
-    fake.fail_next("messages.send", ("delay", 1.5))
+    fake.fail_next("messages.send", ("delay", 2.5))
     fourth = await agent_reply(api, agent, "fourth")
     await worker.run_once()
     status, error, _ = await message_state(channel_container, fourth)
@@ -339,15 +338,6 @@ async def test_read_receipts_mark_our_messages_read_up_to_the_mark(
     assert [(await message_state(channel_container, m))[0] for m in (first, second)] == ["read", "read"]
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait (up to 5 s) for the fake to finish a request whose answer the client gave up on."""
-    for _ in range(250):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the fake never finished that request")
-
-
 async def test_sender_keyboard_files_and_idempotent_resend(fake: FakeVk) -> None:
     async with httpx.AsyncClient(timeout=httpx.Timeout(1.0)) as http:
         sender = SPEC.make_sender(http)
@@ -369,7 +359,7 @@ async def test_sender_keyboard_files_and_idempotent_resend(fake: FakeVk) -> None
         ]
 
         # The answer was lost to a timeout; the re-send finds the message VK already has.
-        fake.fail_next("messages.send", ("delay", 1.5))
+        fake.fail_next("messages.send", ("delay", 2.5))
         lost = OutboundMessage(str(USER), "lost answer", idempotency_key="message-42")
         assert isinstance(await sender.send(settings, lost), RetryLater)
         await until(lambda: any(m["text"] == "lost answer" for m in fake.sent_messages(USER)))
