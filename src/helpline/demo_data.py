@@ -919,6 +919,7 @@ async def seed_self_service(uow: UnitOfWork, admin_id: int | None = None) -> Non
         uow,
         DEMO_FAQ.joinpath("faq_articles.jsonl").read_text(encoding="utf-8"),
         DEMO_FAQ.joinpath("faq_train.jsonl").read_text(encoding="utf-8"),
+        DEMO_FAQ.joinpath("faq_titles.jsonl").read_text(encoding="utf-8"),
     )
     version = await do_upload_flow(uow, DEMO_FLOW.read_text(encoding="utf-8"), admin_id)
     await do_activate(uow, version.id, [c.value for c in FLOW_CHANNELS if c is not Channel.PHONE], admin_id)

@@ -41,6 +41,7 @@ from helpline.services.knowledge import (
     do_delete_article,
     do_save_article,
     get_article,
+    list_articles,
 )
 from helpline.services.users import do_create_team
 from helpline.storage.models import BotSession, Conversation, Message, OutboxItem, Ticket
@@ -592,3 +593,17 @@ async def test_an_idle_sweep_during_a_turn_does_not_split_the_session(bot_contai
             )
         )
     assert [(s.id, s.status, s.outcome) for s in sessions] == [(ctx.session_id, "active", None)]
+
+
+async def test_the_demo_articles_are_named_for_the_buttons_that_show_them(bot_container: Container) -> None:
+    """A clarifying question's buttons are article titles: written ones, not a first question
+    in lower case ("won 500k how do i claim it")."""
+    async with bot_container.uow() as uow:
+        articles = {a.intent: a.title for a in await list_articles(uow)}
+    assert articles["claim_large_prize"] == {
+        "ru": "Получить крупный выигрыш",
+        "en": "Claim a large prize",
+        "ar": "استلام جائزة كبيرة",
+    }
+    answered = {intent for intent, title in articles.items() if intent != "out_of_scope"}
+    assert all(set(articles[intent]) == {"ru", "en", "ar"} for intent in answered)

@@ -237,12 +237,21 @@ def _used_by_active_flow(channels: Sequence[str]) -> Conflict:
     )
 
 
-async def do_import_faq(uow: UnitOfWork, articles_jsonl: str, questions_jsonl: str) -> int:
+async def do_import_faq(
+    uow: UnitOfWork, articles_jsonl: str, questions_jsonl: str, titles_jsonl: str = ""
+) -> int:
     """Load a knowledge base in the shared FAQ format (answers file + questions JSONL).
 
-    Titles default to each language's first question, which an admin can then edit. Articles
-    already present are left as they are, so re-running an import never undoes edits.
+    Titles come from `titles_jsonl` (`intent`, `title` per language) where it has them: they are
+    the buttons of the bot's clarifying question. Otherwise each language's first question,
+    which an admin can then edit. Articles already present are left as they are, so re-running
+    an import never undoes edits.
     """
+    titles: dict[str, dict[str, str]] = {}
+    for line in titles_jsonl.splitlines():
+        if line.strip():
+            row = json.loads(line)
+            titles[row["intent"]] = dict(row["title"])
     questions: dict[str, dict[str, list[str]]] = {}
     for line in questions_jsonl.splitlines():
         if line.strip():
@@ -263,7 +272,7 @@ async def do_import_faq(uow: UnitOfWork, articles_jsonl: str, questions_jsonl: s
         await do_save_article(
             uow,
             intent,
-            title={lang: texts[0] for lang, texts in asked.items()},
+            title={lang: texts[0] for lang, texts in asked.items()} | titles.get(intent, {}),
             answer=row["answer"],
             questions=asked,
             hands_off=intent == "contact_human",
