@@ -44,7 +44,7 @@ from helpline.services.knowledge import (
     list_articles,
 )
 from helpline.services.users import do_create_team
-from helpline.storage.models import BotSession, Conversation, Message, OutboxItem, Ticket
+from helpline.storage.models import BotSession, Contact, Conversation, Message, OutboxItem, Ticket
 from helpline.web.routes.widget import widget_messages
 from tests.conftest import make_settings
 from tests.fakes.serving import serving_in_thread
@@ -201,7 +201,13 @@ async def test_a_question_in_arabic_is_answered_in_arabic(bot_container: Contain
     assert replies[0].text == ANSWERS["next_draw_schedule"]["ar"]
     (session,) = await chat.sessions()
     assert session.answered == ["next_draw_schedule"]
-    assert (await chat.conversation()).language == "ar"
+    conversation = await chat.conversation()
+    assert conversation.language == "ar"
+    # The customer card learns it too (a language they chose themselves is never overwritten).
+    async with bot_container.uow() as uow:
+        contact = await uow.session.get(Contact, conversation.contact_id)
+    assert contact is not None
+    assert contact.language == "ar"
 
 
 async def test_a_low_confidence_question_is_handed_off_not_answered(bot_container: Container) -> None:

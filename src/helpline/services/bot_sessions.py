@@ -28,6 +28,7 @@ from helpline.services.conversations import conversation_event, do_bot_steps_bac
 from helpline.services.enqueue import OutboxStatus, do_enqueue_message, needs_delivery
 from helpline.storage.models import (
     BotSession,
+    Contact,
     Conversation,
     FlowVersion,
     Message,
@@ -143,6 +144,14 @@ async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn]
         await _say(uow, conv, ctx.channel_account_id, ctx.channel, reply, now)
     if conv.language is None:
         conv.language = language
+        # The customer card shows it, and later messages to them are written in it; a language
+        # the customer's channel or an agent set is kept.
+        await uow.session.execute(
+            update(Contact)
+            .where(Contact.id == conv.contact_id, Contact.language.is_(None))
+            .values(language=language)
+            .execution_options(synchronize_session=False)
+        )
     if last.outcome is not None:
         session.status, session.outcome, session.ended_at = SessionStatus.ENDED.value, last.outcome.value, now
     if last.handoff is not None:
