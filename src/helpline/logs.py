@@ -46,6 +46,17 @@ _SECRET_IN_TEXT = (
         r"\1=" + REDACTED,
     ),
     (re.compile(r"\b(Bearer|Basic|OAuth)\s+[\w.~+/=-]+", re.I), r"\1 " + REDACTED),
+    # Headers and JSON as a dict prints them: 'X-Viber-Auth-Token': '…', "access_token": "…".
+    (
+        re.compile(
+            r"""(["']?[\w-]*(?:token|secret|password|passwd|api[_-]?key|authorization|cookie)["']?"""
+            r"""\s*[:=]\s*["'])[^"']+""",
+            re.I,
+        ),
+        r"\1" + REDACTED,
+    ),
+    # The password in a connection string: postgresql://user:…@host, redis://:…@host.
+    (re.compile(r"(://[^:/@\s]*:)[^@/\s]+@"), r"\1" + REDACTED + "@"),
 )
 
 

@@ -613,3 +613,13 @@ async def test_the_demo_articles_are_named_for_the_buttons_that_show_them(bot_co
     }
     answered = {intent for intent, title in articles.items() if intent != "out_of_scope"}
     assert all(set(articles[intent]) == {"ru", "en", "ar"} for intent in answered)
+
+
+async def test_a_message_without_words_teaches_the_card_no_language(bot_container: Container) -> None:
+    chat = await webchat(bot_container)
+    await chat.say("1")  # a menu key: the bot answers in its default language, and guesses nothing
+    conversation = await chat.conversation()
+    async with bot_container.uow() as uow:
+        contact = await uow.session.get(Contact, conversation.contact_id)
+    assert contact is not None
+    assert contact.language is None

@@ -37,8 +37,10 @@ class Trainer:
         self.gate = threading.Event()
         self.gate.set()
         self.fail = False
+        self.calls = 0
 
     def __call__(self, questions: Sequence[TrainingQuestion]) -> IntentEngine:
+        self.calls += 1
         assert self.gate.wait(timeout=60)
         if self.fail:
             self.fail = False
@@ -301,3 +303,25 @@ async def test_noticing_changes_waits_for_no_first_training(container: Container
     async with asyncio.timeout(5):
         await brain.notice_changes(container.uow)  # the warm-up trains the first classifier
     assert trainer.learnt == []
+
+
+async def test_after_a_failed_training_noticing_changes_starts_none_for_a_while(
+    container: Container, trainer: Trainer
+) -> None:
+    """A base that cannot be learnt must not be trained again every few seconds."""
+    marker = await seed(container)
+    brain = BotBrain(trainer)
+    before = await brain.get(container.uow)
+    trainer.fail = True
+    await save(container, "refund", "Refunds take 5 days.", [f"how do I get a refund {marker}", "money back"])
+    await brain.notice_changes(container.uow)
+    for _ in range(1500):
+        if trainer.calls == 2 and not trainer.fail:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)  # the failed training's task finishes
+    calls = trainer.calls
+    await brain.notice_changes(container.uow)
+    await asyncio.sleep(0.2)
+    assert trainer.calls == calls
+    assert (await brain.get(container.uow)) is before  # a customer's turn still tries, and is served

@@ -155,6 +155,9 @@ def test_an_answer_in_a_sentence_is_the_one_word_that_matches(pattern: str, type
         ("(1234567).", "1234567"),
         ("1234567 or 7654321", None),  # which one?
         ("my order", None),
+        ("I ordered it on 2024-05-12", None),  # a date is no order number
+        ("don't know it, call me 8-916-123-45-67", None),  # nor a dashed phone number
+        ("заказывал 12-05-2024, номера нет", None),
     ],
 )
 def test_an_order_number_is_found_in_a_sentence(typed: str, kept: str | None) -> None:
@@ -163,8 +166,9 @@ def test_an_order_number_is_found_in_a_sentence(typed: str, kept: str | None) ->
 
 def test_a_repeat_count_left_open_is_refused() -> None:
     """Python reads "[0-9]{6,12" as a digit and the text "{6,12": no order number would pass."""
-    with pytest.raises(PatternError, match="not closed"):
-        compile_pattern("[0-9]{6,12")
+    for typo in ("[0-9]{6,12", "[0-9]{,5", "x{6"):
+        with pytest.raises(PatternError, match="not closed"):
+            compile_pattern(typo)
     assert compile_pattern(r"\{6") is not None
 
 

@@ -244,7 +244,19 @@ def test_a_plain_yes_or_thanks_confirms(runtime: FlowRuntime, reply: str) -> Non
     assert runtime.handle(answered.state, reply).outcome is Outcome.ANSWERED_CONFIRMED
 
 
-@pytest.mark.parametrize("reply", ["ok, and what about the tax?", "thanks! and where do I claim a prize"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "ok, and what about the tax?",
+        "thanks! and where do I claim a prize",
+        "ok, the tax?",
+        "спасибо, а налог?",
+        "да, а доставка?",
+        "ok how much",
+        "شكرا، والضريبة؟",
+        "is that right?",
+    ],
+)
 def test_thanks_with_a_new_question_is_read_as_the_question(runtime: FlowRuntime, reply: str) -> None:
     answered = runtime.handle(runtime.handle(runtime.start("en").state, "1").state, "2")
     assert runtime.needs_intent(answered.state, reply)

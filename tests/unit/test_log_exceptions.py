@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from helpline.logs import REDACTED, configure_logging, get_logger
+from helpline.logs import REDACTED, configure_logging, get_logger, scrub_text
 
 TOKEN = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
 
@@ -36,3 +36,15 @@ def test_an_exception_passed_as_exc_info_is_rendered_too(capsys: pytest.CaptureF
     get_logger("test").error("job_failed", exc_info=RuntimeError("the database went away"))
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert "RuntimeError: the database went away" in line["exception"]
+
+
+def test_secrets_in_headers_json_and_connection_strings_are_scrubbed() -> None:
+    text = (
+        "{'X-Viber-Auth-Token': '4453b6ac-e02c'} {\"access_token\": \"EAAB123\"} password='hunter2' "
+        "postgresql://helpline:s3cr3t@127.0.0.1/db redis://:pw123@localhost:6379/0"
+    )
+    scrubbed = scrub_text(text)
+    for secret in ("4453b6ac-e02c", "EAAB123", "hunter2", "s3cr3t", "pw123"):
+        assert secret not in scrubbed
+    assert "postgresql://helpline:" in scrubbed  # who and where stay readable
+    assert "X-Viber-Auth-Token" in scrubbed

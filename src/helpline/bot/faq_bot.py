@@ -266,12 +266,17 @@ class BotBrain:
     _trained: ClassVar[dict[tuple[TrainingQuestion, ...], IntentEngine]] = {}
     _KEEP: ClassVar[int] = 4
 
+    #: Seconds `notice_changes` waits after a failed training before it starts another.
+    QUIET_AFTER_FAILURE = 300.0
+
     def __init__(self, train: TrainEngine) -> None:
         self._train = train
         self._current: _Brain | None = None
         self._training: asyncio.Task[_Brain] | None = None
         #: The base's change count when `_current` was last found up to date (None: never).
         self._checked_changes: int | None = None
+        #: Until when `notice_changes` starts no training (monotonic; a training failed).
+        self._quiet_until = 0.0
 
     async def get(self, make_uow: Callable[[], UnitOfWork]) -> _Brain:
         async with make_uow() as uow:
@@ -299,8 +304,10 @@ class BotBrain:
     async def notice_changes(self, make_uow: Callable[[], UnitOfWork]) -> None:
         """Start learning an edited base now, not at the next customer's question, so that
         customer already gets the new answers. Waits for no training: before the first
-        classifier exists, the warm-up is training it."""
-        if self._current is not None:
+        classifier exists, the warm-up is training it. After a failed training, nothing is
+        started here for a while (customers' turns still try), or a base that cannot be learnt
+        would be trained again every few seconds."""
+        if self._current is not None and time.monotonic() >= self._quiet_until:
             await self.get(make_uow)
 
     async def _learn(self, snapshot: KnowledgeSnapshot) -> _Brain:
@@ -313,6 +320,9 @@ class BotBrain:
             log.info("bot_trained", revision=snapshot.revision, questions=len(snapshot.questions))
             self._current = _Brain(snapshot.revision, snapshot, engine)
             return self._current
+        except Exception:
+            self._quiet_until = time.monotonic() + self.QUIET_AFTER_FAILURE
+            raise
         finally:
             self._training = None
 
@@ -360,14 +370,15 @@ class BotTurnRunner:
             flow_from_data(ctx.flow_data), brain.snapshot.articles, phone_region=self._phone_region
         )
         previous = initial_state(ctx)
-        language = self._detect(ctx.text) or (
+        detected = self._detect(ctx.text)
+        language = detected or (
             previous.language if previous else ctx.conversation_language or self._default_language
         )
         turns = [self._first_turn(runtime, brain.engine, ctx, previous, language)]
         while turns[-1].lookup is not None and len(turns) <= MAX_LOOKUPS_PER_TURN:
             turns.append(await self._resume_lookup(runtime, turns[-1]))
         async with self._make_uow() as uow:
-            await do_apply_turn(uow, ctx, turns, language)
+            await do_apply_turn(uow, ctx, turns, language, detected=detected)
             await uow.commit()
 
     async def give_up(self, item_id: int, reason: str) -> None:

@@ -118,7 +118,9 @@ async def do_finish_item(uow: UnitOfWork, item_id: int, error: str | None = None
     )
 
 
-async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn], language: str) -> None:
+async def do_apply_turn(
+    uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn], language: str, *, detected: str | None = None
+) -> None:
     """Store what the bot said and did in this turn; the item is done when this commits."""
     conv = await uow.session.get(Conversation, ctx.conversation_id, with_for_update=True)
     assert conv is not None  # the item cascades away with the message, the message with it
@@ -144,12 +146,14 @@ async def do_apply_turn(uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn]
         await _say(uow, conv, ctx.channel_account_id, ctx.channel, reply, now)
     if conv.language is None:
         conv.language = language
-        # The customer card shows it, and later messages to them are written in it; a language
-        # the customer's channel or an agent set is kept.
+    if detected is not None:
+        # The customer card shows it, and later messages to them are written in it. Only a
+        # language read from their words (not the default a "👍" or an order number gets), and
+        # never over one the customer's channel or an agent set.
         await uow.session.execute(
             update(Contact)
             .where(Contact.id == conv.contact_id, Contact.language.is_(None))
-            .values(language=language)
+            .values(language=detected)
             .execution_options(synchronize_session=False)
         )
     if last.outcome is not None:

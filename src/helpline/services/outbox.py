@@ -177,9 +177,18 @@ async def delivery_job(uow: UnitOfWork, item_id: int, address_kinds: Mapping[str
 
 
 async def do_record_outcome(
-    uow: UnitOfWork, item_id: int, outcome: DeliveryOutcome, policy: RetryPolicy, jitter: float
+    uow: UnitOfWork,
+    item_id: int,
+    outcome: DeliveryOutcome,
+    policy: RetryPolicy,
+    jitter: float,
+    *,
+    keep_provider_id: bool = True,
 ) -> OutboxStatus:
-    """Apply one attempt's outcome to the item and its message; tell the consoles."""
+    """Apply one attempt's outcome to the item and its message; tell the consoles.
+
+    `keep_provider_id=False` records a delivery without the provider's id: the caller's second
+    try when another delivery, committed meanwhile, took the same id."""
     item = await uow.session.get(OutboxItem, item_id, with_for_update=True)
     if item is None or item.status != OutboxStatus.SENDING.value or item.message_id is None:
         return OutboxStatus(item.status) if item is not None else OutboxStatus.FAILED
@@ -191,7 +200,8 @@ async def do_record_outcome(
         item.status, item.last_error = OutboxStatus.DONE.value, None
         message.delivery_status, message.delivery_error = DeliveryStatus.SENT.value, None
         message.sent_at = now
-        message.provider_message_id = await _unclaimed_provider_id(uow, message, outcome.provider_message_id)
+        provider_id = outcome.provider_message_id if keep_provider_id else None
+        message.provider_message_id = await _unclaimed_provider_id(uow, message, provider_id)
         await do_apply_pending_receipts(uow, message)
     else:
         item.last_error = outcome.reason

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import IntegrityError
+
 from helpline.channels.base import ChannelSender, OutboundFile, OutboundMessage, ReplyOption
 from helpline.channels.registry import address_kinds
 from helpline.domain.delivery import DeliveryOutcome, Rejected, RetryLater, RetryPolicy
@@ -185,9 +187,7 @@ class DeliveryWorker:
 
     async def _deliver(self, job: DeliveryJob) -> None:
         outcome = await self._attempt(job)
-        async with self._make_uow() as uow:
-            status = await do_record_outcome(uow, job.item_id, outcome, self.policy, self._jitter())
-            await uow.commit()
+        status = await self._record(job, outcome)
         log.info(
             "delivery_attempt",
             message_id=job.message_id,
@@ -198,6 +198,24 @@ class DeliveryWorker:
         )
         if status is OutboxStatus.QUEUED:
             self.wake()  # maybe due again soon; the poll would find it anyway
+
+    async def _record(self, job: DeliveryJob, outcome: DeliveryOutcome) -> OutboxStatus:
+        """Record the outcome; once more without the provider's id if another delivery committed
+        the same id in the meantime (the check before writing cannot see an uncommitted one),
+        rather than leave the item "sending" to be sent again when its lease runs out."""
+        try:
+            async with self._make_uow() as uow:
+                status = await do_record_outcome(uow, job.item_id, outcome, self.policy, self._jitter())
+                await uow.commit()
+            return status
+        except IntegrityError:
+            log.warning("provider_message_id_taken", message_id=job.message_id, at="commit")
+        async with self._make_uow() as uow:
+            status = await do_record_outcome(
+                uow, job.item_id, outcome, self.policy, self._jitter(), keep_provider_id=False
+            )
+            await uow.commit()
+        return status
 
     async def _attempt(self, job: DeliveryJob) -> DeliveryOutcome:
         sender = self._senders.get(job.channel)

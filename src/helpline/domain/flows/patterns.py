@@ -68,7 +68,7 @@ _CLASSES = {
 _BRACES = re.compile(r"\{,([0-9]*)\}")
 #: A repeat count left open: "[0-9]{6,12". Python reads it as the text "{6,12", so the field
 #: would never accept a number; refused, as it is surely a typo.
-_UNCLOSED_COUNT = re.compile(r"\{[0-9]+,?[0-9]*(?![0-9,}])")
+_UNCLOSED_COUNT = re.compile(r"\{(?:[0-9]+,?[0-9]*|,[0-9]+)(?![0-9,}])")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _INLINE_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
 
@@ -225,8 +225,8 @@ def whole_value(pattern: str | None, typed: str, max_chars: int) -> str | None:
 def field_value(pattern: str | None, typed: str, max_chars: int) -> str | None:
     """`whole_value`, or the one word of the text that matches the pattern: people answer in
     sentences ("my order number is 1234567", "заказ №1234567", "#123-456-789"). A word is taken
-    without the punctuation around it, and without dashes inside it if only that form matches;
-    two words that match differently are no answer."""
+    without the punctuation around it, and a code in dashed groups without its dashes if only
+    that form matches; two words that match differently are no answer."""
     whole = whole_value(pattern, typed, max_chars)
     if whole is not None or pattern is None or len(typed.strip()) > max_chars:
         return whole
@@ -235,13 +235,17 @@ def field_value(pattern: str | None, typed: str, max_chars: int) -> str | None:
     for word in remove_invisible(typed).split():
         bare = word.strip(_AROUND_A_WORD)
         match = _matching(compiled, bare) if bare else None
-        if match is None and "-" in bare:
+        if match is None and _GROUPED_CODE.fullmatch(bare):
             match = _matching(compiled, bare.replace("-", ""))
         if match is not None:
             found.add(match)
     return found.pop() if len(found) == 1 else None
 
 
+#: A code written in dashed groups of three or more ("123-456-789"): its dashes are left out.
+#: Not a date ("2024-05-12") or a dashed phone number ("8-916-123-45-67"), whose short groups
+#: would otherwise join into a plausible order number.
+_GROUPED_CODE = re.compile(r"[^\W_]{3,}(?:-[^\W_]{3,})+")
 #: What may stand around the code in a sentence: «№1234567», "(1234567)", "1234567.", "#1234567".
 _AROUND_A_WORD = "\"'«»“”„()[]{}<>.,;:!?¿¡،؟؛…#№*"
 

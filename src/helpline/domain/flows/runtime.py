@@ -271,8 +271,6 @@ _THANKS_FILLER = _words(
     لك لكم جزيلا كثيرا الله الف ألف جدا يعطيك
     """
 )
-#: A reply this short that starts with a yes is a yes, whatever follows.
-_SHORT_YES_WORDS = 3
 #: Thanks without words; "👍👍" is thanks too.
 _THANKS_EMOJI = frozenset("👍👌🙏✅❤😊🙂😀😃👏💯🤝♥")
 #: Skin tones and the emoji variation selector: "👍🏽" is "👍".
@@ -355,13 +353,14 @@ def _says_no(text: str) -> bool:
 
 
 def _says_yes(text: str) -> bool:
-    """A yes to "did it help?": a short one ("yes it did"), or only thanks and praise ("great, thanks
-    a lot"). A longer message that starts with "ok" ("ok, and the tax?") is a new question."""
+    """A yes to "did it help?": only yes, thanks and praise ("yes it did", "great, thanks a lot",
+    "👍"). Anything else in it ("ok, the tax?", "спасибо, а налог?") makes it a new question,
+    and so does a question mark: "is that right?" is not a thank-you."""
+    if "?" in text or "؟" in text:
+        return False
     words = normalise(text).translate(_EMOJI_MODIFIERS).split()
     if not words or not _NO.isdisjoint(words):
         return False
-    if words[0] in _YES and len(words) <= _SHORT_YES_WORDS:
-        return True  # "yes it did", "да, конечно"
     thanks = [w for w in words if w not in _THANKS_FILLER]
     return bool(thanks) and all(w in _THANKS or _THANKS_EMOJI.issuperset(w) for w in thanks)
 
