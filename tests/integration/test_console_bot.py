@@ -10,11 +10,12 @@ from typing import Any
 
 import httpx
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 import helpline.flows
 from helpline.bootstrap import Container
 from helpline.domain.users import Role
+from helpline.services.flows import do_activate, do_upload_flow
 from helpline.services.knowledge import do_save_article
 from helpline.services.users import do_create_team
 from helpline.storage.models import (
@@ -26,6 +27,7 @@ from helpline.storage.models import (
     FlowActivation,
     FlowVersion,
     KnowledgeArticle,
+    User,
 )
 from tests.integration.conftest import PASSWORD, MakeStaff
 
@@ -596,3 +598,33 @@ async def test_the_bot_report_counts_sessions_by_outcome(
         far = await client.get("/api/v1/reports/bot-sessions", params=edge, headers=supervisor.headers)
         assert far.status_code == 422, edge
         assert (await client.get("/console/reports/bot", params=edge)).status_code == 422, edge
+
+
+async def test_refusals_read_in_the_consoles_language_with_their_channels_named(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
+) -> None:
+    source = LOTTERY.read_text(encoding="utf-8")
+    await seed_articles(container, answer_intents(source))
+    admin = await make_staff(Role.ADMIN)
+    async with container.uow() as uow:
+        await uow.session.execute(update(User).where(User.id == admin.id).values(ui_language="ru"))
+        version = await do_upload_flow(uow, source, admin.id)
+        await do_activate(uow, version.id, ["webchat", "telegram"], admin.id)
+        await uow.commit()
+    csrf = await sign_in(client, admin.email)
+
+    refused = await client.post(
+        "/console/admin/knowledge/articles/next_draw_schedule/delete", data={"csrf_token": csrf}
+    )
+    assert refused.status_code == 409
+    assert (
+        "активный сценарий в каналах Telegram, Веб-чат отвечает этой статьёй: сначала измените сценарий"
+        in refused.text
+    )
+    period = await client.get("/console/reports/bot?from=2026-11-10&to=2026-11-01")
+    assert "период начинается позже, чем заканчивается" in period.text
+    # The API keeps the English text, for programs.
+    wrong_way = "/api/v1/reports/bot-sessions?from=2026-11-10&to=2026-11-01"
+    api = await client.get(wrong_way, headers=admin.headers)
+    assert api.status_code == 422
+    assert "the period starts after it ends" in api.text

@@ -10,10 +10,19 @@ from __future__ import annotations
 class DomainError(Exception):
     """A request that breaks a business rule; nothing has been changed."""
 
-    def __init__(self, reason: str, field: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, reason: str, field: str | None = None, **params: str | int | list[str]) -> None:
+        """`reason` is English; with `params` it is a template ("longer than {limit} characters")
+        that the console translates before filling in, and `reason` the English text filled in."""
+        filled = reason.format(**{k: _plain(v) for k, v in params.items()}) if params else reason
+        super().__init__(filled)
+        self.template = reason
+        self.params = params
+        self.reason = filled
         self.field = field
+
+
+def _plain(value: str | int | list[str]) -> str:
+    return ", ".join(value) if isinstance(value, list) else str(value)
 
 
 class NotFound(DomainError):

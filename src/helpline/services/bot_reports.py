@@ -56,7 +56,7 @@ def report_period(today: date, first: date | None = None, last: date | None = No
     if first > last:
         raise DomainError("the period starts after it ends", field="from")
     if (last - first).days + 1 > MAX_DAYS:
-        raise DomainError(f"choose a period of at most {MAX_DAYS} days", field="from")
+        raise DomainError("choose a period of at most {days} days", field="from", days=MAX_DAYS)
     start = datetime.combine(first, time.min, tzinfo=UTC)
     return Period(start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC))
 

@@ -118,7 +118,7 @@ async def do_activate(
     allowed = {c.value for c in FLOW_CHANNELS}
     wanted = list(dict.fromkeys(channels))
     if not wanted or any(c not in allowed for c in wanted):
-        raise DomainError("choose channels among: " + ", ".join(sorted(allowed)), field="channels")
+        raise DomainError("choose channels among: {channels}", field="channels", channels=sorted(allowed))
     # Articles may have been deleted since the upload: re-check before anything greets customers.
     loaded = await check_source(uow, version.source)
     if not loaded.ok:

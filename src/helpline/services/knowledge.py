@@ -126,12 +126,18 @@ def _clean_text(value: Mapping[str, str], what: str, limit: int) -> dict[str, st
     cleaned: dict[str, str] = {}
     for language, text in value.items():
         if language not in FLOW_LANGUAGES:
-            raise DomainError(f"unknown language '{language}'", field=what)
+            raise DomainError("unknown language '{language}'", field=what, language=language)
         text = text.strip()
         if (reason := unstorable_reason(text)) is not None:
             raise DomainError(f"the {what} in '{language}' contains {reason}", field=what)
         if len(text) > limit:
-            raise DomainError(f"the {what} in '{language}' is longer than {limit} characters", field=what)
+            raise DomainError(
+                "{what} in {language} is longer than {limit} characters",
+                field=what,
+                what=what,
+                language=language,
+                limit=limit,
+            )
         if text:
             cleaned[language] = text
     return cleaned
@@ -141,20 +147,22 @@ def _clean_questions(value: Mapping[str, Sequence[str]]) -> dict[str, list[str]]
     cleaned: dict[str, list[str]] = {}
     for language, texts in value.items():
         if language not in FLOW_LANGUAGES:
-            raise DomainError(f"unknown language '{language}'", field="questions")
+            raise DomainError("unknown language '{language}'", field="questions", language=language)
         if any(unstorable_reason(t) for t in texts):
             raise DomainError(
                 f"a question in '{language}' contains text no database can store", field="questions"
             )
         if any(len(t.strip()) > MAX_QUESTION_LENGTH for t in texts):
             raise DomainError(
-                f"a question in '{language}' is longer than {MAX_QUESTION_LENGTH} characters",
+                "a question in {language} is longer than {limit} characters",
                 field="questions",
+                language=language,
+                limit=MAX_QUESTION_LENGTH,
             )
         unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
         if len(unique) > MAX_QUESTIONS_PER_LANGUAGE:
             raise DomainError(
-                f"at most {MAX_QUESTIONS_PER_LANGUAGE} questions per language", field="questions"
+                "at most {limit} questions per language", field="questions", limit=MAX_QUESTIONS_PER_LANGUAGE
             )
         if unique:
             cleaned[language] = unique
@@ -230,10 +238,9 @@ async def do_delete_article(uow: UnitOfWork, intent: str) -> None:
 
 def _used_by_active_flow(channels: Sequence[str]) -> Conflict:
     return Conflict(
-        "the active flow on "
-        + ", ".join(sorted(channels))
-        + " answers with this article: change the flow first",
+        "the active flow on {channels} answers with this article: change the flow first",
         field="intent",
+        channels=sorted(channels),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from helpline.domain.errors import DomainError
 from helpline.domain.flows.runtime import HandoffReason, HandoffReasonAbout
 from helpline.services.bot_sessions import HANDOFF_NOTE, TICKET_NOTE
 
@@ -52,6 +53,9 @@ LABELS: dict[str, str] = {
     "agent": "Agent",
     "bot": "Bot",
     "system": "System",
+    # parts of a knowledge-base article, as refusals name them
+    "title": "the title",
+    "answer": "the answer",
     # languages
     "ru": "Russian",
     "en": "English",
@@ -104,3 +108,25 @@ def system_noter(gettext: Callable[[str], str]) -> Callable[[str], str]:
         return text
 
     return note
+
+
+def problem_teller(gettext: Callable[[str], str]) -> Callable[[DomainError], str]:
+    """`problem(error)` for templates: a refusal in the reader's language. Its parameters that are
+    codes (channels, languages, field names) are named in that language too; the rest (numbers,
+    an admin's ids) are shown as they are."""
+    label = labeller(gettext)
+
+    def named(value: str | int | list[str]) -> str:
+        if isinstance(value, list):
+            return ", ".join(label(v) for v in sorted(value))
+        return label(value)
+
+    def problem(error: DomainError) -> str:
+        if not error.params:
+            return gettext(error.template)
+        try:
+            return gettext(error.template).format(**{k: named(v) for k, v in error.params.items()})
+        except (KeyError, IndexError, ValueError):  # a translation that lost a placeholder
+            return error.reason
+
+    return problem
