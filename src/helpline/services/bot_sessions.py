@@ -24,7 +24,7 @@ from helpline.domain.conversations import (
     check_status_change,
 )
 from helpline.domain.flows.runtime import BotReply, Outcome, SessionState, SessionStatus, Turn
-from helpline.services.conversations import conversation_event, do_bot_steps_back
+from helpline.services.conversations import conversation_event, do_bot_steps_back, internal_note
 from helpline.services.enqueue import OutboxStatus, do_enqueue_message, needs_delivery
 from helpline.storage.models import (
     BotSession,
@@ -63,20 +63,23 @@ class TurnContext:
     flow_data: dict[str, Any] | None
     session_id: int | None
     session_state: dict[str, Any] | None
+    #: The customer card's language (None: not known yet, the bot may learn it).
+    contact_language: str | None = None
 
 
 async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
     row = (
         await uow.session.execute(
-            select(OutboxItem.id, Message, Conversation)
+            select(OutboxItem.id, Message, Conversation, Contact.language)
             .join(Message, Message.id == OutboxItem.message_id)
             .join(Conversation, Conversation.id == Message.conversation_id)
+            .join(Contact, Contact.id == Conversation.contact_id)
             .where(OutboxItem.id == item_id)
         )
     ).one_or_none()
     if row is None:
         return None
-    _, message, conv = row
+    _, message, conv, contact_language = row
     session = await uow.session.scalar(
         select(BotSession)
         .where(BotSession.conversation_id == conv.id, BotSession.status == SessionStatus.ACTIVE.value)
@@ -100,6 +103,7 @@ async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
         flow_data=data,
         session_id=session.id if session is not None else None,
         session_state=dict(session.state) if session is not None else None,
+        contact_language=contact_language,
     )
 
 
@@ -146,7 +150,7 @@ async def do_apply_turn(
         await _say(uow, conv, ctx.channel_account_id, ctx.channel, reply, now)
     if conv.language is None:
         conv.language = language
-    if detected is not None:
+    if detected is not None and ctx.contact_language is None:
         # The customer card shows it, and later messages to them are written in it. Only a
         # language read from their words (not the default a "👍" or an order number gets), and
         # never over one the customer's channel or an agent set.
@@ -244,65 +248,80 @@ async def _say(
 async def _hand_off(
     uow: UnitOfWork, conv: Conversation, reason: str, queue: str | None, now: datetime
 ) -> None:
-    await do_bot_steps_back(uow, conv, reason)
-    if queue:
-        team_id = await uow.session.scalar(select(Team.id).where(Team.name == queue))
-        if team_id is not None:
-            conv.team_id = team_id
-    if conv.status != ConversationStatus.OPEN.value:
-        conv.status, conv.resolved_at = ConversationStatus.OPEN.value, None
-    uow.session.add(handoff_note(conv, reason, now))
-    conv.updated_at = now
-    uow.emit(conversation_event("conversation.handoff", conv, reason=reason))
+    await _give_to_people(
+        uow,
+        conv,
+        team_id=await _team_named(uow, queue),
+        note=f"{HANDOFF_NOTE}{reason}",
+        reason=reason,
+        outcome=Outcome.HANDED_OFF,
+        now=now,
+    )
 
 
 async def _pass_ticket_to_people(uow: UnitOfWork, conv: Conversation, ticket: Ticket, now: datetime) -> None:
     """The bot's part is done, a person's begins: the customer was promised a call or an answer,
     so the conversation waits, open, in the ticket's team inbox with the ticket's details on top.
     Resolved and left with the bot, nobody would ever have seen the request."""
-    await do_bot_steps_back(uow, conv, f"ticket #{ticket.id}", outcome=Outcome.TICKET_CREATED.value)
-    if ticket.team_id is not None:
-        conv.team_id = ticket.team_id
+    await _give_to_people(
+        uow,
+        conv,
+        team_id=ticket.team_id,
+        note=ticket_note(ticket),
+        reason=f"ticket #{ticket.id}",
+        outcome=Outcome.TICKET_CREATED,
+        now=now,
+    )
+
+
+async def _give_to_people(
+    uow: UnitOfWork,
+    conv: Conversation,
+    *,
+    team_id: int | None,
+    note: str,
+    reason: str,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    """People answer from now on: the bot steps back, the conversation waits, open, in `team_id`'s
+    inbox (where it was, if None), and `note` on top tells the agent why."""
+    await do_bot_steps_back(uow, conv, reason, outcome=outcome.value)
+    if team_id is not None:
+        conv.team_id = team_id
     if conv.status != ConversationStatus.OPEN.value:
         conv.status, conv.resolved_at = ConversationStatus.OPEN.value, None
-    uow.session.add(_system_note(conv, ticket_note(ticket), now))
-    uow.emit(conversation_event("conversation.handoff", conv, reason=f"ticket #{ticket.id}"))
+    uow.session.add(internal_note(conv, note, now))
+    conv.updated_at = now
+    uow.emit(conversation_event("conversation.handoff", conv, reason=reason))
+
+
+async def _team_named(uow: UnitOfWork, queue: str | None) -> int | None:
+    """The team a flow's `queue` names; None when it names none (the preview warns of that)."""
+    if not queue:
+        return None
+    return await uow.session.scalar(select(Team.id).where(Team.name == queue))
 
 
 def ticket_note(ticket: Ticket) -> str:
-    """ "Ticket opened by the bot: #12 Call me back (phone: +447911123456)", stored in English like
-    the hand-off note; the subject and field names are the flow author's own words."""
+    """The note on top of a ticket's conversation, stored in English like the hand-off note:
+    "Ticket opened by the bot: #12 Call me back (phone: +447911123456)". The subject and field
+    names are the flow author's own words."""
     fields = ", ".join(f"{name}: {value}" for name, value in ticket.fields.items())
     return f"{TICKET_NOTE}#{ticket.id} {ticket.subject}" + (f" ({fields})" if fields else "")
 
 
 def handoff_note(conv: Conversation, reason: str, now: datetime) -> Message:
     """The internal note that tells the agent why the bot handed the customer over."""
-    return _system_note(conv, f"{HANDOFF_NOTE}{reason}", now)
-
-
-def _system_note(conv: Conversation, text: str, now: datetime) -> Message:
-    return Message(
-        conversation_id=conv.id,
-        channel_account_id=conv.channel_account_id,
-        direction=Direction.OUTBOUND.value,
-        author_kind=AuthorKind.SYSTEM.value,
-        text=text,
-        is_internal=True,
-        delivery_status=DeliveryStatus.SENT.value,
-        created_at=now,
-    )
+    return internal_note(conv, f"{HANDOFF_NOTE}{reason}", now)
 
 
 async def _open_ticket(uow: UnitOfWork, conv: Conversation, turn: Turn, now: datetime) -> Ticket:
     assert turn.ticket is not None
-    team_id = conv.team_id
-    if turn.ticket.queue:
-        team_id = await uow.session.scalar(select(Team.id).where(Team.name == turn.ticket.queue)) or team_id
     ticket = Ticket(
         conversation_id=conv.id,
         contact_id=conv.contact_id,
-        team_id=team_id,
+        team_id=await _team_named(uow, turn.ticket.queue) or conv.team_id,
         subject=turn.ticket.subject,
         fields=dict(turn.ticket.fields),
         source="bot",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Select, false, func, or_, select, update
 
@@ -371,19 +372,32 @@ async def contact_conversations(uow: UnitOfWork, contact_id: int) -> list[Conver
     )
 
 
-async def do_transfer_note(uow: UnitOfWork, author_id: int, conv: Conversation, note: str) -> Message:
-    """An internal note explaining a transfer, written as part of the transfer itself."""
-    text = check_message_text(note)
-    message = Message(
+def internal_note(
+    conv: Conversation,
+    text: str,
+    now: datetime,
+    *,
+    author_kind: AuthorKind = AuthorKind.SYSTEM,
+    author_user_id: int | None = None,
+) -> Message:
+    """A note in the conversation's timeline that only staff read (never delivered)."""
+    return Message(
         conversation_id=conv.id,
         channel_account_id=conv.channel_account_id,
         direction=Direction.OUTBOUND.value,
-        author_kind=AuthorKind.AGENT.value,
-        author_user_id=author_id,
+        author_kind=author_kind.value,
+        author_user_id=author_user_id,
         text=text,
         is_internal=True,
         delivery_status=DeliveryStatus.SENT.value,
-        created_at=uow.now(),
+        created_at=now,
+    )
+
+
+async def do_transfer_note(uow: UnitOfWork, author_id: int, conv: Conversation, note: str) -> Message:
+    """An internal note explaining a transfer, written as part of the transfer itself."""
+    message = internal_note(
+        conv, check_message_text(note), uow.now(), author_kind=AuthorKind.AGENT, author_user_id=author_id
     )
     uow.session.add(message)
     await uow.session.flush()

@@ -18,7 +18,6 @@ from sqlalchemy.orm import aliased
 from helpline.domain.conversations import DeliveryStatus
 from helpline.domain.delivery import Delivered, DeliveryOutcome, RetryLater, RetryPolicy, next_attempt_at
 from helpline.domain.flows.runtime import Choice
-from helpline.logs import get_logger
 from helpline.services.conversations import conversation_event
 from helpline.services.enqueue import OutboxStatus
 from helpline.services.receipts import do_apply_pending_receipts
@@ -31,8 +30,6 @@ from helpline.storage.models import (
     OutboxItem,
 )
 from helpline.storage.uow import UnitOfWork
-
-log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +185,8 @@ async def do_record_outcome(
     """Apply one attempt's outcome to the item and its message; tell the consoles.
 
     `keep_provider_id=False` records a delivery without the provider's id: the caller's second
-    try when another delivery, committed meanwhile, took the same id."""
+    try when the unique index refused it (a provider that reuses an id, or an inbound message
+    stored with an invented one). Only that message's receipts then cannot be matched."""
     item = await uow.session.get(OutboxItem, item_id, with_for_update=True)
     if item is None or item.status != OutboxStatus.SENDING.value or item.message_id is None:
         return OutboxStatus(item.status) if item is not None else OutboxStatus.FAILED
@@ -200,8 +198,7 @@ async def do_record_outcome(
         item.status, item.last_error = OutboxStatus.DONE.value, None
         message.delivery_status, message.delivery_error = DeliveryStatus.SENT.value, None
         message.sent_at = now
-        provider_id = outcome.provider_message_id if keep_provider_id else None
-        message.provider_message_id = await _unclaimed_provider_id(uow, message, provider_id)
+        message.provider_message_id = outcome.provider_message_id if keep_provider_id else None
         await do_apply_pending_receipts(uow, message)
     else:
         item.last_error = outcome.reason
@@ -228,28 +225,3 @@ async def do_record_outcome(
         )
     )
     return OutboxStatus(item.status)
-
-
-async def _unclaimed_provider_id(uow: UnitOfWork, message: Message, provider_id: str | None) -> str | None:
-    """The provider's id for the sent message, unless another message of the account holds it.
-
-    A provider that reuses an id (or an inbound message stored with an invented one) must not
-    make the delivery unrecordable: the unique index would refuse the commit, the item would stay
-    "sending" until its lease ran out, and the customer would get the message again. The send is
-    recorded without the id; only its receipts cannot be matched.
-    """
-    if provider_id is None:
-        return None
-    holder = await uow.session.scalar(
-        select(Message.id).where(
-            Message.channel_account_id == message.channel_account_id,
-            Message.provider_message_id == provider_id,
-            Message.id != message.id,
-        )
-    )
-    if holder is None:
-        return provider_id
-    log.warning(
-        "provider_message_id_taken", message_id=message.id, holder_message_id=holder, provider_id=provider_id
-    )
-    return None

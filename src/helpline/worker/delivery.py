@@ -51,6 +51,22 @@ IDLE_SWEEP_SECONDS = 60.0
 KNOWLEDGE_CHECK_SECONDS = 5.0
 
 
+class _Every:
+    """A chore the worker's loop (which turns several times a second) does at most once per
+    `seconds`, the first time at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._next = 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self._seconds
+        return True
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -76,8 +92,8 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._address_kinds = address_kinds()
         self._bot = bot
-        self._next_sweep = 0.0
-        self._next_knowledge_check = 0.0
+        self._idle_sweep = _Every(IDLE_SWEEP_SECONDS)
+        self._knowledge_check = _Every(KNOWLEDGE_CHECK_SECONDS)
 
     def wake(self) -> None:
         """Something was queued: look now instead of at the next poll."""
@@ -172,17 +188,15 @@ class DeliveryWorker:
         return 0.5 + self._jitter()
 
     async def _sweep_idle_sessions(self) -> None:
-        if self._bot is None or time.monotonic() < self._next_sweep:
+        if self._bot is None or not self._idle_sweep.due():
             return
-        self._next_sweep = time.monotonic() + IDLE_SWEEP_SECONDS
         ended = await self._bot.end_idle_sessions()
         if ended:
             log.info("bot_sessions_abandoned", count=ended)
 
     async def _notice_knowledge_changes(self) -> None:
-        if self._bot is None or time.monotonic() < self._next_knowledge_check:
+        if self._bot is None or not self._knowledge_check.due():
             return
-        self._next_knowledge_check = time.monotonic() + KNOWLEDGE_CHECK_SECONDS
         await self._bot.notice_knowledge_changes()
 
     async def _deliver(self, job: DeliveryJob) -> None:
@@ -200,16 +214,17 @@ class DeliveryWorker:
             self.wake()  # maybe due again soon; the poll would find it anyway
 
     async def _record(self, job: DeliveryJob, outcome: DeliveryOutcome) -> OutboxStatus:
-        """Record the outcome; once more without the provider's id if another delivery committed
-        the same id in the meantime (the check before writing cannot see an uncommitted one),
-        rather than leave the item "sending" to be sent again when its lease runs out."""
+        """Record the outcome; once more without the provider's id if another message of the
+        account holds it (the unique index refuses the commit), rather than leave the item
+        "sending" to be sent again when its lease runs out. The index is the one check that also
+        sees a delivery committing at the same moment, so no query is spent on it beforehand."""
         try:
             async with self._make_uow() as uow:
                 status = await do_record_outcome(uow, job.item_id, outcome, self.policy, self._jitter())
                 await uow.commit()
             return status
         except IntegrityError:
-            log.warning("provider_message_id_taken", message_id=job.message_id, at="commit")
+            log.warning("provider_message_id_taken", message_id=job.message_id)
         async with self._make_uow() as uow:
             status = await do_record_outcome(
                 uow, job.item_id, outcome, self.policy, self._jitter(), keep_provider_id=False

@@ -298,7 +298,8 @@ _NO = frozenset(
         "كلا",
     }
 )
-#: What asks for the main menu back, besides its digit and its button's label.
+#: What asks for the main menu back (its digit as typed on any keyboard, after `normalise`),
+#: besides its button's label.
 _MENU_WORDS = frozenset(
     {
         MENU_DIGIT,
@@ -367,8 +368,7 @@ def _says_yes(text: str) -> bool:
 
 def _asks_for_menu(text: str, menu_label: LocalText) -> bool:
     """The customer wants the main menu back: its digit, its button's label, or the words."""
-    typed = normalise(text)
-    return typed in _MENU_WORDS or _typed_key(text) == MENU_DIGIT or _matches_label(text, menu_label)
+    return normalise(text) in _MENU_WORDS or _matches_label(text, menu_label)
 
 
 def _matches_label(text: str, label: LocalText) -> bool:

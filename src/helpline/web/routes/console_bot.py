@@ -585,7 +585,7 @@ async def report_page(
 
 async def article_titles(uow: UnitOfWork, language: str) -> dict[str, str]:
     """Each article's title in `language`, so a report names articles as people wrote them."""
-    return {a.intent: localised(a.title, language) for a in await kb_svc.list_articles(uow)}
+    return {intent: localised(a.title, language) for intent, a in (await kb_articles(uow)).items()}
 
 
 class Counted(BaseModel):
