@@ -1,11 +1,12 @@
-"""The note a bot hand-off leaves is stored in English and read in each agent's language."""
+"""Staff-only notes in the timeline: the one a bot hand-off leaves is stored in English and read
+in each agent's language; the one a transfer carries is the transferring agent's."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from helpline.bootstrap import Container
 from helpline.domain.conversations import Channel
@@ -16,14 +17,13 @@ from helpline.domain.users import Role
 from helpline.services.bot_sessions import handoff_note
 from helpline.services.channel_accounts import do_ensure_channel_account
 from helpline.services.inbound import ingest_inbound
-from helpline.storage.models import Conversation, User
+from helpline.services.users import do_create_team
+from helpline.storage.models import Conversation, Message, User
 from tests.integration.conftest import MakeStaff
 from tests.integration.test_console_channels import sign_in
 
 
-async def test_a_hand_off_note_reads_in_the_agents_language(
-    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
-) -> None:
+async def webchat_conversation(container: Container, visitor: str) -> int:
     async with container.uow() as uow:
         web = await do_ensure_channel_account(uow, Channel.WEBCHAT, "Site")
         await uow.commit()
@@ -33,15 +33,22 @@ async def test_a_hand_off_note_reads_in_the_agents_language(
             channel=Channel.WEBCHAT,
             channel_account_id=web.id,
             identity_kind=IdentityKind.WEBCHAT,
-            identity_value="v-note-1",
+            identity_value=visitor,
             text="какая погода на Марсе",
-            provider_message_id="note-1",
+            provider_message_id=f"{visitor}-1",
             sent_at=datetime.now(UTC),
         ),
     )
+    return stored.conversation_id
+
+
+async def test_a_hand_off_note_reads_in_the_agents_language(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
+) -> None:
+    conversation_id = await webchat_conversation(container, "v-note-1")
     supervisor = await make_staff(Role.SUPERVISOR)
     async with container.uow() as uow:
-        conv = await uow.session.get(Conversation, stored.conversation_id)
+        conv = await uow.session.get(Conversation, conversation_id)
         assert conv is not None
         for reason in (HandoffReason.NOT_SURE.value, "asked for an operator about prizes"):
             uow.session.add(handoff_note(conv, reason, datetime.now(UTC)))
@@ -49,10 +56,31 @@ async def test_a_hand_off_note_reads_in_the_agents_language(
         await uow.commit()
 
     await sign_in(client, supervisor.email)
-    page = (await client.get(f"/console/conversations/{stored.conversation_id}")).text
+    page = (await client.get(f"/console/conversations/{conversation_id}")).text
 
     assert "Передано ботом: бот не уверен в ответе" in page
     assert (
         "Передано ботом: asked for an operator about prizes" in page
     )  # a flow's reason, as its admin wrote it
     assert "Handed over by the bot" not in page
+
+
+async def test_a_transfer_note_is_the_transferring_agents_internal_note(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
+) -> None:
+    conversation_id = await webchat_conversation(container, "v-note-2")
+    supervisor = await make_staff(Role.SUPERVISOR)
+    async with container.uow() as uow:
+        team = await do_create_team(uow, "Payments")
+        await uow.commit()
+    csrf = await sign_in(client, supervisor.email)
+    moved = await client.post(
+        f"/console/conversations/{conversation_id}/assign",
+        data={"csrf_token": csrf, "team_id": str(team.id), "note": "Needs the payments team"},
+    )
+    assert moved.status_code == 303
+    async with container.uow() as uow:
+        note = await uow.session.scalar(select(Message).where(Message.text == "Needs the payments team"))
+    assert note is not None
+    assert (note.author_kind, note.author_user_id) == ("agent", supervisor.id)
+    assert (note.is_internal, note.delivery_status, note.conversation_id) == (True, "sent", conversation_id)
