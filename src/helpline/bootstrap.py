@@ -89,6 +89,7 @@ class Container:
         return UnitOfWork(self.session_factory, self.bus.publish, self.clock)
 
     async def close(self) -> None:
+        await self.bot_brain.stop()
         await self.login_limiter.close()
         await self.visitor_limiter.close()
         await self.http.aclose()

@@ -3,6 +3,7 @@ the knowledge base, and supervisors read the containment report (page and JSON A
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, update
 
 import helpline.flows
 from helpline.bootstrap import Container
+from helpline.bot.faq_bot import BotBrain
 from helpline.domain.users import Role
 from helpline.services.flows import do_activate, do_upload_flow
 from helpline.services.knowledge import do_save_article
@@ -466,6 +468,76 @@ async def test_the_knowledge_page_says_when_the_bot_learns_the_stock_off_topic_q
     own = article_form(csrf, intent="off_topic", kind="out_of_scope", **{"questions.en": "sing me a song"})
     assert (await client.post("/console/admin/knowledge", data=own)).status_code == 303
     assert STOCK_NOTICE not in (await client.get("/console/admin/knowledge")).text
+
+
+LEARNING_NOTICE = re.compile(r'<div id="bot-learning"[^>]*>', re.S)
+
+
+def learning_notice(page: str) -> str:
+    found = LEARNING_NOTICE.search(page)
+    assert found is not None, "no learning notice"
+    return page[found.start() : page.index("</div>", found.end())]
+
+
+async def test_the_knowledge_page_tells_when_customers_get_an_edit(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
+) -> None:
+    admin = await make_staff(Role.ADMIN)
+    csrf = await sign_in(client, admin.email)
+    await client.post("/console/admin/knowledge", data=article_form(csrf, intent="draw_time"))
+    refund = article_form(csrf, intent="refund", **{"questions.en": "how do I get my money back"})
+    assert (await client.post("/console/admin/knowledge", data=refund)).status_code == 303
+
+    waiting = learning_notice((await client.get("/console/admin/knowledge")).text)
+    assert "will be learnt in a few seconds" in waiting
+    assert 'hx-get="/console/admin/knowledge/learning"' in waiting  # the page keeps looking
+
+    await container.bot_brain.get(container.uow)  # the worker's check trains it
+    learnt = learning_notice((await client.get("/console/admin/knowledge/learning")).text)
+    assert "The bot answers with every change" in learnt
+    assert "hx-trigger" not in learnt  # settled: the page stops looking
+
+    edit = article_form(csrf, intent="refund", **{"answer.en": "Refunds take 5 days."})
+    assert (await client.post("/console/admin/knowledge/articles/refund", data=edit)).status_code == 303
+    again = learning_notice((await client.get("/console/admin/knowledge/learning")).text)
+    assert "will be learnt in a few seconds" in again
+    assert "customers get the answers learnt" in again  # the version before still answers
+
+
+async def test_a_failed_learning_is_shown_escaped_and_in_the_consoles_language(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
+) -> None:
+    admin = await make_staff(Role.ADMIN)
+    csrf = await sign_in(client, admin.email)
+    async with container.uow() as uow:
+        await uow.session.execute(update(User).where(User.id == admin.id).values(ui_language="ru"))
+        await uow.commit()
+    await client.post("/console/admin/knowledge", data=article_form(csrf, intent="draw_time"))
+    await client.post("/console/admin/knowledge", data=article_form(csrf, intent="refund"))
+
+    def cannot_learn(questions: Any) -> Any:
+        raise ValueError(f"article {XSS} has no questions")
+
+    brain = BotBrain(cannot_learn)
+    with contextlib.suppress(ValueError):
+        await brain.get(container.uow)
+
+    shown = learning_notice((await client.get("/console/admin/knowledge/learning")).text)
+    assert "Бот не смог изучить последние изменения: ValueError: article" in shown
+    assert XSS not in shown
+    assert "&lt;script&gt;" in shown
+    assert "hx-trigger" not in shown
+
+
+async def test_only_supervisors_read_the_bots_learning(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    agent = await make_staff(Role.AGENT)
+    await sign_in(client, agent.email)
+    assert (await client.get("/console/admin/knowledge/learning")).status_code == 403
+    supervisor = await make_staff(Role.SUPERVISOR)
+    await sign_in(client, supervisor.email)
+    assert (await client.get("/console/admin/knowledge/learning")).status_code == 200
 
 
 async def seed_sessions(container: Container, now: datetime) -> None:

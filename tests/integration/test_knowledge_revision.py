@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -15,6 +15,8 @@ from sqlalchemy import create_engine, event, text
 
 from helpline.bootstrap import Container, build_container
 from helpline.bot.faq_bot import BotBrain, IntentEngine, train_engine
+from helpline.domain.bot_learning import LearningKind, LearningStatus
+from helpline.services.bot_learning import bot_learning_status
 from helpline.services.knowledge import (
     TrainingQuestion,
     do_delete_article,
@@ -23,6 +25,7 @@ from helpline.services.knowledge import (
     knowledge_snapshot,
 )
 from helpline.storage.db import to_sync_url
+from helpline.storage.models import BotTraining
 from helpline.storage.uow import UnitOfWork
 from tests.conftest import make_settings
 from tests.integration.conftest import Clock
@@ -38,6 +41,7 @@ class Trainer:
         self.gate.set()
         self.fail = False
         self.calls = 0
+        self.brains: list[BotBrain] = []
 
     def __call__(self, questions: Sequence[TrainingQuestion]) -> IntentEngine:
         self.calls += 1
@@ -48,15 +52,23 @@ class Trainer:
         self.learnt.append(tuple(questions))
         return train_engine(questions)
 
+    def brain(self) -> BotBrain:
+        """A brain learning with this trainer, stopped before the test's database is closed."""
+        self.brains.append(BotBrain(self))
+        return self.brains[-1]
+
     def utterances(self, intent: str) -> set[str]:
         return {q.utterance for q in self.learnt[-1] if q.intent == intent}
 
 
 @pytest.fixture
-def trainer() -> Iterator[Trainer]:
+async def trainer() -> AsyncIterator[Trainer]:
+    """Requested after the test's container: stops its brains before the container closes."""
     t = Trainer()
     yield t
     t.gate.set()  # a test that failed with the gate closed must not leave the thread waiting
+    for brain in t.brains:
+        await brain.stop()
 
 
 @pytest.fixture
@@ -137,7 +149,7 @@ async def test_an_edit_committed_while_the_bot_reads_the_base_is_learnt_next(
                 admin.execute(text("UPDATE kb_changes SET count = count + 1"))  # as every edit does
 
     try:
-        brain = BotBrain(trainer)
+        brain = trainer.brain()
         first = await brain.get(on_postgres.uow)
         assert edited
         assert "money back please" not in trainer.utterances("refund")
@@ -157,7 +169,7 @@ async def test_edits_wait_for_each_other_so_none_commits_unseen(
     """Edit times are the app's clock, so an edit stamped first could commit last; every edit
     bumps the one change counter in its own transaction, so a second edit waits for the first."""
     marker = await seed(on_postgres)
-    brain = BotBrain(trainer)
+    brain = trainer.brain()
     await brain.get(on_postgres.uow)
 
     first = on_postgres.uow()
@@ -187,7 +199,7 @@ async def test_while_a_new_revision_trains_turns_are_answered_with_the_previous_
     container: Container, trainer: Trainer
 ) -> None:
     marker = await seed(container)
-    brain = BotBrain(trainer)
+    brain = trainer.brain()
     before = await brain.get(container.uow)
 
     trainer.gate.clear()  # the new questions take long to learn
@@ -204,7 +216,7 @@ async def test_while_a_new_revision_trains_turns_are_answered_with_the_previous_
 
 async def test_the_first_classifier_is_waited_for(container: Container, trainer: Trainer) -> None:
     await seed(container)
-    brain = BotBrain(trainer)
+    brain = trainer.brain()
     trainer.gate.clear()
     first = asyncio.create_task(brain.get(container.uow))
     second = asyncio.create_task(brain.get(container.uow))
@@ -222,7 +234,7 @@ async def test_a_failed_training_keeps_the_previous_classifier_and_is_tried_agai
     container: Container, trainer: Trainer
 ) -> None:
     marker = await seed(container)
-    brain = BotBrain(trainer)
+    brain = trainer.brain()
     before = await brain.get(container.uow)
 
     trainer.fail = True
@@ -237,7 +249,7 @@ async def test_a_title_edit_is_served_at_once_without_training(
     container: Container, trainer: Trainer
 ) -> None:
     marker = await seed(container)
-    brain = BotBrain(trainer)
+    brain = trainer.brain()
     await brain.get(container.uow)
 
     await save(container, "hours", "We open at 9.", [f"when are you open {marker}"], title="Opening hours")
@@ -251,7 +263,7 @@ async def test_an_unchanged_base_costs_a_turn_one_row_and_every_edit_is_counted(
     container: Container, trainer: Trainer
 ) -> None:
     marker = await seed(container)
-    brain = BotBrain(trainer)
+    brain = trainer.brain()
     await brain.get(container.uow)
     await brain.get(container.uow)  # the first check after training notes the change count
     statements: list[str] = []
@@ -284,7 +296,7 @@ async def test_an_unchanged_base_costs_a_turn_one_row_and_every_edit_is_counted(
 
 async def test_an_edit_is_learnt_before_any_customer_asks(container: Container, trainer: Trainer) -> None:
     marker = await seed(container)
-    brain = BotBrain(trainer)
+    brain = trainer.brain()
     await brain.get(container.uow)
     await save(container, "refund", "Refunds take 5 days.", [f"how do I get a refund {marker}", "money back"])
 
@@ -298,7 +310,7 @@ async def test_an_edit_is_learnt_before_any_customer_asks(container: Container, 
 
 async def test_noticing_changes_waits_for_no_first_training(container: Container, trainer: Trainer) -> None:
     await seed(container)
-    brain = BotBrain(trainer)
+    brain = trainer.brain()
     trainer.gate.clear()
     async with asyncio.timeout(5):
         await brain.notice_changes(container.uow)  # the warm-up trains the first classifier
@@ -310,7 +322,7 @@ async def test_after_a_failed_training_noticing_changes_starts_none_for_a_while(
 ) -> None:
     """A base that cannot be learnt must not be trained again every few seconds."""
     marker = await seed(container)
-    brain = BotBrain(trainer)
+    brain = trainer.brain()
     before = await brain.get(container.uow)
     trainer.fail = True
     await save(container, "refund", "Refunds take 5 days.", [f"how do I get a refund {marker}", "money back"])
@@ -325,3 +337,85 @@ async def test_after_a_failed_training_noticing_changes_starts_none_for_a_while(
     await asyncio.sleep(0.2)
     assert trainer.calls == calls
     assert (await brain.get(container.uow)) is before  # a customer's turn still tries, and is served
+
+
+async def status(c: Container) -> LearningStatus:
+    async with c.uow() as uow:
+        return await bot_learning_status(uow)
+
+
+async def status_once(c: Container, kind: LearningKind) -> LearningStatus:
+    """The console's status once it is `kind` (a training records itself in the background)."""
+    for _ in range(1500):
+        found = await status(c)
+        if found.kind is kind:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the status never became {kind}: {found}")
+
+
+async def test_each_training_is_recorded_for_the_console(container: Container, trainer: Trainer) -> None:
+    marker = await seed(container)
+    brain = trainer.brain()
+    assert (await status(container)).kind is LearningKind.WAITING
+    await brain.get(container.uow)
+    first = await status(container)
+    assert first.kind is LearningKind.UP_TO_DATE
+    assert first.current is not None
+    assert first.current.examples == len(trainer.learnt[-1])
+
+    trainer.gate.clear()
+    await save(container, "refund", "Refunds take 5 days.", [f"how do I get a refund {marker}", "money back"])
+    await brain.notice_changes(container.uow)
+    during = await status_once(container, LearningKind.LEARNING)
+    assert during.answering == first.current  # customers still get the first version
+
+    trainer.gate.set()
+    await learnt(brain, container.uow, await revision(container))
+    after = await status(container)
+    assert after.kind is LearningKind.UP_TO_DATE
+    assert after.current is not None
+    assert after.current.finished_at is not None
+    assert after.current.started_at >= first.current.started_at
+
+
+async def test_a_failed_training_is_recorded_with_its_reason(container: Container, trainer: Trainer) -> None:
+    marker = await seed(container)
+    brain = trainer.brain()
+    before = await brain.get(container.uow)
+    trainer.fail = True
+    await save(container, "refund", "Refunds take 5 days.", [f"how do I get a refund {marker}", "refund pls"])
+    await brain.notice_changes(container.uow)
+    found = await status_once(container, LearningKind.FAILED)
+    assert found.current is not None
+    assert found.current.error == "RuntimeError: training failed"
+    assert found.answering is not None
+    assert found.answering.revision == before.revision
+
+
+async def test_a_title_edit_is_recorded_as_learnt_at_once(container: Container, trainer: Trainer) -> None:
+    marker = await seed(container)
+    brain = trainer.brain()
+    await brain.get(container.uow)
+    await save(container, "hours", "We open at 9.", [f"when are you open {marker}"], title="Opening hours")
+    await brain.get(container.uow)
+    assert (await status(container)).kind is LearningKind.UP_TO_DATE
+    assert trainer.calls == 1
+
+
+async def test_a_training_that_cannot_be_recorded_still_serves_customers(
+    container: Container, trainer: Trainer
+) -> None:
+    """The records are for the console: a database refusing them costs customers nothing."""
+    await seed(container)
+    async with container.uow() as uow:
+        await uow.session.execute(text("DROP TABLE bot_trainings"))
+        await uow.commit()
+    try:
+        brain = trainer.brain()
+        served = await brain.get(container.uow)
+        assert served.revision == await revision(container)
+    finally:
+        async with container.uow() as uow:
+            await uow.session.run_sync(lambda s: BotTraining.__table__.create(s.connection()))
+            await uow.commit()

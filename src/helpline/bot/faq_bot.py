@@ -15,16 +15,17 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
 
 from helpline.bot.classifier import FORMAT_VERSION as MODEL_FORMAT
 from helpline.bot.classifier import (
     ClassifierSettings,
     IntentClassifier,
     TrainingExample,
+    TrainingReport,
     answer_examples,
     resolve_engine,
 )
@@ -36,7 +37,13 @@ from helpline.domain.conversations import Handler
 from helpline.domain.flows.runtime import Decision as GuessDecision
 from helpline.domain.flows.runtime import FlowRuntime, HandoffReason, IntentGuess, SessionState, Turn
 from helpline.flows.loader import flow_from_data
-from helpline.logs import get_logger
+from helpline.logs import get_logger, scrub_text
+from helpline.services.bot_learning import (
+    LearntFigures,
+    do_record_training_failed,
+    do_record_training_learnt,
+    do_record_training_started,
+)
 from helpline.services.bot_sessions import (
     TurnContext,
     do_apply_turn,
@@ -56,6 +63,8 @@ from helpline.services.knowledge import (
 from helpline.storage.uow import UnitOfWork
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 #: A flow may chain lookups; more than this in one turn is a loop in the flow, not a need.
 MAX_LOOKUPS_PER_TURN = 3
@@ -88,6 +97,18 @@ class ClassifierEngine:
     def guess(self, text: str) -> IntentGuess:
         prediction = self._classifier.predict(text)
         return IntentGuess(prediction.decision, tuple(s.intent for s in prediction.intents))
+
+    @property
+    def report(self) -> TrainingReport | None:
+        return self._classifier.report
+
+
+def learnt_figures(engine: IntentEngine, questions: Sequence[TrainingQuestion]) -> LearntFigures:
+    """What the console shows of a training: its size, and its held-out quality when tuned."""
+    report = engine.report if isinstance(engine, ClassifierEngine) else None
+    if report is None:
+        return LearntFigures(examples=len(questions))
+    return LearntFigures(len(questions), report.tuning_accuracy, report.tuning_oos_recall)
 
 
 def train_engine(questions: Sequence[TrainingQuestion], model_dir: Path | None = None) -> IntentEngine:
@@ -288,13 +309,18 @@ class BotBrain:
         if current is not None and current.revision == snapshot.revision:
             self._checked_changes = changes
             return current
-        engine = self._trained.get(training_set(snapshot))
+        questions = training_set(snapshot)
+        engine = self._trained.get(questions)
         if engine is not None:
+            # Only titles (or nothing the classifier reads) changed: learnt at once.
             self._current = _Brain(snapshot.revision, snapshot, engine)
             self._checked_changes = changes
+            record = _TrainingRecord(make_uow)
+            if await record.started(snapshot.revision):
+                await record.learnt(learnt_figures(engine, questions))
             return self._current
         if self._training is None:
-            self._training = asyncio.create_task(self._learn(snapshot))
+            self._training = asyncio.create_task(self._learn(snapshot, make_uow))
             self._training.add_done_callback(_report_training)
         if current is not None:
             return current
@@ -310,14 +336,30 @@ class BotBrain:
         if self._current is not None and time.monotonic() >= self._quiet_until:
             await self.get(make_uow)
 
-    async def _learn(self, snapshot: KnowledgeSnapshot) -> _Brain:
+    async def stop(self) -> None:
+        """Before the database is closed: a training still running would record its end on a
+        closed pool. Its thread cannot be stopped; its result is dropped."""
+        if (training := self._training) is not None:
+            training.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await training
+
+    async def _learn(self, snapshot: KnowledgeSnapshot, make_uow: Callable[[], UnitOfWork]) -> _Brain:
+        record = _TrainingRecord(make_uow)
         try:
+            await record.started(snapshot.revision)
             training = training_set(snapshot)
-            engine = await asyncio.to_thread(self._train, training)
+            try:
+                engine = await asyncio.to_thread(self._train, training)
+            except Exception as error:
+                await record.failed(scrub_text(f"{type(error).__name__}: {error}"))
+                raise
             if len(self._trained) >= self._KEEP:
                 self._trained.pop(next(iter(self._trained)))
             self._trained[training] = engine
             log.info("bot_trained", revision=snapshot.revision, questions=len(snapshot.questions))
+            # Recorded first: whoever sees the new answers finds the record written.
+            await record.learnt(learnt_figures(engine, training))
             self._current = _Brain(snapshot.revision, snapshot, engine)
             return self._current
         except Exception:
@@ -325,6 +367,37 @@ class BotBrain:
             raise
         finally:
             self._training = None
+
+
+class _TrainingRecord:
+    """One training's progress, recorded for the console. A failure to record is logged, never
+    raised: customers' answers do not depend on it (nor is a training recorded in part)."""
+
+    def __init__(self, make_uow: Callable[[], UnitOfWork]) -> None:
+        self._make_uow = make_uow
+        self._id: int | None = None
+
+    async def started(self, revision: str) -> bool:
+        self._id = await self._write(lambda uow: do_record_training_started(uow, revision))
+        return self._id is not None
+
+    async def learnt(self, figures: LearntFigures) -> None:
+        if (training_id := self._id) is not None:
+            await self._write(lambda uow: do_record_training_learnt(uow, training_id, figures))
+
+    async def failed(self, reason: str) -> None:
+        if (training_id := self._id) is not None:
+            await self._write(lambda uow: do_record_training_failed(uow, training_id, reason))
+
+    async def _write(self, write: Callable[[UnitOfWork], Awaitable[T]]) -> T | None:
+        try:
+            async with self._make_uow() as uow:
+                result = await write(uow)
+                await uow.commit()
+                return result
+        except Exception:
+            log.exception("bot_training_not_recorded")
+            return None
 
 
 def _report_training(task: asyncio.Task[_Brain]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -425,6 +426,24 @@ class BotSession(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BotTraining(Base):
+    """One training of the bot on one revision of the knowledge base: started, then learnt or
+    failed. Read by the console to tell admins when customers get an edit's answers."""
+
+    __tablename__ = "bot_trainings"
+    __table_args__ = (Index("ix_bot_trainings_revision", "revision"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    revision: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    examples: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    oos_recall: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Ticket(Base):

@@ -40,6 +40,7 @@ from helpline.flows.loader import MAX_FLOW_BYTES, Problem, flow_from_data
 from helpline.services import bot_reports as report_svc
 from helpline.services import flows as flow_svc
 from helpline.services import knowledge as kb_svc
+from helpline.services.bot_learning import bot_learning_status
 from helpline.services.users import list_teams
 from helpline.storage.models import KnowledgeArticle, User
 from helpline.storage.uow import UnitOfWork
@@ -490,7 +491,14 @@ async def knowledge_page(request: Request, uow: Uow, principal: Supervisor) -> R
         "console/knowledge.html",
         articles=await kb_svc.list_articles(uow),
         flow_languages=FLOW_LANGUAGES,
+        learning=await bot_learning_status(uow),
     )
+
+
+@knowledge.get("/learning", response_class=HTMLResponse)
+async def learning_fragment(request: Request, uow: Uow, principal: Supervisor) -> Response:
+    """The knowledge page's learning notice, polled by it until nothing more will change."""
+    return render(request, principal, "console/_bot_learning.html", learning=await bot_learning_status(uow))
 
 
 @knowledge.get("/new", response_class=HTMLResponse)

@@ -1,0 +1,77 @@
+"""Trainings of the bot in storage: each process that learns a revision of the knowledge base
+records it, so the console (maybe another process) can tell admins what customers get."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+
+from helpline.domain.bot_learning import LearningStatus, TrainingRecord, TrainingState, learning_status
+from helpline.services.knowledge import knowledge_snapshot
+from helpline.storage.models import BotTraining
+from helpline.storage.uow import UnitOfWork
+
+#: Trainings kept: enough for every process's latest ones; older rows are deleted as new start.
+KEEP_TRAININGS = 200
+#: A failure's text is shown to admins; a long traceback-like message is cut.
+MAX_ERROR_LENGTH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class LearntFigures:
+    examples: int
+    #: Held-out figures of the tuning (None when the model had nothing to tune on).
+    accuracy: float | None = None
+    oos_recall: float | None = None
+
+
+async def do_record_training_started(uow: UnitOfWork, revision: str) -> int:
+    row = BotTraining(revision=revision, state=TrainingState.LEARNING.value, started_at=uow.now())
+    uow.session.add(row)
+    await uow.session.flush()
+    await uow.session.execute(delete(BotTraining).where(BotTraining.id <= row.id - KEEP_TRAININGS))
+    return row.id
+
+
+async def do_record_training_learnt(uow: UnitOfWork, training_id: int, figures: LearntFigures | None) -> None:
+    await uow.session.execute(
+        update(BotTraining)
+        .where(BotTraining.id == training_id)
+        .values(
+            state=TrainingState.LEARNT.value,
+            finished_at=uow.now(),
+            examples=figures.examples if figures else None,
+            accuracy=figures.accuracy if figures else None,
+            oos_recall=figures.oos_recall if figures else None,
+        )
+    )
+
+
+async def do_record_training_failed(uow: UnitOfWork, training_id: int, error: str) -> None:
+    await uow.session.execute(
+        update(BotTraining)
+        .where(BotTraining.id == training_id)
+        .values(state=TrainingState.FAILED.value, finished_at=uow.now(), error=error[:MAX_ERROR_LENGTH])
+    )
+
+
+async def bot_learning_status(uow: UnitOfWork) -> LearningStatus:
+    """The status of the base as it stands in this transaction."""
+    revision = (await knowledge_snapshot(uow)).revision
+    newest = select(BotTraining).order_by(BotTraining.id.desc()).limit(KEEP_TRAININGS)
+    rows = await uow.session.scalars(newest)
+    records = [
+        TrainingRecord(
+            revision=row.revision,
+            state=TrainingState(row.state),
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            examples=row.examples,
+            accuracy=row.accuracy,
+            oos_recall=row.oos_recall,
+            error=row.error,
+        )
+        for row in rows
+    ]
+    return learning_status(revision, records, uow.now())
