@@ -271,6 +271,31 @@ async def test_a_flow_without_the_way_to_an_operator_is_refused_with_its_line(
     assert await count(container, FlowVersion) == 0
 
 
+async def test_a_russian_console_reads_a_flows_problems_in_russian(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
+) -> None:
+    source = LOTTERY.read_text(encoding="utf-8")
+    await seed_articles(container, answer_intents(source))
+    admin = await make_staff(Role.ADMIN)
+    csrf = await sign_in(client, admin.email)
+    async with container.uow() as uow:
+        await uow.session.execute(update(User).where(User.id == admin.id).values(ui_language="ru"))
+        await uow.commit()
+    broken, line = without_operator(source, "draws")
+
+    checked = await client.post("/console/admin/flows/validate", data={"csrf_token": csrf, "source": broken})
+    assert f"строка {line}</a>: в узле «draws» нет пути к оператору" in checked.text
+    assert "has no way to an operator" not in checked.text
+
+    # A JSON Schema problem: the place stays as written, the reason is Russian; languages named.
+    no_arabic = TINY_FLOW.replace(', ar: "مرحبا بك <b>"', "")
+    shape = await client.post("/console/admin/flows/validate", data={"csrf_token": csrf, "source": no_arabic})
+    assert '<code dir="ltr">nodes/main/prompt</code>: здесь обязателен ключ «ar»' in shape.text
+    empty_ru = TINY_FLOW.replace('ru: "Ещё раз"', 'ru: " "')
+    text = await client.post("/console/admin/flows/validate", data={"csrf_token": csrf, "source": empty_ru})
+    assert "нет текста на языке «Русский»" in text.text
+
+
 async def test_the_preview_escapes_what_admins_wrote(
     client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
 ) -> None:

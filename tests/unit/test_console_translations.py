@@ -83,3 +83,64 @@ def test_the_bots_hand_off_notes_and_reasons_are_translated(language: Language) 
         shown = reason(about.format("order_status"))
         assert "order_status" in shown
         assert shown != about.format("order_status"), about
+
+
+def flow_problem_templates() -> set[str]:
+    """Every reason the flow checker and loader can give, read from their source: a reason added
+    there without its translations fails below."""
+    import ast
+
+    import helpline.domain.flows.checks as checks
+    import helpline.flows.loader as loader
+    import helpline.web.routes.console_bot as console_bot
+
+    found: set[str] = set()
+
+    def strings(node: ast.AST) -> set[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {node.value}
+        if isinstance(node, ast.IfExp):
+            return strings(node.body) | strings(node.orelse)
+        return set()
+
+    for module in (checks, loader, console_bot):
+        tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in {
+                "_problem",
+                "problem",
+                "file_problem",
+            }:
+                found |= next((strings(a) for a in node.args if strings(a)), set())
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") in {
+                "_EXPECTED_TYPE",
+                "limits",
+            }:
+                assert isinstance(node.value, ast.Dict)
+                found |= {s for v in node.value.values if v is not None for s in strings(v)}
+    return found - {"{reason}"}  # the library's own rare messages, shown as they are
+
+
+def test_the_flow_checkers_reasons_are_found() -> None:
+    found = flow_problem_templates()
+    assert {
+        "there is no node '{node}'",
+        "expected a list",
+        "must not be empty",
+        "'{key}' is required here",
+    } <= found
+    assert len(found) > 30
+
+
+@pytest.mark.parametrize("language", [Language.RU, Language.AR])
+def test_every_flow_problem_is_translated_with_its_placeholders(language: Language) -> None:
+    import string
+
+    catalogue = translations(language)
+    templates = flow_problem_templates()
+    assert sorted(t for t in templates if catalogue.gettext(t) == t) == []
+
+    def fields(text: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    assert [t for t in templates if fields(catalogue.gettext(t)) != fields(t)] == []

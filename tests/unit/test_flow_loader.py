@@ -52,7 +52,7 @@ def test_digit_zero_that_does_not_hand_off_is_not_the_way_to_an_operator() -> No
 
 def test_missing_translation_unknown_node_and_duplicate_digit_each_point_at_their_line() -> None:
     source = MINIMAL.replace(', ar: "مرحبا"', "").replace("answer: draw_results", "next: nowhere")
-    assert messages(source) == ["line 5: nodes/main/prompt: 'ar' is a required property"]
+    assert messages(source) == ["line 5: nodes/main/prompt: 'ar' is required here"]
     source = MINIMAL.replace("answer: draw_results", "next: nowhere").replace("digit: 1", "digit: 0")
     problems = messages(source)
     assert "line 10: digit 0 is used twice on node 'main'" in problems
@@ -125,7 +125,7 @@ def test_a_phone_field_takes_no_pattern_and_an_unknown_kind_is_refused() -> None
     ]
     (problem,) = messages(reach + node.format(kind="email", extra=""))
     assert problem.startswith("line 18:")
-    assert "'email' is not one of ['text', 'phone']" in problem
+    assert "'email' is not one of: text, phone" in problem
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ def test_a_phone_field_takes_no_pattern_and_an_unknown_kind_is_refused() -> None
         ("name: [unclosed\n", "line 2: not valid YAML"),
         ("- a list\n", "line 1: a flow file must be a mapping"),
         ("a: &x [1]\nb: *x\n", "line 2: aliases (*name) are not allowed in a flow"),
-        ("name: x\n", "line 1: 'nodes' is a required property"),
+        ("name: x\n", "line 1: 'nodes' is required here"),
         # a kilobyte of brackets would exhaust the YAML composer's recursion
         ("name: x\nstart: " + "[" * 600 + "]" * 600 + "\n", "line 2: nested deeper than 32 levels"),
     ],

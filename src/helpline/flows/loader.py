@@ -7,8 +7,9 @@ each value's position), and every problem's path of keys is walked back to a lin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -31,7 +32,9 @@ from helpline.domain.flows.model import (
     Option,
     Step,
 )
-from helpline.flows.schema import FLOW_SCHEMA
+from helpline.flows.schema import FLOW_SCHEMA, STEP_KEYS
+from helpline.flows.schema import ID_PATTERN as _ID_PATTERN
+from helpline.flows.schema import URL_PATTERN as _URL_PATTERN
 
 #: A flow file is a page of YAML, not a data dump; the cap keeps a bad upload cheap to refuse.
 MAX_FLOW_BYTES = 256 * 1024
@@ -48,10 +51,22 @@ _VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
 @dataclass(frozen=True, slots=True)
 class Problem:
     line: int | None
+    #: English, filled in, after the place in the file when there is one (API, CLI, logs).
     message: str
+    #: The reason before its parameters are filled in: what a console translates.
+    template: str = ""
+    params: Mapping[str, str | int] = field(default_factory=dict)
+    #: The path of keys the reason is about ("nodes/main/options/0"), when the reason needs it.
+    where: str = ""
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+def file_problem(line: int | None, template: str, where: str = "", **params: str | int) -> Problem:
+    """A problem of the file at `line`, its reason `template` filled in with `params` in English."""
+    reason = template.format(**params)
+    return Problem(line, f"{where}: {reason}" if where else reason, template, params, where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +86,9 @@ class LoadedFlow:
 def load_flow(source: str, known_articles: Collection[str] | None = None) -> LoadedFlow:
     """Parse and check `source`; `known_articles` also checks the articles it answers with."""
     if len(source.encode("utf-8", "replace")) > MAX_FLOW_BYTES:
-        return LoadedFlow(None, (Problem(None, f"the file is larger than {MAX_FLOW_BYTES // 1024} KiB"),))
+        return LoadedFlow(
+            None, (file_problem(None, "the file is larger than {limit} KiB", limit=MAX_FLOW_BYTES // 1024),)
+        )
     try:
         problem = _structure_problem(source)
         if problem is not None:
@@ -81,15 +98,19 @@ def load_flow(source: str, known_articles: Collection[str] | None = None) -> Loa
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
-        return LoadedFlow(None, (Problem(mark.line + 1 if mark else None, f"not valid YAML: {reason}"),))
+        return LoadedFlow(
+            None, (file_problem(mark.line + 1 if mark else None, "not valid YAML: {reason}", reason=reason),)
+        )
     if not isinstance(data, dict):
-        return LoadedFlow(None, (Problem(1, "a flow file must be a mapping with name, start and nodes"),))
+        return LoadedFlow(
+            None, (file_problem(1, "a flow file must be a mapping with name, start and nodes"),)
+        )
     duplicates = list(islice(_duplicate_keys(root), MAX_PROBLEMS))
     if duplicates:
         return LoadedFlow(None, tuple(duplicates), data)
     schema_problems = sorted(
         (
-            Problem(_line(root, tuple(error.absolute_path)), _schema_message(error))
+            _schema_problem(_line(root, tuple(error.absolute_path)), error)
             # A generated file can break a rule a hundred thousand times: the first ones say enough.
             for error in islice(_VALIDATOR.iter_errors(data), 4 * MAX_PROBLEMS)
         ),
@@ -99,7 +120,7 @@ def load_flow(source: str, known_articles: Collection[str] | None = None) -> Loa
         return LoadedFlow(None, tuple(schema_problems[:MAX_PROBLEMS]), data)
     flow = flow_from_data(data)
     problems = tuple(
-        Problem(_line(root, p.path), p.message)
+        Problem(_line(root, p.path), p.message, p.template, p.params)
         for p in islice(check_flow(flow, known_articles), MAX_PROBLEMS)
     )
     return LoadedFlow(flow, problems, data)
@@ -200,9 +221,10 @@ def _duplicate_keys(node: yaml.Node | None) -> Iterator[Problem]:
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
                 if key.value in seen:
-                    yield Problem(
+                    yield file_problem(
                         key.start_mark.line + 1,
-                        f"'{key.value}' is written twice here; the second would replace the first",
+                        "'{key}' is written twice here; the second would replace the first",
+                        key=key.value,
                     )
                 seen.add(key.value)
             yield from _duplicate_keys(value)
@@ -222,11 +244,11 @@ def _structure_problem(source: str) -> Problem | None:
     for event in yaml.parse(source, Loader=_Loader):
         line = event.start_mark.line + 1 if event.start_mark is not None else 1
         if isinstance(event, yaml.AliasEvent):
-            return Problem(line, "aliases (*name) are not allowed in a flow")
+            return file_problem(line, "aliases (*name) are not allowed in a flow")
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_NESTING:
-                return Problem(line, f"nested deeper than {MAX_NESTING} levels")
+                return file_problem(line, "nested deeper than {limit} levels", limit=MAX_NESTING)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
     return None
@@ -250,20 +272,75 @@ def _line(root: yaml.Node | None, path: Path | Sequence[Any]) -> int | None:
     return line
 
 
-def _schema_message(error: Any) -> str:
+#: What a JSON type is called in a flow file's reasons.
+_EXPECTED_TYPE = {
+    "string": "expected text",
+    "integer": "expected a whole number",
+    "number": "expected a number",
+    "object": "expected keys with values (a mapping)",
+    "array": "expected a list",
+    "boolean": "expected true or false",
+}
+_REQUIRED = re.compile(r"^'(.*)' is a required property$", re.S)
+
+
+def _schema_problem(line: int | None, error: Any) -> Problem:
+    """A JSON Schema error as an admin can act on it, in words a console can translate (the
+    library's own messages are English and quote its internals, such as whole regexes)."""
     where = "/".join(str(p) for p in error.absolute_path)
-    if error.validator == "oneOf" and error.schema is not None and "oneOf" in error.schema:
-        reason = "say what it leads to with exactly one of: " + ", ".join(
-            "'" + k + "'" for k in ("next", "answer", "handoff", "ticket", "lookup")
+    kind, value, instance = error.validator, error.validator_value, error.instance
+
+    def problem(template: str, **params: str | int) -> Problem:
+        return file_problem(line, template, where, **params)
+
+    if kind == "oneOf":
+        return problem(
+            "say what it leads to with exactly one of: {keys}", keys=", ".join(f"'{k}'" for k in STEP_KEYS)
         )
-    elif error.validator == "enum" and isinstance(error.instance, bool):
-        word = "yes" if error.instance else "no"
-        reason = f'YAML reads a bare {word} as true/false: write the key in quotes, as "{word}"'
-    elif error.validator == "pattern" and tuple(error.absolute_path)[-1:] == ("token_env",):
-        reason = (
-            f"the token comes from an environment variable named {LOOKUP_TOKEN_ENV_PREFIX}…, "
-            "set for lookups by whoever runs the server"
+    if kind == "enum" and isinstance(instance, bool):
+        word = "yes" if instance else "no"
+        return problem(
+            'YAML reads a bare {word} as true/false: write the key in quotes, as "{word}"', word=word
         )
-    else:
-        reason = error.message
-    return f"{where}: {reason}" if where else reason
+    if kind == "pattern" and tuple(error.absolute_path)[-1:] == ("token_env",):
+        return problem(
+            "the token comes from an environment variable named {prefix}…, "
+            "set for lookups by whoever runs the server",
+            prefix=LOOKUP_TOKEN_ENV_PREFIX,
+        )
+    if kind == "required" and (missing := _REQUIRED.match(error.message)):
+        return problem("'{key}' is required here", key=missing.group(1))
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        known = set(error.schema.get("properties", {}))
+        extra = ", ".join(repr(k) for k in sorted(map(str, instance)) if k not in known)
+        return problem("not allowed here: {keys}", keys=extra)
+    if kind == "type":
+        wanted = value if isinstance(value, list) else [value]
+        if wanted == ["string", "integer"]:
+            return problem("expected text or a whole number")
+        if len(wanted) == 1 and wanted[0] in _EXPECTED_TYPE:
+            return problem(_EXPECTED_TYPE[wanted[0]])
+    if kind == "enum":
+        return problem(
+            "'{value}' is not one of: {allowed}", value=str(instance), allowed=", ".join(map(str, value))
+        )
+    if kind == "pattern" and value == _ID_PATTERN:
+        return problem(
+            "'{value}' is not a usable id: a letter, then letters, digits, _ or -, at most 64 in all",
+            value=str(instance),
+        )
+    if kind == "pattern" and value == _URL_PATTERN:
+        return problem("the address must start with http:// or https://")
+    limits = {
+        "minLength": "must not be empty" if value == 1 else "must be at least {limit} characters long",
+        "maxLength": "must be at most {limit} characters long",
+        "minItems": "must have at least {limit} items" if value != 1 else "must not be empty",
+        "maxItems": "must have at most {limit} items",
+        "minProperties": "must not be empty" if value == 1 else "must have at least {limit} entries",
+        "maxProperties": "must have at most {limit} entries",
+        "maximum": "must be at most {limit}",
+        "exclusiveMinimum": "must be more than {limit}",
+    }
+    if kind in limits and isinstance(value, int | float):
+        return problem(limits[kind], limit=str(value))
+    return problem("{reason}", reason=error.message)  # rare enough to stay in the library's English

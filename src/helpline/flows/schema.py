@@ -7,7 +7,9 @@ from typing import Any
 from helpline.domain.flows.model import FLOW_LANGUAGES, LOOKUP_TOKEN_ENV_PREFIX
 from helpline.domain.flows.phrases import DEFAULT_PHRASES
 
-_ID = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$"}
+ID_PATTERN = "^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+URL_PATTERN = "^https?://"
+_ID = {"type": "string", "pattern": ID_PATTERN}
 
 _TEXT: dict[str, Any] = {
     "type": "object",
@@ -65,7 +67,7 @@ FLOW_SCHEMA: dict[str, Any] = {
             "additionalProperties": {
                 "type": "object",
                 "properties": {
-                    "url": {"type": "string", "pattern": "^https?://", "maxLength": 2000},
+                    "url": {"type": "string", "pattern": URL_PATTERN, "maxLength": 2000},
                     "token_env": {"type": "string", "pattern": f"^{LOOKUP_TOKEN_ENV_PREFIX}[A-Z0-9_]+$"},
                     "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
                 },

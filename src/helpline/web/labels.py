@@ -8,10 +8,11 @@ in the ru and ar catalogues (a unit test holds that).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from helpline.domain.errors import DomainError
 from helpline.domain.flows.runtime import HandoffReason, HandoffReasonAbout
+from helpline.flows.loader import Problem
 from helpline.services.bot_sessions import HANDOFF_NOTE, TICKET_NOTE
 
 LABELS: dict[str, str] = {
@@ -122,11 +123,31 @@ def problem_teller(gettext: Callable[[str], str]) -> Callable[[DomainError], str
         return label(value)
 
     def problem(error: DomainError) -> str:
-        if not error.params:
-            return gettext(error.template)
-        try:
-            return gettext(error.template).format(**{k: named(v) for k, v in error.params.items()})
-        except (KeyError, IndexError, ValueError):  # a translation that lost a placeholder
-            return error.reason
+        return _translated(
+            gettext, error.template, {k: named(v) for k, v in error.params.items()}, error.reason
+        )
 
     return problem
+
+
+def flow_problem_teller(gettext: Callable[[str], str]) -> Callable[[Problem], str]:
+    """`flow_problem(p)` for templates: a flow file's problem in the reader's language, without its
+    place (the template shows the line and the path of keys). Only a language parameter is a code
+    to name: node ids, keys and values are the admin's own words."""
+    label = labeller(gettext)
+
+    def flow_problem(found: Problem) -> str:
+        params = {k: label(v) if k == "language" else str(v) for k, v in found.params.items()}
+        english = found.template.format(**found.params) if found.template else found.message
+        return _translated(gettext, found.template or found.message, params, english)
+
+    return flow_problem
+
+
+def _translated(gettext: Callable[[str], str], template: str, params: Mapping[str, str], english: str) -> str:
+    if not params:
+        return gettext(template)
+    try:
+        return gettext(template).format(**params)
+    except (KeyError, IndexError, ValueError):  # a translation that lost a placeholder
+        return english

@@ -8,8 +8,8 @@ offers the way to an operator on the phone's 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from helpline.domain.flows.model import (
     FLOW_LANGUAGES,
@@ -35,7 +35,15 @@ Path = tuple[str | int, ...]
 @dataclass(frozen=True, slots=True)
 class FlowProblem:
     path: Path
+    #: English, filled in (the API's and the logs' text).
     message: str
+    #: The message before its parameters are filled in: what a console translates.
+    template: str = ""
+    params: Mapping[str, str | int] = field(default_factory=dict)
+
+
+def _problem(path: Path, template: str, **params: str | int) -> FlowProblem:
+    return FlowProblem(path, template.format(**params), template, params)
 
 
 def check_flow(flow: Flow, known_articles: Collection[str] | None = None) -> list[FlowProblem]:
@@ -46,17 +54,17 @@ def check_flow(flow: Flow, known_articles: Collection[str] | None = None) -> lis
     """
     problems: list[FlowProblem] = []
     if flow.start not in flow.nodes:
-        problems.append(FlowProblem(("start",), f"the start node '{flow.start}' is not defined"))
+        problems.append(_problem(("start",), "the start node '{node}' is not defined", node=flow.start))
     for node_id, node in flow.nodes.items():
         problems.extend(_check_node(flow, node_id, node, known_articles))
     for name, endpoint in flow.lookups.items():
         if not math.isfinite(endpoint.timeout_seconds):  # .nan passes the schema's bounds
             problems.append(
-                FlowProblem(("lookups", name, "timeout_seconds"), "the timeout must be a number of seconds")
+                _problem(("lookups", name, "timeout_seconds"), "the timeout must be a number of seconds")
             )
     for key, text in flow.phrases.items():
         problems.extend(
-            FlowProblem(("phrases", key, language), f"the text in '{language}' is empty")
+            _problem(("phrases", key, language), "the text in '{language}' is empty", language=language)
             for language, value in text.items()
             if not str(value).strip()
         )
@@ -71,32 +79,42 @@ def _check_node(
     yield from _check_text((*base, "prompt"), node.prompt)
     operator = node.option_by_digit(OPERATOR_DIGIT)
     if operator is None or not operator.is_operator:
-        yield FlowProblem(
+        yield _problem(
             (*base, "options"),
-            f"node '{node_id}' has no way to an operator: add an option with digit 0 and a handoff",
+            "node '{node}' has no way to an operator: add an option with digit 0 and a handoff",
+            node=node_id,
         )
     seen: set[str] = set()
     for index, option in enumerate(node.options):
         where: Path = (*base, "options", index)
         if option.digit not in PHONE_DIGITS:
-            yield FlowProblem((*where, "digit"), f"'{option.digit}' is not a phone key (0-9, * or #)")
+            yield _problem(
+                (*where, "digit"), "'{digit}' is not a phone key (0-9, * or #)", digit=option.digit
+            )
         elif option.digit in seen:
-            yield FlowProblem((*where, "digit"), f"digit {option.digit} is used twice on node '{node_id}'")
+            yield _problem(
+                (*where, "digit"),
+                "digit {digit} is used twice on node '{node}'",
+                digit=option.digit,
+                node=node_id,
+            )
         seen.add(option.digit)
         yield from _check_text((*where, "label"), option.label)
         yield from _check_step(flow, where, option.step, known_articles)
     if node.collect is not None:
         where = (*base, "collect")
         if node.collect.kind is FieldKind.PHONE and node.collect.pattern is not None:
-            yield FlowProblem(
+            yield _problem(
                 (*where, "pattern"), "a phone field is checked as a phone number: leave the pattern out"
             )
         elif node.collect.pattern is not None:
             try:
                 compile_pattern(node.collect.pattern)
             except PatternError as exc:  # a{4294967296}, ((((…, (?=…), \1
-                yield FlowProblem(
-                    (*where, "pattern"), f"the pattern is not a valid regular expression: {exc}"
+                yield _problem(
+                    (*where, "pattern"),
+                    "the pattern is not a valid regular expression: {reason}",
+                    reason=str(exc),
                 )
         if node.collect.invalid:  # when written at all, in every language like any other text
             yield from _check_text((*where, "invalid"), node.collect.invalid)
@@ -107,22 +125,26 @@ def _check_step(
     flow: Flow, where: Path, step: Step, known_articles: Collection[str] | None
 ) -> Iterator[FlowProblem]:
     if isinstance(step, GoTo) and step.node not in flow.nodes:
-        yield FlowProblem((*where, "next"), f"there is no node '{step.node}'")
+        yield _problem((*where, "next"), "there is no node '{node}'", node=step.node)
     elif (
         isinstance(step, AnswerArticle) and known_articles is not None and step.article not in known_articles
     ):
-        yield FlowProblem((*where, "answer"), f"the knowledge base has no article '{step.article}'")
+        yield _problem(
+            (*where, "answer"), "the knowledge base has no article '{article}'", article=step.article
+        )
     elif isinstance(step, CreateTicket) and step.done:
         yield from _check_text((*where, "ticket", "done"), step.done)
     elif isinstance(step, Lookup):
         if _chained_lookups(step) > MAX_CHAINED_LOOKUPS:
-            yield FlowProblem(
-                (*where, "lookup"), f"at most {MAX_CHAINED_LOOKUPS} lookups may follow one another"
+            yield _problem(
+                (*where, "lookup"),
+                "at most {limit} lookups may follow one another",
+                limit=MAX_CHAINED_LOOKUPS,
             )
             return
         if step.name not in flow.lookups:
-            yield FlowProblem(
-                (*where, "lookup", "name"), f"the lookup '{step.name}' is not defined in lookups"
+            yield _problem(
+                (*where, "lookup", "name"), "the lookup '{name}' is not defined in lookups", name=step.name
             )
         yield from _check_text((*where, "lookup", "found"), step.found)
         yield from _check_text((*where, "lookup", "missing"), step.missing)
@@ -139,7 +161,7 @@ def _chained_lookups(step: Step) -> int:
 def _check_text(where: Path, text: LocalText) -> Iterator[FlowProblem]:
     for language in FLOW_LANGUAGES:
         if not text.get(language, "").strip():
-            yield FlowProblem((*where, language), f"the text in '{language}' is missing")
+            yield _problem((*where, language), "the text in '{language}' is missing", language=language)
 
 
 def _targets(step: Step) -> Iterator[str]:
@@ -164,4 +186,4 @@ def _unreachable(flow: Flow) -> Iterator[FlowProblem]:
                     todo.append(target)
     for node_id in flow.nodes:
         if node_id not in reached:
-            yield FlowProblem(("nodes", node_id), f"node '{node_id}' cannot be reached from the start")
+            yield _problem(("nodes", node_id), "node '{node}' cannot be reached from the start", node=node_id)

@@ -36,7 +36,7 @@ from helpline.domain.flows.model import (
 )
 from helpline.domain.flows.runtime import Article
 from helpline.domain.flows.voice import spoken_menu
-from helpline.flows.loader import MAX_FLOW_BYTES, Problem, flow_from_data
+from helpline.flows.loader import MAX_FLOW_BYTES, Problem, file_problem, flow_from_data
 from helpline.services import bot_reports as report_svc
 from helpline.services import flows as flow_svc
 from helpline.services import knowledge as kb_svc
@@ -275,11 +275,11 @@ async def submitted_source(pasted: str, upload: UploadFile | None) -> tuple[str,
         return pasted, ()
     raw = await upload.read(MAX_FLOW_BYTES + 1)
     if len(raw) > MAX_FLOW_BYTES:
-        return "", (Problem(None, f"the file is larger than {MAX_FLOW_BYTES // 1024} KiB"),)
+        return "", (file_problem(None, "the file is larger than {limit} KiB", limit=MAX_FLOW_BYTES // 1024),)
     try:
         return raw.decode("utf-8-sig"), ()
     except UnicodeDecodeError:
-        return "", (Problem(None, "the file is not UTF-8 text"),)
+        return "", (file_problem(None, "the file is not UTF-8 text"),)
 
 
 Pasted = Annotated[str, Form()]
