@@ -277,6 +277,46 @@ def test_the_main_menu_is_one_word_away_from_a_clarifying_question(runtime: Flow
     assert back.state.awaiting is Awaiting.MENU
 
 
+@pytest.mark.parametrize(
+    ("language", "reply"),
+    [
+        ("en", "ok, main menu please"),
+        ("en", "thanks! back to the menu"),
+        ("ru", "спасибо, в главное меню"),
+        ("ru", "ок, меню пожалуйста"),
+        ("ar", "شكرا، القائمة الرئيسية من فضلك"),
+    ],
+)
+def test_thanks_with_the_menu_after_an_answer_is_a_yes_and_the_menu(
+    runtime: FlowRuntime, language: str, reply: str
+) -> None:
+    answered = runtime.handle(runtime.handle(runtime.start(language).state, "1").state, "2")
+    assert answered.state.awaiting is Awaiting.CONFIRM
+    assert not runtime.needs_intent(answered.state, reply)
+    turn = runtime.handle(answered.state, reply)
+    assert turn.outcome is Outcome.ANSWERED_CONFIRMED
+    assert turn.handoff is None
+    assert turn.state.node == runtime.flow.start
+    assert turn.state.awaiting is Awaiting.MENU
+    assert turn.replies[0].text == runtime.handle(answered.state, "1").replies[0].text  # "glad"
+    assert turn.replies[-1].choices  # the main menu's buttons
+
+
+@pytest.mark.parametrize("reply", ["main menu please", "назад в меню, пожалуйста", "رجعني القائمة"])
+def test_the_menu_asked_for_politely_after_an_answer_is_no_verdict(runtime: FlowRuntime, reply: str) -> None:
+    answered = runtime.handle(runtime.handle(runtime.start("en").state, "1").state, "2")
+    turn = runtime.handle(answered.state, reply)
+    assert turn.outcome is None
+    assert turn.handoff is None
+    assert turn.state.node == runtime.flow.start
+
+
+def test_a_question_about_a_menu_is_a_question(runtime: FlowRuntime) -> None:
+    answered = runtime.handle(runtime.handle(runtime.start("en").state, "1").state, "2")
+    assert runtime.needs_intent(answered.state, "ok, what is on the menu?")
+    assert runtime.needs_intent(answered.state, "the menu of the app is broken")
+
+
 @pytest.mark.parametrize("pending", ["confirm", "clarify"])
 def test_after_a_miss_the_menu_shown_is_the_menu_that_counts(runtime: FlowRuntime, pending: str) -> None:
     state = runtime.start("en").state

@@ -366,9 +366,35 @@ def _says_yes(text: str) -> bool:
     return bool(thanks) and all(w in _THANKS or _THANKS_EMOJI.issuperset(w) for w in thanks)
 
 
+#: Words around a request for the menu that do not change it: "ok, main menu please",
+#: "спасибо, в главное меню", "شكرا، القائمة من فضلك".
+_MENU_COURTESY = _words(
+    """
+    please pls plz go take me back show open the to
+    пожалуйста пжл плиз давай покажи открой верни вернуться назад
+    من فضلك لو سمحت رجعني ارجع ارجعني الى إلى افتح
+    """
+)
+
+
 def _asks_for_menu(text: str, menu_label: LocalText) -> bool:
-    """The customer wants the main menu back: its digit, its button's label, or the words."""
-    return normalise(text) in _MENU_WORDS or _matches_label(text, menu_label)
+    """The customer wants the main menu back: its digit, its button's label, or the words, with
+    thanks and courtesy around them ("thanks, main menu please"). A question is not a request:
+    "what is on the menu?" is asked of the bot."""
+    typed = normalise(text)
+    if typed in _MENU_WORDS or _matches_label(text, menu_label):
+        return True
+    if "?" in text or "؟" in text:
+        return False
+    words = typed.split()
+    kept = [w for w in words if w not in _MENU_COURTESY and w not in _THANKS and w not in _THANKS_FILLER]
+    return len(kept) < len(words) and " ".join(kept) in _MENU_WORDS
+
+
+def _thanks_before_menu(text: str) -> bool:
+    """A request for the menu that also says the answer helped: "thanks, menu", "ок, в меню"."""
+    words = normalise(text).split()
+    return _NO.isdisjoint(words) and any(w in _THANKS for w in words)
 
 
 def _matches_label(text: str, label: LocalText) -> bool:
@@ -416,6 +442,12 @@ class FlowRuntime:
             return self.start(state.language)
         if state.awaiting is Awaiting.CONFIRM:
             typed = normalise(text)
+            if typed not in ("1", "2") and _asks_for_menu(text, self._menu()):
+                shown = self._show(state, self.flow.start_node, ())
+                if not _thanks_before_menu(text):
+                    return shown
+                glad = BotReply(self._phrase("glad", state))
+                return replace(shown, replies=(glad, *shown.replies), outcome=Outcome.ANSWERED_CONFIRMED)
             if _matches_label(text, self._no()) or typed == "2" or _says_no(text):
                 return self._handoff(state, Handoff(reason=HandoffReason.ANSWER_DID_NOT_HELP), ())
             if typed == "1" or _matches_label(text, self._yes()) or _says_yes(text):
@@ -424,8 +456,6 @@ class FlowRuntime:
                     state=replace(state, awaiting=Awaiting.MENU, candidates=()),
                     outcome=Outcome.ANSWERED_CONFIRMED,
                 )
-            if _asks_for_menu(text, self._menu()):
-                return self._show(state, self.flow.start_node, ())
         if state.awaiting is Awaiting.CLARIFY:
             chosen = self._clarify_choice(state, text)
             if chosen is not None:
