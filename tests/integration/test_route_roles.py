@@ -10,6 +10,7 @@ import itertools
 import re
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
@@ -176,3 +177,17 @@ def test_anonymous_gets_401_and_weaker_roles_get_403(
                 agent = {"Authorization": f"Bearer {tc.portal.call(seed)[Role.AGENT]}"}
                 with tc.websocket_connect(route.path, headers=agent) as ws:
                     assert ws.receive_json()["type"] == "hello"
+
+
+async def test_the_favicon_is_the_products_icon(sqlite_template: Any, tmp_path: Any) -> None:
+    """Browsers ask for /favicon.ico on pages that name no icon: a 404 in every access log."""
+    container = build_container(make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db"))
+    app = create_app(container)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        icon = await client.get("/favicon.ico", follow_redirects=True)
+        login = await client.get("/login")
+    await container.close()
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg")
+    assert '<link rel="icon" href="/static/helpline.svg"' in login.text

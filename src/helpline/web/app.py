@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from helpline import __version__
@@ -95,6 +95,12 @@ def create_app(container: Container, *, own_container: bool = True, server_proce
         app.include_router(router)
     install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> RedirectResponse:
+        """Browsers ask for it on every page that names no icon (a JSON URL, the API docs)."""
+        return RedirectResponse("/static/helpline.svg", status_code=301)
+
     app.add_middleware(WidgetCORS, origins=container.settings.widget_origins)
     app.add_middleware(HttpMetrics, registry=container.metrics)
     return app

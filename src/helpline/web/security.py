@@ -32,6 +32,7 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_ROUTES: Final = frozenset(
     {
         ("GET", "/healthz"),
+        ("GET", "/favicon.ico"),
         # Providers' webhooks: authenticated by the provider's signature or secret instead.
         ("POST", "/webhooks/{channel}/{account_id}"),
         ("GET", "/webhooks/{channel}/{account_id}"),
