@@ -311,6 +311,46 @@ def test_the_menu_asked_for_politely_after_an_answer_is_no_verdict(runtime: Flow
     assert turn.state.node == runtime.flow.start
 
 
+@pytest.mark.parametrize(("language", "reply"), [("en", "menu"), ("ru", "главное меню"), ("ar", "القائمة")])
+def test_the_menu_asked_for_at_the_menu_is_shown_again_not_handed_off(
+    runtime: FlowRuntime, language: str, reply: str
+) -> None:
+    start = runtime.start(language).state
+    assert not runtime.needs_intent(start, reply)
+    turn = runtime.handle(start, reply, guess=IntentGuess(Decision.HANDOFF, ()))
+    assert turn.handoff is None
+    assert turn.state.node == runtime.flow.start
+    assert turn.state.awaiting is Awaiting.MENU
+    assert turn.replies[-1].choices
+
+
+def test_the_menu_asked_for_in_another_language_or_while_a_field_is_asked_for(runtime: FlowRuntime) -> None:
+    order = runtime.handle(runtime.start("en").state, "3").state
+    assert order.awaiting is Awaiting.FIELD
+    back = runtime.handle(order, "главное меню")
+    assert back.handoff is None
+    assert back.state.node == runtime.flow.start
+    nine = runtime.handle(order, "9")  # the node's own option: the same menu, by its key
+    assert nine.state.node == runtime.flow.start
+
+
+@pytest.mark.parametrize(
+    ("reply", "wanted"),
+    [("the second one", 1), ("второй", 1), ("الثاني", 1), ("first please", 0), ("первый вариант", 0)],
+)
+def test_a_clarifying_choice_named_by_its_place_is_taken(
+    runtime: FlowRuntime, reply: str, wanted: int
+) -> None:
+    candidates = ("draw_results", "next_draw_schedule")
+    clarify = runtime.handle(
+        runtime.start("en").state, "draw", guess=IntentGuess(Decision.CLARIFY, candidates)
+    )
+    assert not runtime.needs_intent(clarify.state, reply)
+    turn = runtime.handle(clarify.state, reply)
+    assert turn.answered == candidates[wanted]
+    assert turn.handoff is None
+
+
 def test_a_question_about_a_menu_is_a_question(runtime: FlowRuntime) -> None:
     answered = runtime.handle(runtime.handle(runtime.start("en").state, "1").state, "2")
     assert runtime.needs_intent(answered.state, "ok, what is on the menu?")

@@ -391,6 +391,37 @@ def _asks_for_menu(text: str, menu_label: LocalText) -> bool:
     return len(kept) < len(words) and " ".join(kept) in _MENU_WORDS
 
 
+#: A choice among the clarifying question's articles named by its place: "the second one".
+_ORDINALS: dict[str, int] = {
+    **dict.fromkeys(
+        ("first", "1st", "первый", "первая", "первое", "первую", "الاول", "الأول", "الاولى", "الأولى"), 1
+    ),
+    **dict.fromkeys(
+        ("second", "2nd", "второй", "вторая", "второе", "вторую", "الثاني", "الثانية", "التاني"), 2
+    ),
+}
+#: Words around an ordinal that do not change which choice it names.
+_ORDINAL_FILLER = _words(
+    """
+    the one option article answer please pls i want mean choose take
+    вариант статья статью ответ пожалуйста мне нужен нужна нужно выбираю хочу давайте
+    الخيار المقال الجواب من فضلك اختار أختار اريد أريد ابي أبي
+    """
+)
+
+
+def _position_named(text: str) -> int | None:
+    words = [w for w in normalise(text).split() if w not in _ORDINAL_FILLER]
+    return _ORDINALS.get(words[0]) if len(words) == 1 else None
+
+
+def _asks_for_menu_in_words(text: str, menu_label: LocalText) -> bool:
+    """The menu asked for in words, as any node takes it: "menu", "главное меню". Its digit counts
+    only where the menu is offered on it (the clarifying and "did it help?" questions): elsewhere
+    the node's own 9, or a 9 that is part of an answer, is meant."""
+    return normalise(text) != MENU_DIGIT and _asks_for_menu(text, menu_label)
+
+
 def _thanks_before_menu(text: str) -> bool:
     """A request for the menu that also says the answer helped: "thanks, menu", "ок, в меню"."""
     words = normalise(text).split()
@@ -424,6 +455,8 @@ class FlowRuntime:
     def needs_intent(self, state: SessionState, text: str) -> bool:
         """Whether `text` will be read as a free question, so the adapter should classify it."""
         if asks_for_operator(text) or self._picked_option(state, text) is not None:
+            return False
+        if _asks_for_menu_in_words(text, self._menu()):
             return False
         if state.awaiting in (Awaiting.CONFIRM, Awaiting.CLARIFY) and self._answers_pending(state, text):
             return False
@@ -476,6 +509,8 @@ class FlowRuntime:
         option = self._picked_option(state, text)
         if option is not None:
             return self._run(replace(state, misses=0), option, ())
+        if _asks_for_menu_in_words(text, self._menu()):
+            return self._show(state, self.flow.start_node, ())
         if node.collect is not None:
             return self._collect(state, node, text)
         if node.faq and guess is not None:
@@ -636,10 +671,12 @@ class FlowRuntime:
         return self._clarify_choice(state, text) is not None
 
     def _clarify_choice(self, state: SessionState, text: str) -> str | None:
-        typed = normalise(text)
+        typed, named = normalise(text), _position_named(text)
         for position, article_id in enumerate(state.candidates, start=1):
             article = self.articles.get(article_id)
-            if typed == str(position) or (article is not None and _matches_label(text, article.title)):
+            if typed == str(position) or named == position:
+                return article_id
+            if article is not None and _matches_label(text, article.title):
                 return article_id
         return None
 
