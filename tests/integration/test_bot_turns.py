@@ -31,7 +31,13 @@ from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundMessage
 from helpline.domain.users import Role
 from helpline.flows.loader import load_flow
-from helpline.services.bot_sessions import TurnContext, do_apply_turn, do_end_idle_sessions, load_turn
+from helpline.services.bot_sessions import (
+    TurnContext,
+    do_apply_turn,
+    do_end_idle_sessions,
+    load_turn,
+    people_online,
+)
 from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.conversations import do_agent_reply
 from helpline.services.flows import do_activate, do_upload_flow
@@ -43,8 +49,8 @@ from helpline.services.knowledge import (
     get_article,
     list_articles,
 )
-from helpline.services.users import do_create_team
-from helpline.storage.models import BotSession, Contact, Conversation, Message, OutboxItem, Ticket
+from helpline.services.users import UserSpec, do_create_team, do_create_user
+from helpline.storage.models import BotSession, Contact, Conversation, Message, OutboxItem, TeamMember, Ticket
 from helpline.web.routes.widget import widget_messages
 from tests.conftest import make_settings
 from tests.fakes.serving import serving_in_thread
@@ -210,7 +216,18 @@ async def test_a_question_in_arabic_is_answered_in_arabic(bot_container: Contain
     assert contact.language == "ar"
 
 
+async def staff(c: Container, email: str, *, online: bool, team_ids: tuple[int, ...] = ()) -> None:
+    async with c.uow() as uow:
+        user = await do_create_user(
+            uow, UserSpec(email=email, name=email, password="x" * 12, role=Role.AGENT)
+        )
+        user.presence = "online" if online else "offline"
+        uow.session.add_all(TeamMember(team_id=t, user_id=user.id) for t in team_ids)
+        await uow.commit()
+
+
 async def test_a_low_confidence_question_is_handed_off_not_answered(bot_container: Container) -> None:
+    await staff(bot_container, "online@bot.test", online=True)
     chat = await webchat(bot_container)
     await chat.say("привет")
     replies = await chat.say("какая погода будет завтра на Марсе и почём нынче картошка")
@@ -234,6 +251,7 @@ async def test_a_low_confidence_question_is_handed_off_not_answered(bot_containe
 
 
 async def test_operator_word_mid_flow_reaches_people_with_the_transcript(bot_container: Container) -> None:
+    await staff(bot_container, "online@bot.test", online=True)
     chat = await webchat(bot_container)
     await chat.say("hi")
     (order_prompt,) = await chat.say("3")
@@ -256,6 +274,35 @@ async def test_operator_word_mid_flow_reaches_people_with_the_transcript(bot_con
         "bot",
         "system",
     ]
+
+
+async def test_with_nobody_online_the_customer_is_told_so_and_still_waits_for_people(
+    bot_container: Container,
+) -> None:
+    await staff(bot_container, "away@bot.test", online=False)
+    chat = await webchat(bot_container)
+    await chat.say("hello")
+    (said,) = await chat.say("operator")
+    assert said.text.startswith("All our operators are offline right now")
+    conv = await chat.conversation()
+    assert conv.handler == "agents"
+    assert conv.status == "open"
+    (session,) = await chat.sessions()
+    assert session.outcome == "handed_off"
+
+
+async def test_someone_online_counts_only_in_the_team_a_hand_off_names(bot_container: Container) -> None:
+    async with bot_container.uow() as uow:
+        billing = await do_create_team(uow, "Billing", "", [], [])
+        sales = await do_create_team(uow, "Sales", "", [], [])
+        await uow.commit()
+    await staff(bot_container, "sales@bot.test", online=True, team_ids=(sales.id,))
+    await staff(bot_container, "billing@bot.test", online=False, team_ids=(billing.id,))
+    async with bot_container.uow() as uow:
+        assert not await people_online(uow, "Billing")
+        assert await people_online(uow, "Sales")
+        assert await people_online(uow, None)  # a shared inbox: anyone online sees it
+        assert await people_online(uow, "No such team")
 
 
 async def test_a_collected_order_number_becomes_a_ticket(bot_container: Container) -> None:

@@ -704,3 +704,15 @@ def test_no_more_lookups_in_a_row_than_a_turn_runs() -> None:
     assert load_flow(lookup_flow("ok", chain=3)).ok
     problems = [str(p) for p in load_flow(lookup_flow("ok", chain=4)).problems]
     assert problems == ["line 8: at most 3 lookups may follow one another"]
+
+
+def test_a_hand_off_nobody_is_online_for_says_so_and_nothing_else_changes(runtime: FlowRuntime) -> None:
+    start = runtime.start("ru")
+    handed = runtime.handle(start.state, "оператор")
+    unstaffed = runtime.unstaffed(handed)
+    assert unstaffed.handoff == handed.handoff
+    assert unstaffed.state == handed.state
+    assert unstaffed.outcome is handed.outcome
+    assert [r.text for r in unstaffed.replies] != [r.text for r in handed.replies]
+    assert unstaffed.replies[-1].text.startswith("Сейчас все операторы не в сети")
+    assert runtime.unstaffed(start) == start  # a turn without a hand-off is left as it is

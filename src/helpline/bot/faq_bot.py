@@ -52,6 +52,7 @@ from helpline.services.bot_sessions import (
     do_hand_to_agents,
     initial_state,
     load_turn,
+    people_online,
 )
 from helpline.services.knowledge import (
     OOS_INTENT,
@@ -450,6 +451,10 @@ class BotTurnRunner:
         turns = [self._first_turn(runtime, brain.engine, ctx, previous, language)]
         while turns[-1].lookup is not None and len(turns) <= MAX_LOOKUPS_PER_TURN:
             turns.append(await self._resume_lookup(runtime, turns[-1]))
+        if (handoff := turns[-1].handoff) is not None:
+            async with self._make_uow() as uow:
+                if not await people_online(uow, handoff.queue):
+                    turns[-1] = runtime.unstaffed(turns[-1])
         async with self._make_uow() as uow:
             await do_apply_turn(uow, ctx, turns, language, detected=detected)
             await uow.commit()

@@ -24,6 +24,7 @@ from helpline.domain.conversations import (
     check_status_change,
 )
 from helpline.domain.flows.runtime import BotReply, Outcome, SessionState, SessionStatus, Turn
+from helpline.domain.users import Presence
 from helpline.services.conversations import conversation_event, do_bot_steps_back, internal_note
 from helpline.services.enqueue import OutboxStatus, do_enqueue_message, needs_delivery
 from helpline.storage.models import (
@@ -34,7 +35,9 @@ from helpline.storage.models import (
     Message,
     OutboxItem,
     Team,
+    TeamMember,
     Ticket,
+    User,
 )
 from helpline.storage.uow import UnitOfWork
 
@@ -294,6 +297,16 @@ async def _give_to_people(
     uow.session.add(internal_note(conv, note, now))
     conv.updated_at = now
     uow.emit(conversation_event("conversation.handoff", conv, reason=reason))
+
+
+async def people_online(uow: UnitOfWork, queue: str | None) -> bool:
+    """Whether someone online will see a conversation handed to `queue`: a member of the team it
+    names, or anyone when it names none (the conversation then waits in a shared inbox)."""
+    online = select(User.id).where(User.presence == Presence.ONLINE.value, User.is_active.is_(True))
+    team_id = await _team_named(uow, queue)
+    if team_id is not None:
+        online = online.join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team_id == team_id)
+    return await uow.session.scalar(online.limit(1)) is not None
 
 
 async def _team_named(uow: UnitOfWork, queue: str | None) -> int | None:

@@ -29,6 +29,20 @@ DEFAULT_PHRASES: Mapping[str, LocalText] = {
         ),
         "ar": "جارٍ تحويلك إلى موظف. سيرى محادثتنا، فلا داعي لتكرار أي شيء.",
     },
+    "handoff_offline": {
+        "ru": (
+            "Сейчас все операторы не в сети. Ваше сообщение сохранено: оператор ответит здесь, "
+            "как только появится, и увидит всю нашу переписку."
+        ),
+        "en": (
+            "All our operators are offline right now. Your messages are saved: an operator will "
+            "answer here as soon as one is back, with our whole conversation in front of them."
+        ),
+        "ar": (
+            "جميع الموظفين غير متصلين الآن. رسائلك محفوظة، "
+            "وسيرد عليك موظف هنا فور عودته، وسيرى محادثتنا كاملة."
+        ),
+    },
     "not_understood": {
         "ru": "Извините, я не понял. Выберите вариант или напишите вопрос своими словами.",
         "en": "Sorry, I didn't understand. Choose an option or type your question in your own words.",

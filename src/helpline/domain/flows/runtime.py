@@ -636,6 +636,14 @@ class FlowRuntime:
             answered=article_id,
         )
 
+    def unstaffed(self, turn: Turn) -> Turn:
+        """`turn` when nobody is online to take its hand-off: the customer is told so instead of
+        being promised an operator who is not there (the conversation still waits for one)."""
+        if turn.handoff is None:
+            return turn
+        said = BotReply(self._phrase("handoff_offline", turn.state))
+        return replace(turn, replies=(*turn.replies[:-1], said))
+
     def _handoff(self, state: SessionState, step: Handoff, before: Sequence[BotReply]) -> Turn:
         return Turn(
             replies=(*before, BotReply(self._phrase("handoff", state))),
