@@ -63,6 +63,8 @@ async def test_a_hand_off_note_reads_in_the_agents_language(
         "Передано ботом: asked for an operator about prizes" in page
     )  # a flow's reason, as its admin wrote it
     assert "Handed over by the bot" not in page
+    # The customer card names languages as the inbox filter does, not by their codes.
+    assert '<option value="ar" >Арабский</option>' in page
 
 
 async def test_a_transfer_note_is_the_transferring_agents_internal_note(
