@@ -68,6 +68,9 @@ def test_menu_then_arabic_answer_then_operator_mid_flow_reaches_an_agent_with_th
     visitor, agent = visitor_ctx.new_page(), agent_ctx.new_page()
     open_widget(visitor, bot_site, lang="ar")
     widget = visitor.locator("#helpline-widget")
+    # Before the visitor writes anything, the chat shows the bot's menu in the page's language.
+    expect(widget.locator(".msg.bot.greeting")).to_contain_text("مرحبًا! أنا بوت خدمة العملاء")
+    expect(widget.locator(".choices").first.locator("button").last).to_have_text("موظف")
 
     visitor_says(visitor, "مرحبا")
     # The bot greets in Arabic with its menu as buttons; the operator is always one of them.

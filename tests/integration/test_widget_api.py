@@ -6,11 +6,13 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from starlette.testclient import TestClient
 
 from helpline.bootstrap import build_container
 from helpline.config import Settings
+from helpline.demo_data import seed_self_service
 from helpline.domain.conversations import Channel
 from helpline.domain.users import Role
 from helpline.services.auth import do_create_api_token
@@ -116,3 +118,33 @@ def test_cors_only_for_allowed_sites_and_only_on_the_widget_api(
         assert tc.get("/widget.js").headers["content-type"].startswith("text/javascript")
         page = tc.get("/widget/demo?lang=ar")
         assert 'dir="rtl"' in page.text
+
+
+def test_a_new_visitor_is_greeted_with_the_bots_menu_in_the_pages_language(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """The chat opened empty: the menu came only after the customer wrote something."""
+    with widget_client(tmp_path, sqlite_template) as (tc, _staff):
+        assert tc.post("/widget/v1/session", json={"language": "ru"}).json()["greeting"] is None  # no flow
+        tc.portal.call(seed_demo_flow, tc.app)
+
+        first = tc.post("/widget/v1/session", json={"language": "ru"}).json()
+        assert first["greeting"]["text"].startswith("Здравствуйте! Я бот службы поддержки")
+        labels = [o["label"] for o in first["greeting"]["options"]]
+        assert labels[0] == "Тиражи и результаты"
+        assert labels[-1] == "Оператор"
+        resumed = tc.post("/widget/v1/session", json={"token": first["token"], "language": "ar"}).json()
+        assert resumed["greeting"]["text"].startswith("مرحبًا! أنا بوت")
+
+        visitor = {"X-Visitor-Token": first["token"]}
+        chosen = tc.post("/widget/v1/messages", json={"text": labels[0], "client_id": "c-1"}, headers=visitor)
+        assert chosen.status_code == 201
+        later = tc.post("/widget/v1/session", json={"token": first["token"], "language": "ru"}).json()
+        assert later["greeting"] is None  # the conversation has begun: its messages say the rest
+        assert tc.post("/widget/v1/session", json={"language": "de"}).status_code == 422
+
+
+async def seed_demo_flow(app: Any) -> None:
+    async with app.state.container.uow() as uow:
+        await seed_self_service(uow)
+        await uow.commit()

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -159,3 +160,12 @@ async def list_flows(uow: UnitOfWork) -> list[FlowSummary]:
 
 async def active_versions(uow: UnitOfWork) -> dict[str, int]:
     return {a.channel: a.flow_version_id for a in await uow.session.scalars(select(FlowActivation))}
+
+
+async def active_flow_data(uow: UnitOfWork, channel: str) -> dict[str, Any] | None:
+    """The flow the bot greets `channel`'s new conversations with, None when it has none."""
+    return await uow.session.scalar(
+        select(FlowVersion.data)
+        .join(FlowActivation, FlowActivation.flow_version_id == FlowVersion.id)
+        .where(FlowActivation.channel == channel)
+    )

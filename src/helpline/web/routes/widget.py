@@ -32,12 +32,14 @@ from helpline.domain.attachments import MAX_ATTACHMENT_BYTES
 from helpline.domain.contacts import RTL_LANGUAGES, Language
 from helpline.domain.conversations import MAX_MESSAGE_LENGTH, AuthorKind, Channel, Direction
 from helpline.domain.events import Event
-from helpline.domain.flows.runtime import Choice
+from helpline.domain.flows.runtime import Choice, FlowRuntime
+from helpline.flows.loader import flow_from_data
 from helpline.logs import get_logger
 from helpline.services import verification
 from helpline.services import webchat as svc
 from helpline.services.attachments import access_attachment_as_visitor, attachments_for
 from helpline.services.conversations import check_message_text
+from helpline.services.flows import active_flow_data
 from helpline.storage.models import Attachment, ChannelAccount, Message, WebchatVisitor
 from helpline.storage.uow import UnitOfWork
 from helpline.web import schemas
@@ -56,6 +58,7 @@ log = get_logger(__name__)
 class SessionIn(schemas.In):
     account: str = Field(default=DEFAULT_ACCOUNT, min_length=1, max_length=120)
     token: str | None = Field(default=None, max_length=200, description="a token this browser already holds")
+    language: Language | None = Field(default=None, description="the page's language: the bot's first one")
 
 
 class ChoiceOut(schemas.Out):
@@ -98,10 +101,30 @@ async def widget_messages(uow: UnitOfWork, messages: Sequence[Message]) -> list[
     return [WidgetMessageOut.of(m, files[m.id]) for m in messages]
 
 
+class GreetingOut(schemas.Out):
+    text: str
+    options: list[ChoiceOut] = Field(default_factory=list, description="the bot's choices, shown as buttons")
+
+
 class SessionOut(schemas.Out):
     token: str | None = Field(description="set only when a new visitor was created; keep it")
     visitor_id: str
     messages: list[WidgetMessageOut]
+    greeting: GreetingOut | None = Field(
+        default=None,
+        description="for a visitor who has written nothing yet: the bot's first menu, shown as the chat "
+        "opens (not stored; choosing from it starts the conversation)",
+    )
+
+
+async def bot_greeting(uow: UnitOfWork, language: Language | None) -> GreetingOut | None:
+    """The active web chat flow's start node in the page's language, None without a flow."""
+    data = await active_flow_data(uow, Channel.WEBCHAT.value)
+    if data is None:
+        return None
+    first = FlowRuntime(flow_from_data(data), {}).start((language or Language.EN).value).replies[-1]
+    options = [ChoiceOut(digit=c.digit, label=c.label) for c in first.choices if not c.shares_phone]
+    return GreetingOut(text=first.text, options=options)
 
 
 class SayIn(schemas.In):
@@ -122,9 +145,13 @@ async def start_session(body: SessionIn, request: Request) -> SessionOut:
             visitor = await svc.visitor_by_token(uow, body.token)
             if visitor is not None:
                 messages = await svc.visitor_messages(uow, visitor)
+                greeting = None if messages else await bot_greeting(uow, body.language)
                 await uow.commit()
                 return SessionOut(
-                    token=None, visitor_id=visitor.public_id, messages=await widget_messages(uow, messages)
+                    token=None,
+                    visitor_id=visitor.public_id,
+                    messages=await widget_messages(uow, messages),
+                    greeting=greeting,
                 )
         key = f"visitor:{_client(request)}"
         if await c.visitor_limiter.retry_after(key) > 0:
@@ -139,9 +166,10 @@ async def start_session(body: SessionIn, request: Request) -> SessionOut:
         if account is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such web chat")
         new = await svc.do_start_visitor(uow, account)
+        greeting = await bot_greeting(uow, body.language)
         await uow.commit()
         await c.visitor_limiter.hit(key)
-        return SessionOut(token=new.token, visitor_id=new.visitor.public_id, messages=[])
+        return SessionOut(token=new.token, visitor_id=new.visitor.public_id, messages=[], greeting=greeting)
 
 
 @router.get("/widget/v1/messages")

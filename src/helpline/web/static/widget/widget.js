@@ -356,9 +356,15 @@
   }
 
   function start() {
-    api("POST", "/widget/v1/session", { account: account, token: state.token }).then(function (s) {
+    api("POST", "/widget/v1/session", { account: account, token: state.token, language: lang }).then(function (s) {
       if (s.token) { state.token = s.token; persist(); }
       host.setAttribute("data-visitor", s.visitor_id);
+      // A visitor who has written nothing yet sees the bot's menu at once (it is not stored:
+      // choosing from it, or writing, starts the conversation).
+      if (s.greeting && !s.messages.length && !state.pending.length && !log.querySelector(".msg")) {
+        bubble(s.greeting.text, "bot greeting", "greeting");
+        if (s.greeting.options.length) { showChoices(s.greeting.options); }
+      }
       state.pending.forEach(function (p) { bubble(p.text, "customer pending", "c:" + p.client_id); });
       s.messages.forEach(show);
       connect();
