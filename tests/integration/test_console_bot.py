@@ -619,6 +619,37 @@ async def seed_sessions(container: Container, now: datetime) -> None:
         await uow.commit()
 
 
+async def test_tickets_are_not_listed_among_the_reasons_for_hand_offs(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
+) -> None:
+    """Each ticket's session keeps "ticket #N" as its reason: the report listed every ticket as a
+    hand-off reason of its own, beside the tickets' own count."""
+    now = datetime.now(UTC)
+    await seed_sessions(container, now)
+    async with container.uow() as uow:
+        conv_id = await uow.session.scalar(select(func.min(Conversation.id)))
+        for n in (7, 8):
+            uow.session.add(
+                BotSession(
+                    conversation_id=conv_id,
+                    channel="webchat",
+                    status="ended",
+                    state={},
+                    outcome="ticket_created",
+                    handoff_reason=f"ticket #{n}",
+                    answered=[],
+                    started_at=now - timedelta(hours=1),
+                    last_activity_at=now - timedelta(hours=1),
+                    ended_at=now - timedelta(hours=1),
+                )
+            )
+        await uow.commit()
+    supervisor = await make_staff(Role.SUPERVISOR)
+    body = (await client.get("/api/v1/reports/bot-sessions", headers=supervisor.headers)).json()
+    assert body["outcomes"]["ticket_created"] == 2
+    assert body["handoff_reasons"] == [{"key": "the bot was not sure of the answer", "count": 1}]
+
+
 async def test_the_bot_report_counts_sessions_by_outcome(
     client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
 ) -> None:

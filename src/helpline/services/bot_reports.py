@@ -148,7 +148,12 @@ async def _handoff_reasons(uow: UnitOfWork, period: Period, top: int) -> tuple[C
     rows = (
         await uow.session.execute(
             select(BotSession.handoff_reason, count)
-            .where(*_in_period(period), BotSession.handoff_reason.is_not(None))
+            # A ticket's session keeps its "ticket #12" as reason: counted as a ticket, not here.
+            .where(
+                *_in_period(period),
+                BotSession.outcome == Outcome.HANDED_OFF.value,
+                BotSession.handoff_reason.is_not(None),
+            )
             .group_by(BotSession.handoff_reason)
             .order_by(count.desc(), BotSession.handoff_reason)
             .limit(top)
