@@ -26,7 +26,11 @@ def sniff(data: bytes) -> tuple[str, str]:
     if not data:
         raise DomainError("the file is empty", field="file")
     if len(data) > MAX_ATTACHMENT_BYTES:
-        raise DomainError(f"files are limited to {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB", field="file")
+        raise DomainError(
+            "files are limited to {megabytes} MB",
+            field="file",
+            megabytes=MAX_ATTACHMENT_BYTES // (1024 * 1024),
+        )
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp", ".webp"
     for magic, content_type, extension in _SIGNATURES:

@@ -40,10 +40,10 @@ def normalise_tags(tags: Sequence[str]) -> list[str]:
         if not tag:
             continue
         if len(tag) > MAX_TAG_LENGTH:
-            raise DomainError(f"tag longer than {MAX_TAG_LENGTH} characters", field="tags")
+            raise DomainError("tag longer than {limit} characters", field="tags", limit=MAX_TAG_LENGTH)
         seen.setdefault(tag, None)
     if len(seen) > MAX_TAGS:
-        raise DomainError(f"more than {MAX_TAGS} tags", field="tags")
+        raise DomainError("more than {limit} tags", field="tags", limit=MAX_TAGS)
     return list(seen)
 
 

@@ -92,7 +92,12 @@ def check_status_change(current: ConversationStatus, new: ConversationStatus) ->
     if current == new:
         return
     if new not in _ALLOWED[current]:
-        raise DomainError(f"a {current} conversation cannot become {new}", field="status")
+        raise DomainError(
+            "a {current} conversation cannot become {new}",
+            field="status",
+            current=current.value,
+            new=new.value,
+        )
 
 
 #: A customer writing within this time after resolution continues the same conversation.

@@ -50,10 +50,38 @@ def normalise_phone(raw: str, default_region: str = "RU") -> str:
     try:
         parsed = phonenumbers.parse(raw, None if raw.strip().startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
-        raise DomainError(f"not a phone number: {exc}", field="value") from exc
+        raise _unparsable(str(exc)) from exc
     if not phonenumbers.is_possible_number(parsed):
         raise DomainError("not a possible phone number", field="value")
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _unparsable(said: str) -> DomainError:
+    """phonenumbers' refusal of a number ("(1) The string supplied did not seem to be a phone
+    number.") as the API has always worded it, each one a reason the console translates; a reason
+    a later version of the library adds is shown in its words."""
+    worded = (
+        DomainError(
+            "not a phone number: (1) The string supplied did not seem to be a phone number.", "value"
+        ),
+        DomainError("not a phone number: (1) The phone-context value is invalid", "value"),
+        DomainError("not a phone number: (0) Could not interpret numbers after plus-sign.", "value"),
+        DomainError("not a phone number: (0) Country calling code supplied was not recognised.", "value"),
+        DomainError("not a phone number: (0) Missing or invalid default region.", "value"),
+        DomainError(
+            "not a phone number: (2) Phone number had an IDD, but after this was not long enough"
+            " to be a viable phone number.",
+            "value",
+        ),
+        DomainError(
+            "not a phone number: (3) The string supplied is too short to be a phone number.", "value"
+        ),
+        DomainError("not a phone number: (4) The string supplied is too long to be a phone number.", "value"),
+        DomainError("not a phone number: (4) The string supplied was too long to parse.", "value"),
+    )
+    english = f"not a phone number: {said}"
+    found = next((error for error in worded if error.reason == english), None)
+    return found or DomainError("not a phone number: {problem}", field="value", problem=said)
 
 
 def normalise_email(raw: str) -> str:
@@ -73,7 +101,7 @@ def normalise_identity(kind: IdentityKind | str, raw: str, default_region: str =
     try:
         kind = IdentityKind(kind)
     except ValueError as exc:
-        raise DomainError(f"unknown identity kind {kind!r}", field="kind") from exc
+        raise DomainError("unknown identity kind {kind}", field="kind", kind=repr(kind)) from exc
     if kind in PHONE_KINDS:
         value = normalise_phone(raw, default_region)
     elif kind is IdentityKind.EMAIL:
@@ -83,7 +111,7 @@ def normalise_identity(kind: IdentityKind | str, raw: str, default_region: str =
     if not value:
         raise DomainError("identity value is empty", field="value")
     if len(value) > MAX_IDENTITY_LENGTH:
-        raise DomainError(f"identity value longer than {MAX_IDENTITY_LENGTH}", field="value")
+        raise DomainError("identity value longer than {limit}", field="value", limit=MAX_IDENTITY_LENGTH)
     return Identity(kind, value)
 
 

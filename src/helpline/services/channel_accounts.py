@@ -69,7 +69,7 @@ def _check_config(config: dict[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for key, value in config.items():
         if not isinstance(value, str | int | bool) or (isinstance(value, str) and len(value) > 2000):
-            raise DomainError(f"setting {key} must be a short text, number or flag", field="config")
+            raise DomainError("setting {key} must be a short text, number or flag", field="config", key=key)
         cleaned[key] = value.strip() if isinstance(value, str) else value
     return cleaned
 
@@ -77,7 +77,7 @@ def _check_config(config: dict[str, Any]) -> dict[str, Any]:
 def _check_required(config: dict[str, Any], required: frozenset[str]) -> None:
     missing = sorted(k for k in required if config.get(k) in (None, ""))
     if missing:
-        raise DomainError(f"missing settings: {', '.join(missing)}", field="config")
+        raise DomainError("missing settings: {keys}", field="config", keys=missing)
 
 
 async def do_create_channel_account(
@@ -100,7 +100,9 @@ async def do_create_channel_account(
         select(ChannelAccount.id).where(ChannelAccount.channel == channel.value, ChannelAccount.name == name)
     )
     if exists is not None:
-        raise Conflict(f"a {channel.value} account named {name!r} exists", field="name")
+        raise Conflict(
+            "a {channel} account named {name} exists", field="name", channel=channel.value, name=repr(name)
+        )
     account = ChannelAccount(
         channel=channel.value,
         name=name,

@@ -38,7 +38,7 @@ class ContactSpec:
 
 def _check_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     if len(attributes) > MAX_ATTRIBUTES:
-        raise DomainError(f"more than {MAX_ATTRIBUTES} custom attributes", field="attributes")
+        raise DomainError("more than {limit} custom attributes", field="attributes", limit=MAX_ATTRIBUTES)
     for key in attributes:
         if not key.strip() or len(key) > 64:
             raise DomainError("attribute names must be 1 to 64 characters", field="attributes")
@@ -126,7 +126,10 @@ async def do_create_contact(uow: UnitOfWork, spec: ContactSpec, default_region: 
     for identity in identities:
         if await identity_owner(uow, identity) is not None:
             raise Conflict(
-                f"{identity.kind} {identity.value} already belongs to another contact", field="identities"
+                "{kind} {value} already belongs to another contact",
+                field="identities",
+                kind=identity.kind.value,
+                value=identity.value,
             )
     await _check_manager(uow, spec.personal_manager_id)
     now = uow.now()
@@ -232,7 +235,13 @@ async def do_add_identity(
     identity = normalise_identity(kind, raw, default_region)
     owner = await identity_owner(uow, identity)
     if owner is not None:
-        raise Conflict(f"{identity.kind} {identity.value} already belongs to contact {owner}", field="value")
+        raise Conflict(
+            "{kind} {value} already belongs to contact {owner}",
+            field="value",
+            kind=identity.kind.value,
+            value=identity.value,
+            owner=owner,
+        )
     row = ContactIdentity(
         contact_id=contact.id,
         kind=identity.kind.value,

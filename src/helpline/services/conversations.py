@@ -25,7 +25,7 @@ from helpline.domain.errors import DomainError, NotFound, PermissionDenied
 from helpline.domain.events import Event
 from helpline.domain.flows.runtime import HandoffReason, SessionStatus
 from helpline.domain.inbound import InboundAttachment
-from helpline.domain.text import unstorable_reason
+from helpline.domain.text import has_lone_surrogate
 from helpline.services.enqueue import do_enqueue_message, needs_delivery
 from helpline.services.users import user_team_ids
 from helpline.storage.json_ops import json_array_contains
@@ -229,9 +229,11 @@ def check_message_text(text: str) -> str:
     if not text.strip():
         raise DomainError("message is empty", field="text")
     if len(text) > MAX_MESSAGE_LENGTH:
-        raise DomainError(f"message longer than {MAX_MESSAGE_LENGTH} characters", field="text")
-    if (reason := unstorable_reason(text)) is not None:
-        raise DomainError(f"message contains {reason}", field="text")
+        raise DomainError("message longer than {limit} characters", field="text", limit=MAX_MESSAGE_LENGTH)
+    if "\x00" in text:  # unstorable_reason's two cases, each a reason of its own to translate
+        raise DomainError("message contains the NUL character (U+0000)", field="text")
+    if has_lone_surrogate(text):
+        raise DomainError("message contains half of a surrogate pair", field="text")
     return text
 
 

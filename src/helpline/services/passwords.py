@@ -19,9 +19,13 @@ _DUMMY_HASH = _hasher.hash("helpline-timing-equaliser")
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainError(f"password shorter than {MIN_PASSWORD_LENGTH} characters", field="password")
+        raise DomainError(
+            "password shorter than {limit} characters", field="password", limit=MIN_PASSWORD_LENGTH
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise DomainError(f"password longer than {MAX_PASSWORD_LENGTH} characters", field="password")
+        raise DomainError(
+            "password longer than {limit} characters", field="password", limit=MAX_PASSWORD_LENGTH
+        )
 
 
 def hash_password(password: str) -> str:

@@ -33,7 +33,7 @@ class UserSpec:
 
 def _check_capacity(capacity: int) -> None:
     if not 0 <= capacity <= MAX_CAPACITY:
-        raise DomainError(f"capacity must be between 0 and {MAX_CAPACITY}", field="capacity")
+        raise DomainError("capacity must be between 0 and {limit}", field="capacity", limit=MAX_CAPACITY)
 
 
 def _normalise_skills(skills: Sequence[str]) -> list[str]:
@@ -186,7 +186,7 @@ async def do_set_team_members(uow: UnitOfWork, team_id: int, member_ids: Sequenc
         found = set(await uow.session.scalars(select(User.id).where(User.id.in_(wanted))))
         missing = [m for m in wanted if m not in found]
         if missing:
-            raise NotFound(f"no such users: {missing}", field="member_ids")
+            raise NotFound("no such users: {ids}", field="member_ids", ids=str(missing))
     await uow.session.execute(delete(TeamMember).where(TeamMember.team_id == team_id))
     uow.session.add_all(TeamMember(team_id=team_id, user_id=m) for m in wanted)
     await uow.session.flush()

@@ -110,7 +110,7 @@ async def do_visitor_says(
     """Store a visitor's message; resending the same `client_id` returns the stored one."""
     text = check_message_text(text)
     if not client_id or len(client_id) > MAX_CLIENT_ID:
-        raise DomainError(f"client_id must be 1 to {MAX_CLIENT_ID} characters", field="client_id")
+        raise DomainError("client_id must be 1 to {limit} characters", field="client_id", limit=MAX_CLIENT_ID)
     return await ingest_inbound(
         make_uow,
         InboundMessage(
@@ -135,7 +135,7 @@ async def do_visitor_sends_file(
 ) -> IngestResult:
     """Store an image or PDF from the visitor as a message of its own (idempotent on `client_id`)."""
     if not client_id or len(client_id) > MAX_CLIENT_ID:
-        raise DomainError(f"client_id must be 1 to {MAX_CLIENT_ID} characters", field="client_id")
+        raise DomainError("client_id must be 1 to {limit} characters", field="client_id", limit=MAX_CLIENT_ID)
     attachment = await store_upload(files, data, filename)
     return await ingest_inbound(
         make_uow,

@@ -21,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline.domain.errors import DomainError
-from helpline.domain.text import has_lone_surrogate, unstorable_reason
+from helpline.domain.text import has_lone_surrogate
 
 #: A JSON document's escaped NUL: "\u0000" not preceded by an escaping backslash.
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
@@ -61,15 +61,19 @@ def holds_huge_integer(value: Any) -> bool:
     return any(isinstance(v, int) and v not in _INT64 for v in _leaves(value))
 
 
-def _problem(parameters: Any) -> str | None:
-    """What in the parameters no database can store, in one walk over them."""
+def _problem(parameters: Any) -> DomainError | None:
+    """What in the parameters no database can store, in one walk over them (what
+    unstorable_reason finds, or a NUL as a JSON escape), each a reason the console translates."""
     for value in _leaves(parameters):
         if isinstance(value, str):
-            reason = unstorable_reason(value) or ("the NUL character (U+0000)" if _json_nul(value) else None)
-            if reason is not None:
-                return f"text must not contain {reason}"
+            if "\x00" in value:
+                return DomainError("text must not contain the NUL character (U+0000)")
+            if has_lone_surrogate(value):
+                return DomainError("text must not contain half of a surrogate pair")
+            if _json_nul(value):
+                return DomainError("text must not contain the NUL character (U+0000)")
         elif isinstance(value, int) and value not in _INT64:
-            return "a number is out of range (more than 64 bits)"
+            return DomainError("a number is out of range (more than 64 bits)")
     return None
 
 
@@ -79,4 +83,4 @@ def refuse_unstorable_parameters(engine: AsyncEngine) -> None:
         _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _executemany: bool
     ) -> None:
         if parameters and (problem := _problem(parameters)) is not None:
-            raise DomainError(problem)
+            raise problem

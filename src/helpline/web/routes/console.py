@@ -391,7 +391,9 @@ async def edit_contact(
             if line.strip():
                 key, sep, value = line.partition(":")
                 if not sep:
-                    raise DomainError(f"attribute line {line!r} needs 'name: value'", field="attributes")
+                    raise DomainError(
+                        "attribute line {line} needs 'name: value'", field="attributes", line=repr(line)
+                    )
                 parsed[key.strip()] = value.strip()
         await contact_svc.do_update_contact(
             uow,
