@@ -200,3 +200,51 @@ def test_a_pattern_too_large_to_compile_and_a_blank_ticket_confirmation_are_repo
     assert any("collect/ticket/done" not in p and "the text in 'ru' is missing" in p for p in problems), (
         problems
     )
+
+
+def test_a_placeholder_nothing_fills_is_refused_with_its_line() -> None:
+    """A typo reached customers as written: "Ticket {tiket} for 7654321"."""
+    done = '{ru: "Заявка {ticket}: заказ {order}", en: "Ticket {tiket} for {order}", ar: "طلب {ticket}"}'
+    flow = f"""\
+name: Tickets
+start: main
+nodes:
+  main:
+    prompt: {{ru: "Номер заказа?", en: "Order number?", ar: "رقم الطلب؟"}}
+    collect:
+      field: order
+      ticket:
+        subject: Orders
+        done: {done}
+    options:
+      - digit: 0
+        label: {{ru: "Оператор", en: "Operator", ar: "موظف"}}
+        handoff: {{reason: asked}}
+"""
+    assert messages(flow) == ["line 10: nothing fills in {tiket} here: the fields are {order}, {ticket}"]
+    assert messages(LOTTERY) == []  # the demo's confirmations name only what is filled in
+
+
+def test_a_lookups_missing_text_names_only_fields_and_its_found_text_may_name_answers() -> None:
+    flow = """\
+name: Lookups
+start: main
+lookups:
+  balance: {url: "https://crm.example/balance/{phone}"}
+nodes:
+  main:
+    prompt: {ru: "Телефон?", en: "Phone?", ar: "الهاتف؟"}
+    collect:
+      field: phone
+      kind: phone
+      lookup:
+        name: balance
+        found: {ru: "Баланс {amount}", en: "Balance {amount} for {phone}", ar: "الرصيد {amount}"}
+        missing: {ru: "Нет {phone}", en: "No account for {phon}", ar: "لا يوجد {phone}"}
+        answer: balance_article
+    options:
+      - digit: 0
+        label: {ru: "Оператор", en: "Operator", ar: "موظف"}
+        handoff: {reason: asked}
+"""
+    assert messages(flow) == ["line 14: nothing fills in {phon} here: the fields are {phone}"]

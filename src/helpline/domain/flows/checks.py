@@ -24,6 +24,7 @@ from helpline.domain.flows.model import (
     Lookup,
     Node,
     Step,
+    placeholders,
 )
 from helpline.domain.flows.patterns import PatternError, compile_pattern
 
@@ -134,6 +135,9 @@ def _check_step(
         )
     elif isinstance(step, CreateTicket) and step.done:
         yield from _check_text((*where, "ticket", "done"), step.done)
+        yield from _check_placeholders(
+            (*where, "ticket", "done"), step.done, _fields(flow) | {TICKET_PLACEHOLDER}
+        )
     elif isinstance(step, Lookup):
         if _chained_lookups(step) > MAX_CHAINED_LOOKUPS:
             yield _problem(
@@ -148,6 +152,8 @@ def _check_step(
             )
         yield from _check_text((*where, "lookup", "found"), step.found)
         yield from _check_text((*where, "lookup", "missing"), step.missing)
+        # `found` may also name what the lookup answers, which only the lookup's service knows.
+        yield from _check_placeholders((*where, "lookup", "missing"), step.missing, _fields(flow))
         yield from _check_step(flow, (*where, "lookup"), step.then, known_articles)
 
 
@@ -162,6 +168,27 @@ def _check_text(where: Path, text: LocalText) -> Iterator[FlowProblem]:
     for language in FLOW_LANGUAGES:
         if not text.get(language, "").strip():
             yield _problem((*where, language), "the text in '{language}' is missing", language=language)
+
+
+#: What a ticket's confirmation may name besides the fields: the ticket's number.
+TICKET_PLACEHOLDER = "ticket"
+
+
+def _fields(flow: Flow) -> set[str]:
+    """The fields some node of the flow collects (which path the customer took is not known)."""
+    return {node.collect.field_name for node in flow.nodes.values() if node.collect is not None}
+
+
+def _check_placeholders(where: Path, text: LocalText, known: set[str]) -> Iterator[FlowProblem]:
+    """A placeholder nothing fills reaches the customer as written: "Ticket {tiket} for 7654321"."""
+    for language in FLOW_LANGUAGES:
+        for name in sorted(placeholders(text.get(language, "")) - known):
+            yield _problem(
+                (*where, language),
+                "nothing fills in {placeholder} here: the fields are {known}",
+                placeholder="{" + name + "}",
+                known=", ".join("{" + k + "}" for k in sorted(known)) or "—",
+            )
 
 
 def _targets(step: Step) -> Iterator[str]:
