@@ -129,7 +129,13 @@ def _clean_text(value: Mapping[str, str], what: str, limit: int) -> dict[str, st
             raise DomainError("unknown language '{language}'", field=what, language=language)
         text = text.strip()
         if (reason := unstorable_reason(text)) is not None:
-            raise DomainError(f"the {what} in '{language}' contains {reason}", field=what)
+            raise DomainError(
+                "{what} in {language} contains text no database can store ({characters})",
+                field=what,
+                what=what,
+                language=language,
+                characters="U+0000" if "U+0000" in reason else "U+D800–U+DFFF",
+            )
         if len(text) > limit:
             raise DomainError(
                 "{what} in {language} is longer than {limit} characters",
@@ -150,7 +156,9 @@ def _clean_questions(value: Mapping[str, Sequence[str]]) -> dict[str, list[str]]
             raise DomainError("unknown language '{language}'", field="questions", language=language)
         if any(unstorable_reason(t) for t in texts):
             raise DomainError(
-                f"a question in '{language}' contains text no database can store", field="questions"
+                "a question in {language} contains text no database can store",
+                field="questions",
+                language=language,
             )
         if any(len(t.strip()) > MAX_QUESTION_LENGTH for t in texts):
             raise DomainError(

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from helpline.domain.contacts import Language
 from helpline.domain.errors import Conflict, DomainError, NotFound, PermissionDenied
+from helpline.web.i18n import text_direction, translations
 
 _STATUS: list[tuple[type[DomainError], int]] = [(NotFound, 404), (Conflict, 409), (PermissionDenied, 403)]
 
@@ -16,8 +20,39 @@ def status_for(exc: DomainError) -> int:
     return next((code for kind, code in _STATUS if isinstance(exc, kind)), 422)
 
 
-async def domain_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+def _console_page(request: Request) -> bool:
+    """A person's browser on a console page: an error is a page for them, not JSON."""
+    return request.url.path.startswith("/console") and "text/html" in request.headers.get("accept", "")
+
+
+def _reader_language(request: Request) -> Language:
+    """The console's language for a page shown before (or without) knowing who reads it."""
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip()[:2].lower()
+        if code in {language.value for language in Language}:
+            return Language(code)
+    return Language.EN
+
+
+def _error_page(request: Request, status_code: int, reason: str | DomainError | None) -> HTMLResponse:
+    from helpline.web.labels import problem_teller
+    from helpline.web.templating import templates
+
+    language = _reader_language(request)
+    gettext = translations(language).gettext
+    titles = {404: "This page does not exist", 403: "Your role does not open this page"}
+    title = gettext(titles.get(status_code, "This request cannot be done"))
+    shown = problem_teller(gettext)(reason) if isinstance(reason, DomainError) else reason
+    context = {"_": gettext, "lang": language.value, "dir": text_direction(language), "title": title}
+    return templates.TemplateResponse(
+        request, "console_error_page.html", {**context, "reason": shown}, status_code=status_code
+    )
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if _console_page(request):
+        return _error_page(request, status_for(exc), exc)
     detail = [
         {
             "loc": ["body", exc.field] if exc.field else ["body"],
@@ -28,11 +63,14 @@ async def domain_error_handler(_request: Request, exc: Exception) -> JSONRespons
     return JSONResponse({"detail": detail}, status_code=status_for(exc))
 
 
-async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def validation_error_handler(request: Request, exc: Exception) -> Response:
     """FastAPI's own 422 without the values that failed: its default echoes each one back, so a
     bad password or token would be repeated in the answer (and logged by whatever proxies it),
     and half a surrogate pair could not even be encoded (the answer became a 500)."""
     assert isinstance(exc, RequestValidationError)
+    if _console_page(request):  # a hand-edited address: /console/admin/flows/versions/abc
+        reason = translations(_reader_language(request)).gettext("This address is not valid: check the link.")
+        return _error_page(request, 422, reason)
     detail = [
         {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": error.get("type", "")}
         for error in exc.errors()
@@ -40,6 +78,15 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
     return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
 
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors; a console page that does not exist is a page, the rest as before."""
+    assert isinstance(exc, StarletteHTTPException)
+    if _console_page(request) and exc.status_code in (403, 404, 405):
+        return _error_page(request, 404 if exc.status_code == 405 else exc.status_code, None)
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)

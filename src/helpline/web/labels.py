@@ -57,6 +57,9 @@ LABELS: dict[str, str] = {
     # parts of a knowledge-base article, as refusals name them
     "title": "the title",
     "answer": "the answer",
+    # the bot report's period, as its refusals name it
+    "from": "the first day",
+    "to": "the last day",
     # languages
     "ru": "Russian",
     "en": "English",

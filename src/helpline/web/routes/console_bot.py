@@ -565,7 +565,7 @@ def parse_day(value: str, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise DomainError(f"'{name}' is a date like 2026-11-23", field=name) from None
+        raise DomainError("'{day}' must be a date like 2026-11-23", field=name, day=name) from None
 
 
 @report.get("", response_class=HTMLResponse)

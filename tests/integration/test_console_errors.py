@@ -1,0 +1,55 @@
+"""A console address that leads nowhere shows a page in the reader's language, not raw JSON;
+programs (and htmx, which asks for anything) keep the JSON answers."""
+
+from __future__ import annotations
+
+import httpx
+
+from helpline.domain.users import Role
+from tests.integration.conftest import MakeStaff
+from tests.integration.test_console_bot import sign_in
+
+PAGE = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+async def test_a_missing_conversation_is_a_page_in_the_readers_language(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    admin = await make_staff(Role.ADMIN)
+    await sign_in(client, admin.email)
+
+    missing = await client.get("/console/conversations/99999", headers=PAGE)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "This page does not exist" in missing.text
+    assert "no such conversation" in missing.text
+    assert '<a href="/console">' in missing.text
+
+    russian = await client.get(
+        "/console/conversations/99999", headers={**PAGE, "Accept-Language": "ru-RU,ru"}
+    )
+    assert "Такой страницы нет" in russian.text
+    assert 'lang="ru"' in russian.text
+
+    hand_edited = await client.get("/console/admin/flows/versions/abc", headers=PAGE)
+    assert hand_edited.status_code == 422
+    assert "This address is not valid" in hand_edited.text
+    assert "int_parsing" not in hand_edited.text
+
+    nowhere = await client.get("/console/no/such/page", headers={**PAGE, "Accept-Language": "ar"})
+    assert nowhere.status_code == 404
+    assert 'dir="rtl"' in nowhere.text
+
+    program = await client.get("/console/conversations/99999")
+    assert program.status_code == 404
+    assert program.json()["detail"][0]["msg"] == "no such conversation"
+
+
+async def test_a_page_above_the_readers_role_says_so(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    agent = await make_staff(Role.AGENT)
+    await sign_in(client, agent.email)
+    refused = await client.get("/console/admin/flows", headers=PAGE)
+    assert refused.status_code == 403
+    assert "Your role does not open this page" in refused.text
