@@ -23,6 +23,7 @@ from starlette.routing import Route
 from helpline.bootstrap import Container, build_container
 from helpline.demo_data import seed_self_service
 from helpline.domain.access import Viewer
+from helpline.domain.contacts import Language
 from helpline.domain.conversations import AuthorKind, Channel
 from helpline.domain.errors import Conflict
 from helpline.domain.flows.model import Flow
@@ -50,6 +51,7 @@ from helpline.services.knowledge import (
     list_articles,
 )
 from helpline.services.users import UserSpec, do_create_team, do_create_user
+from helpline.services.webchat import do_start_visitor
 from helpline.storage.models import BotSession, Contact, Conversation, Message, OutboxItem, TeamMember, Ticket
 from helpline.web.routes.widget import widget_messages
 from tests.conftest import make_settings
@@ -670,3 +672,18 @@ async def test_a_message_without_words_teaches_the_card_no_language(bot_containe
         contact = await uow.session.get(Contact, conversation.contact_id)
     assert contact is not None
     assert contact.language is None
+
+
+async def test_a_visitor_on_a_russian_page_is_answered_in_russian_from_the_first_digit(
+    bot_container: Container,
+) -> None:
+    """The chat ignored the page's language: "1" or "ok" (no language in them) got English."""
+    async with bot_container.uow() as uow:
+        site = await do_create_channel_account(uow, Channel.WEBCHAT, "site", {}, None)
+        visitor = await do_start_visitor(uow, site, Language.RU)
+        await uow.commit()
+    chat = Chat(bot_container, site.id, Channel.WEBCHAT, IdentityKind.WEBCHAT, visitor.visitor.public_id)
+    (greeting,) = await chat.say("1")
+    assert greeting.text == "Что вас интересует?"  # option 1 of the menu, in the page's language
+    conversation = await chat.conversation()
+    assert conversation.language == "ru"

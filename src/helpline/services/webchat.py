@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, select, update
 
+from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel
 from helpline.domain.errors import DomainError
 from helpline.domain.identities import IdentityKind
@@ -36,12 +37,18 @@ class NewVisitor:
     visitor: WebchatVisitor
 
 
-async def do_start_visitor(uow: UnitOfWork, account: ChannelAccount) -> NewVisitor:
+async def do_start_visitor(
+    uow: UnitOfWork, account: ChannelAccount, language: Language | None = None
+) -> NewVisitor:
+    """A new anonymous visitor; `language`, the page's, is their card's until they show another
+    (the bot greets in it, and the conversation goes to people who speak it)."""
     if account.channel != Channel.WEBCHAT:
         raise DomainError("not a web chat account", field="account")
     public_id = "v-" + secrets.token_hex(8)
     token = VISITOR_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    contact = await do_create_contact(uow, ContactSpec(identities=[(IdentityKind.WEBCHAT, public_id)]))
+    contact = await do_create_contact(
+        uow, ContactSpec(identities=[(IdentityKind.WEBCHAT, public_id)], language=language)
+    )
     now = uow.now()
     visitor = WebchatVisitor(
         public_id=public_id,

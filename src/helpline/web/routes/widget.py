@@ -165,7 +165,7 @@ async def start_session(body: SessionIn, request: Request) -> SessionOut:
         )
         if account is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such web chat")
-        new = await svc.do_start_visitor(uow, account)
+        new = await svc.do_start_visitor(uow, account, body.language)
         greeting = await bot_greeting(uow, body.language)
         await uow.commit()
         await c.visitor_limiter.hit(key)

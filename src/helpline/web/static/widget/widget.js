@@ -32,8 +32,8 @@
   };
   var base = new URL(script.src, location.href).origin;
   var account = script.getAttribute("data-account") || "Website";
-  var lang = (script.getAttribute("data-lang") || document.documentElement.lang || "en").slice(0, 2).toLowerCase();
-  if (!TEXT[lang]) { lang = "en"; }
+  var pageLang = (script.getAttribute("data-lang") || document.documentElement.lang || "").slice(0, 2).toLowerCase();
+  var lang = TEXT[pageLang] ? pageLang : "en";
   var t = TEXT[lang];
   var storeKey = "helpline.widget." + base + "." + account;
   var saved = {};
@@ -356,7 +356,7 @@
   }
 
   function start() {
-    api("POST", "/widget/v1/session", { account: account, token: state.token, language: lang }).then(function (s) {
+    api("POST", "/widget/v1/session", { account: account, token: state.token, language: TEXT[pageLang] ? pageLang : null }).then(function (s) {
       if (s.token) { state.token = s.token; persist(); }
       host.setAttribute("data-visitor", s.visitor_id);
       // A visitor who has written nothing yet sees the bot's menu at once (it is not stored:
