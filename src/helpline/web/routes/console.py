@@ -369,6 +369,18 @@ async def presence(
     )
 
 
+@router.post("/language")
+async def console_language(
+    request: Request, uow: Uow, principal: Agent, value: Annotated[Language, Form(alias="ui_language")]
+) -> Response:
+    """Everyone chooses the language of their own console (only an admin could, through the API)."""
+    await user_svc.do_update_user(uow, principal.user.id, user_svc.UserChanges(ui_language=value))
+    await uow.commit()
+    return RedirectResponse(
+        request.headers.get("referer") or "/console", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
 @router.post("/contacts/{contact_id}")
 async def edit_contact(
     contact_id: int,
