@@ -25,6 +25,7 @@ from helpline.notify.email import EmailSender, SmtpEmailSender
 from helpline.realtime.bus import EventBus, InProcessBus
 from helpline.realtime.redis_bus import RedisBus
 from helpline.services.account_cache import ChannelAccountCache
+from helpline.services.bot_learning import RevisionCache
 from helpline.services.ingest_batch import IngestBatcher
 from helpline.services.ratelimit import AttemptLimiter, MemoryAttemptLimiter
 from helpline.storage.db import create_engine, create_session_factory, is_sqlite
@@ -57,6 +58,8 @@ class Container:
     accounts: ChannelAccountCache = field(default_factory=ChannelAccountCache)
     #: Webhooks store inbound messages through here: group commit under load.
     ingest: IngestBatcher = field(init=False)
+    #: The knowledge base's revision by its change count (the console's learning notice).
+    knowledge_revisions: RevisionCache = field(default_factory=RevisionCache)
     #: The bot's knowledge base and trained classifier, shared by this process's workers.
     bot_brain: BotBrain = field(init=False)
     #: The bot's flow lookups: a client that connects only to addresses its host check passed.

@@ -293,18 +293,26 @@ async def test_with_nobody_online_the_customer_is_told_so_and_still_waits_for_pe
     assert session.outcome == "handed_off"
 
 
-async def test_someone_online_counts_only_in_the_team_a_hand_off_names(bot_container: Container) -> None:
+async def test_someone_online_counts_only_in_the_team_the_conversation_will_wait_in(
+    bot_container: Container,
+) -> None:
     async with bot_container.uow() as uow:
         billing = await do_create_team(uow, "Billing", "", [], [])
         sales = await do_create_team(uow, "Sales", "", [], [])
+        site = await do_create_channel_account(uow, Channel.WEBCHAT, "shop", {}, billing.id)
         await uow.commit()
     await staff(bot_container, "sales@bot.test", online=True, team_ids=(sales.id,))
     await staff(bot_container, "billing@bot.test", online=False, team_ids=(billing.id,))
+    await staff(bot_container, "floater@bot.test", online=True)
+    chat = Chat(bot_container, site.id, Channel.WEBCHAT, IdentityKind.WEBCHAT, "visitor-teams")
+    await chat.say("hello")
     async with bot_container.uow() as uow:
-        assert not await people_online(uow, "Billing")
-        assert await people_online(uow, "Sales")
-        assert await people_online(uow, None)  # a shared inbox: anyone online sees it
-        assert await people_online(uow, "No such team")
+        assert not await people_online(uow, "Billing", chat.conversation_id)
+        assert await people_online(uow, "Sales", chat.conversation_id)
+        # No queue: it waits in the Billing inbox its channel gave it, where nobody is online.
+        assert not await people_online(uow, None, chat.conversation_id)
+    (said,) = await chat.say("operator")
+    assert said.text.startswith("All our operators are offline right now")
 
 
 async def test_a_collected_order_number_becomes_a_ticket(bot_container: Container) -> None:

@@ -515,7 +515,7 @@ async def test_the_knowledge_page_tells_when_customers_get_an_edit(
 
     waiting = learning_notice((await client.get("/console/admin/knowledge")).text)
     assert "will be learnt in a few seconds" in waiting
-    assert 'hx-get="/console/admin/knowledge/learning"' in waiting  # the page keeps looking
+    assert 'hx-get="/console/admin/knowledge/learning?poll=1"' in waiting  # the page keeps looking
 
     await container.bot_brain.get(container.uow)  # the worker's check trains it
     learnt = learning_notice((await client.get("/console/admin/knowledge/learning")).text)
@@ -527,6 +527,11 @@ async def test_the_knowledge_page_tells_when_customers_get_an_edit(
     again = learning_notice((await client.get("/console/admin/knowledge/learning")).text)
     assert "will be learnt in a few seconds" in again
     assert "customers get the answers learnt" in again  # the version before still answers
+    assert 'hx-get="/console/admin/knowledge/learning?poll=1"' in again
+    # A page left open with no worker to learn stops asking after ten minutes.
+    last = learning_notice((await client.get("/console/admin/knowledge/learning?poll=200")).text)
+    assert "will be learnt in a few seconds" in last
+    assert "hx-trigger" not in last
 
 
 async def test_a_failed_learning_is_shown_escaped_and_in_the_consoles_language(

@@ -25,20 +25,14 @@ async def test_a_missing_conversation_is_a_page_in_the_readers_language(
     assert "no such conversation" in missing.text
     assert '<a href="/console">' in missing.text
 
-    russian = await client.get(
-        "/console/conversations/99999", headers={**PAGE, "Accept-Language": "ru-RU,ru"}
-    )
-    assert "Такой страницы нет" in russian.text
-    assert 'lang="ru"' in russian.text
-
     hand_edited = await client.get("/console/admin/flows/versions/abc", headers=PAGE)
     assert hand_edited.status_code == 422
-    assert "This address is not valid" in hand_edited.text
+    assert "This request is not valid" in hand_edited.text
     assert "int_parsing" not in hand_edited.text
 
-    nowhere = await client.get("/console/no/such/page", headers={**PAGE, "Accept-Language": "ar"})
+    nowhere = await client.get("/console/no/such/page", headers=PAGE)
     assert nowhere.status_code == 404
-    assert 'dir="rtl"' in nowhere.text
+    assert "This page does not exist" in nowhere.text
 
     program = await client.get("/console/conversations/99999")
     assert program.status_code == 404
@@ -53,3 +47,43 @@ async def test_a_page_above_the_readers_role_says_so(
     refused = await client.get("/console/admin/flows", headers=PAGE)
     assert refused.status_code == 403
     assert "Your role does not open this page" in refused.text
+
+
+async def test_a_signed_in_readers_own_language_wins_over_the_browsers(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    agent = await make_staff(Role.AGENT)
+    csrf = await sign_in(client, agent.email)
+    await client.post("/console/language", data={"csrf_token": csrf, "ui_language": "ru"})
+    missing = await client.get("/console/conversations/99999", headers={**PAGE, "Accept-Language": "en"})
+    assert 'lang="ru"' in missing.text
+    assert "Такой страницы нет" in missing.text
+
+
+async def test_a_form_sent_with_a_stale_token_says_the_form_expired(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    agent = await make_staff(Role.AGENT)
+    await sign_in(client, agent.email)
+    stale = await client.post(
+        "/console/presence", data={"csrf_token": "stale", "presence": "online"}, headers=PAGE
+    )
+    assert stale.status_code == 403
+    assert "The form has expired: reload the page and try again" in stale.text
+    assert "Your role does not open this page" not in stale.text
+
+
+async def test_before_sign_in_the_browsers_language_is_the_pages(client: httpx.AsyncClient) -> None:
+    arabic = await client.get("/console/no/such/page", headers={**PAGE, "Accept-Language": "ar-AE,ar;q=0.9"})
+    assert arabic.status_code == 404
+    assert 'dir="rtl"' in arabic.text
+    assert "هذه الصفحة غير موجودة" in arabic.text
+    russian = await client.get("/console/no/such/page", headers={**PAGE, "Accept-Language": "de,ru;q=0.8"})
+    assert "Такой страницы нет" in russian.text
+
+
+async def test_a_signed_out_browser_is_sent_to_sign_in(client: httpx.AsyncClient) -> None:
+    page = await client.get("/console/conversations/1", headers=PAGE)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login"
+    assert (await client.get("/console/conversations/1")).status_code == 401  # programs: as before

@@ -453,7 +453,7 @@ class BotTurnRunner:
             turns.append(await self._resume_lookup(runtime, turns[-1]))
         if (handoff := turns[-1].handoff) is not None:
             async with self._make_uow() as uow:
-                if not await people_online(uow, handoff.queue):
+                if not await people_online(uow, handoff.queue, ctx.conversation_id):
                     turns[-1] = runtime.unstaffed(turns[-1])
         async with self._make_uow() as uow:
             await do_apply_turn(uow, ctx, turns, language, detected=detected)

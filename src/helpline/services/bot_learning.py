@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 
 from helpline.domain.bot_learning import LearningStatus, TrainingRecord, TrainingState, learning_status
-from helpline.services.knowledge import knowledge_snapshot
+from helpline.services.knowledge import knowledge_changes, knowledge_snapshot
 from helpline.storage.models import BotTraining
 from helpline.storage.uow import UnitOfWork
 
@@ -34,16 +34,16 @@ async def do_record_training_started(uow: UnitOfWork, revision: str) -> int:
     return row.id
 
 
-async def do_record_training_learnt(uow: UnitOfWork, training_id: int, figures: LearntFigures | None) -> None:
+async def do_record_training_learnt(uow: UnitOfWork, training_id: int, figures: LearntFigures) -> None:
     await uow.session.execute(
         update(BotTraining)
         .where(BotTraining.id == training_id)
         .values(
             state=TrainingState.LEARNT.value,
             finished_at=uow.now(),
-            examples=figures.examples if figures else None,
-            accuracy=figures.accuracy if figures else None,
-            oos_recall=figures.oos_recall if figures else None,
+            examples=figures.examples,
+            accuracy=figures.accuracy,
+            oos_recall=figures.oos_recall,
         )
     )
 
@@ -56,9 +56,28 @@ async def do_record_training_failed(uow: UnitOfWork, training_id: int, error: st
     )
 
 
-async def bot_learning_status(uow: UnitOfWork) -> LearningStatus:
+@dataclass
+class RevisionCache:
+    """The base's revision by its change count, for one database: the console asks every few
+    seconds per open page, and the revision is a digest of the whole base (half a second for two
+    thousand articles), while the count is one row. Kept per container, never per process: two
+    databases (or one emptied and filled again) may reach the same count with other contents."""
+
+    changes: int | None = None
+    revision: str = ""
+
+
+async def base_revision(uow: UnitOfWork, cache: RevisionCache) -> str:
+    changes = await knowledge_changes(uow)  # read first: an edit after it moves it again
+    if changes != cache.changes:
+        cache.revision = (await knowledge_snapshot(uow)).revision
+        cache.changes = changes
+    return cache.revision
+
+
+async def bot_learning_status(uow: UnitOfWork, cache: RevisionCache | None = None) -> LearningStatus:
     """The status of the base as it stands in this transaction."""
-    revision = (await knowledge_snapshot(uow)).revision
+    revision = await base_revision(uow, cache or RevisionCache())
     newest = select(BotTraining).order_by(BotTraining.id.desc()).limit(KEEP_TRAININGS)
     rows = await uow.session.scalars(newest)
     records = [

@@ -299,11 +299,14 @@ async def _give_to_people(
     uow.emit(conversation_event("conversation.handoff", conv, reason=reason))
 
 
-async def people_online(uow: UnitOfWork, queue: str | None) -> bool:
-    """Whether someone online will see a conversation handed to `queue`: a member of the team it
-    names, or anyone when it names none (the conversation then waits in a shared inbox)."""
+async def people_online(uow: UnitOfWork, queue: str | None, conversation_id: int) -> bool:
+    """Whether someone online will see the conversation once handed to `queue`: a member of the
+    team it will wait in (the queue's, else the one its channel gave it), or anyone when it waits
+    in no team's inbox."""
     online = select(User.id).where(User.presence == Presence.ONLINE.value, User.is_active.is_(True))
-    team_id = await _team_named(uow, queue)
+    team_id = await _team_named(uow, queue) or await uow.session.scalar(
+        select(Conversation.team_id).where(Conversation.id == conversation_id)
+    )
     if team_id is not None:
         online = online.join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team_id == team_id)
     return await uow.session.scalar(online.limit(1)) is not None

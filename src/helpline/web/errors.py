@@ -6,12 +6,13 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from helpline.domain.contacts import Language
 from helpline.domain.errors import Conflict, DomainError, NotFound, PermissionDenied
-from helpline.web.i18n import text_direction, translations
+from helpline.web.i18n import language_of, text_direction, translations
+from helpline.web.security import CSRF_REFUSED
 
 _STATUS: list[tuple[type[DomainError], int]] = [(NotFound, 404), (Conflict, 409), (PermissionDenied, 403)]
 
@@ -26,7 +27,11 @@ def _console_page(request: Request) -> bool:
 
 
 def _reader_language(request: Request) -> Language:
-    """The console's language for a page shown before (or without) knowing who reads it."""
+    """The signed-in reader's console language; else the browser's, for a page shown before (or
+    without) knowing who reads it."""
+    principal = getattr(request.state, "principal", None)
+    if principal is not None:
+        return language_of(principal.user.ui_language)
     for part in request.headers.get("accept-language", "").split(","):
         code = part.split(";")[0].strip()[:2].lower()
         if code in {language.value for language in Language}:
@@ -34,14 +39,16 @@ def _reader_language(request: Request) -> Language:
     return Language.EN
 
 
-def _error_page(request: Request, status_code: int, reason: str | DomainError | None) -> HTMLResponse:
+def _error_page(
+    request: Request, status_code: int, reason: str | DomainError | None, title: str | None = None
+) -> HTMLResponse:
     from helpline.web.labels import problem_teller
     from helpline.web.templating import templates
 
     language = _reader_language(request)
     gettext = translations(language).gettext
     titles = {404: "This page does not exist", 403: "Your role does not open this page"}
-    title = gettext(titles.get(status_code, "This request cannot be done"))
+    title = gettext(title or titles.get(status_code, "This request cannot be done"))
     shown = problem_teller(gettext)(reason) if isinstance(reason, DomainError) else reason
     context = {"_": gettext, "lang": language.value, "dir": text_direction(language), "title": title}
     return templates.TemplateResponse(
@@ -69,7 +76,9 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
     and half a surrogate pair could not even be encoded (the answer became a 500)."""
     assert isinstance(exc, RequestValidationError)
     if _console_page(request):  # a hand-edited address: /console/admin/flows/versions/abc
-        reason = translations(_reader_language(request)).gettext("This address is not valid: check the link.")
+        reason = translations(_reader_language(request)).gettext(
+            "This request is not valid: check the link, or the form's values."
+        )
         return _error_page(request, 422, reason)
     detail = [
         {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": error.get("type", "")}
@@ -81,6 +90,10 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     """Starlette's own errors; a console page that does not exist is a page, the rest as before."""
     assert isinstance(exc, StarletteHTTPException)
+    if _console_page(request) and exc.status_code == 401 and request.method == "GET":
+        return RedirectResponse("/login", status_code=303)  # signed out, or the session expired
+    if _console_page(request) and exc.detail == CSRF_REFUSED:
+        return _error_page(request, 403, None, "The form has expired: reload the page and try again")
     if _console_page(request) and exc.status_code in (403, 404, 405):
         return _error_page(request, 404 if exc.status_code == 405 else exc.status_code, None)
     return await http_exception_handler(request, exc)

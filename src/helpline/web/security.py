@@ -103,6 +103,11 @@ async def authenticate(conn: HTTPConnection) -> Principal | None:
     return principal
 
 
+#: The refusal of a change without the session's CSRF token (in a browser: a form left open
+#: across a new sign-in, or a forged request).
+CSRF_REFUSED = "missing or wrong CSRF token"
+
+
 async def _check_csrf(conn: HTTPConnection, principal: Principal) -> None:
     """Cookie-authenticated changes must echo the session's CSRF token (header or form field).
 
@@ -117,7 +122,7 @@ async def _check_csrf(conn: HTTPConnection, principal: Principal) -> None:
         field = (await conn.form()).get(CSRF_FIELD)
         sent = field if isinstance(field, str) else None
     if not sent or not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, CSRF_REFUSED)
 
 
 class RequireRole:

@@ -271,6 +271,8 @@ _THANKS_FILLER = _words(
     لك لكم جزيلا كثيرا الله الف ألف جدا يعطيك
     """
 )
+#: Yes and thanks alone, without praise: what may stand around a request for the menu.
+_OK_AND_THANKS = _YES | _words("ок окей спс благодарю пасиб thx ty tnx thanx اوكي اوك مشكور مشكورة")
 #: Thanks without words; "👍👍" is thanks too.
 _THANKS_EMOJI = frozenset("👍👌🙏✅❤😊🙂😀😃👏💯🤝♥")
 #: Skin tones and the emoji variation selector: "👍🏽" is "👍".
@@ -386,8 +388,11 @@ def _asks_for_menu(text: str, menu_label: LocalText) -> bool:
         return True
     if "?" in text or "؟" in text:
         return False
+    # Only yes and thanks around it: "good menu" or "the menu works" is said about a menu.
     words = typed.split()
-    kept = [w for w in words if w not in _MENU_COURTESY and w not in _THANKS and w not in _THANKS_FILLER]
+    kept = [
+        w for w in words if w not in _MENU_COURTESY and w not in _OK_AND_THANKS and w not in _THANKS_FILLER
+    ]
     return len(kept) < len(words) and " ".join(kept) in _MENU_WORDS
 
 
@@ -403,7 +408,7 @@ _ORDINALS: dict[str, int] = {
 #: Words around an ordinal that do not change which choice it names.
 _ORDINAL_FILLER = _words(
     """
-    the one option article answer please pls i want mean choose take
+    the option article answer please pls i want mean choose take
     вариант статья статью ответ пожалуйста мне нужен нужна нужно выбираю хочу давайте
     الخيار المقال الجواب من فضلك اختار أختار اريد أريد ابي أبي
     """
@@ -411,8 +416,11 @@ _ORDINAL_FILLER = _words(
 
 
 def _position_named(text: str) -> int | None:
-    words = [w for w in normalise(text).split() if w not in _ORDINAL_FILLER]
-    return _ORDINALS.get(words[0]) if len(words) == 1 else None
+    words = normalise(text).split()
+    if len(words) > 1 and words[-1] == "one":  # "the second one"; "one second" is no choice
+        words = words[:-1]
+    kept = [w for w in words if w not in _ORDINAL_FILLER]
+    return _ORDINALS.get(kept[0]) if len(kept) == 1 else None
 
 
 def _asks_for_menu_in_words(text: str, menu_label: LocalText) -> bool:
@@ -424,8 +432,7 @@ def _asks_for_menu_in_words(text: str, menu_label: LocalText) -> bool:
 
 def _thanks_before_menu(text: str) -> bool:
     """A request for the menu that also says the answer helped: "thanks, menu", "ок, в меню"."""
-    words = normalise(text).split()
-    return _NO.isdisjoint(words) and any(w in _THANKS for w in words)
+    return any(w in _OK_AND_THANKS for w in normalise(text).split())
 
 
 def _matches_label(text: str, label: LocalText) -> bool:

@@ -44,7 +44,7 @@ from helpline.services.bot_learning import bot_learning_status
 from helpline.services.users import list_teams
 from helpline.storage.models import KnowledgeArticle, User
 from helpline.storage.uow import UnitOfWork
-from helpline.web.deps import open_uow
+from helpline.web.deps import container, open_uow
 from helpline.web.errors import status_for
 from helpline.web.routes.console import VIEWS, filters, inbox_filter, inbox_rows, render
 from helpline.web.security import Principal, require_admin, require_supervisor
@@ -491,14 +491,34 @@ async def knowledge_page(request: Request, uow: Uow, principal: Supervisor) -> R
         "console/knowledge.html",
         articles=await kb_svc.list_articles(uow),
         flow_languages=FLOW_LANGUAGES,
-        learning=await bot_learning_status(uow),
+        learning=await bot_learning_status(uow, container(request).knowledge_revisions),
+        poll=0,
+        max_polls=MAX_LEARNING_POLLS,
     )
 
 
+#: The notice stops asking after this many looks (ten minutes): a page left open all day, with
+#: no worker running, would otherwise ask for ever. Reloading the page starts again.
+MAX_LEARNING_POLLS = 200
+
+
 @knowledge.get("/learning", response_class=HTMLResponse)
-async def learning_fragment(request: Request, uow: Uow, principal: Supervisor) -> Response:
+async def learning_fragment(
+    request: Request,
+    uow: Uow,
+    principal: Supervisor,
+    poll: Annotated[int, Query(ge=0, le=MAX_LEARNING_POLLS)] = 0,
+) -> Response:
     """The knowledge page's learning notice, polled by it until nothing more will change."""
-    return render(request, principal, "console/_bot_learning.html", learning=await bot_learning_status(uow))
+    learning = await bot_learning_status(uow, container(request).knowledge_revisions)
+    return render(
+        request,
+        principal,
+        "console/_bot_learning.html",
+        learning=learning,
+        poll=poll,
+        max_polls=MAX_LEARNING_POLLS,
+    )
 
 
 @knowledge.get("/new", response_class=HTMLResponse)
