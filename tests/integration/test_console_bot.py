@@ -61,6 +61,12 @@ async def sign_in(client: httpx.AsyncClient, email: str) -> str:
     return str(login.json()["csrf_token"])
 
 
+async def reads_russian(container: Container, user_id: int) -> None:
+    async with container.uow() as uow:
+        await uow.session.execute(update(User).where(User.id == user_id).values(ui_language="ru"))
+        await uow.commit()
+
+
 def answer_intents(source: str) -> set[str]:
     data = yaml.safe_load(source)
     found = set()
@@ -278,9 +284,7 @@ async def test_a_russian_console_reads_a_flows_problems_in_russian(
     await seed_articles(container, answer_intents(source))
     admin = await make_staff(Role.ADMIN)
     csrf = await sign_in(client, admin.email)
-    async with container.uow() as uow:
-        await uow.session.execute(update(User).where(User.id == admin.id).values(ui_language="ru"))
-        await uow.commit()
+    await reads_russian(container, admin.id)
     broken, line = without_operator(source, "draws")
 
     checked = await client.post("/console/admin/flows/validate", data={"csrf_token": csrf, "source": broken})
@@ -539,9 +543,7 @@ async def test_a_failed_learning_is_shown_escaped_and_in_the_consoles_language(
 ) -> None:
     admin = await make_staff(Role.ADMIN)
     csrf = await sign_in(client, admin.email)
-    async with container.uow() as uow:
-        await uow.session.execute(update(User).where(User.id == admin.id).values(ui_language="ru"))
-        await uow.commit()
+    await reads_russian(container, admin.id)
     await client.post("/console/admin/knowledge", data=article_form(csrf, intent="draw_time"))
     await client.post("/console/admin/knowledge", data=article_form(csrf, intent="refund"))
 
