@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from helpline.bootstrap import build_container
+from helpline.bootstrap import VISITORS_PER_HOUR, build_container
 from helpline.config import Settings
 from helpline.demo_data import seed_self_service
 from helpline.domain.conversations import Channel
@@ -148,3 +148,19 @@ async def seed_demo_flow(app: Any) -> None:
     async with app.state.container.uow() as uow:
         await seed_self_service(uow)
         await uow.commit()
+
+
+def test_new_chats_from_one_address_are_limited_and_the_widget_is_told_when_to_ask_again(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    with widget_client(tmp_path, sqlite_template) as (tc, _staff):
+        first = tc.post("/widget/v1/session", json={}).json()
+        for _ in range(VISITORS_PER_HOUR - 1):
+            assert tc.post("/widget/v1/session", json={}).status_code == 200
+        refused = tc.post("/widget/v1/session", json={})
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+        # A visitor who already has a chat goes on with it: only new chats are limited.
+        resumed = tc.post("/widget/v1/session", json={"token": first["token"]})
+        assert resumed.status_code == 200
+        assert resumed.json()["visitor_id"] == first["visitor_id"]

@@ -6,6 +6,7 @@ conversations on this web chat, never internal notes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
@@ -154,8 +155,12 @@ async def start_session(body: SessionIn, request: Request) -> SessionOut:
                     greeting=greeting,
                 )
         key = f"visitor:{_client(request)}"
-        if await c.visitor_limiter.retry_after(key) > 0:
-            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many new chats from this address")
+        if (wait := await c.visitor_limiter.retry_after(key)) > 0:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                "too many new chats from this address",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         account = await uow.session.scalar(
             select(ChannelAccount).where(
                 ChannelAccount.channel == Channel.WEBCHAT.value,

@@ -18,17 +18,20 @@
           typing: "Agent is typing…", offline: "Reconnecting…", sending: "sending", failed: "Not sent",
           details: "Your contact details", name: "Name", email: "E-mail", phone: "Phone", save: "Save",
           codeSent: "We sent a code to ", code: "Code", confirm: "Confirm", saved: "Thank you!",
-          attach: "Attach an image or PDF" },
+          attach: "Attach an image or PDF",
+          busy: "Too many new chats from your network right now. Please try again later." },
     ru: { title: "Напишите нам", open: "Чат", placeholder: "Напишите сообщение…", send: "Отправить",
           typing: "Оператор печатает…", offline: "Переподключение…", sending: "отправляется",
           failed: "Не отправлено", details: "Ваши контакты", name: "Имя", email: "E-mail", phone: "Телефон",
           save: "Сохранить", codeSent: "Мы отправили код на ", code: "Код", confirm: "Подтвердить",
-          saved: "Спасибо!", attach: "Прикрепить изображение или PDF" },
+          saved: "Спасибо!", attach: "Прикрепить изображение или PDF",
+          busy: "Сейчас из вашей сети открыто слишком много чатов. Попробуйте позже." },
     ar: { title: "تحدث معنا", open: "دردشة", placeholder: "اكتب رسالة…", send: "إرسال",
           typing: "الموظف يكتب…", offline: "جارٍ إعادة الاتصال…", sending: "جارٍ الإرسال",
           failed: "لم تُرسل", details: "بيانات الاتصال", name: "الاسم", email: "البريد الإلكتروني",
           phone: "الهاتف", save: "حفظ", codeSent: "أرسلنا رمزًا إلى ", code: "الرمز", confirm: "تأكيد",
-          saved: "شكرًا لك!", attach: "إرفاق صورة أو ملف PDF" }
+          saved: "شكرًا لك!", attach: "إرفاق صورة أو ملف PDF",
+          busy: "فُتحت محادثات كثيرة من شبكتك الآن. حاول مرة أخرى لاحقًا." }
   };
   var base = new URL(script.src, location.href).origin;
   var account = script.getAttribute("data-account") || "Website";
@@ -273,6 +276,7 @@
           return r.json().catch(function () { return {}; }).then(function (body) {
             var err = new Error("HTTP " + r.status);
             err.status = r.status;
+            err.retryAfter = parseInt(r.headers.get("Retry-After") || "", 10) || 0;
             var detail = body && body.detail;
             err.detail = typeof detail === "string" ? detail : (detail && detail[0] && detail[0].msg) || null;
             throw err;
@@ -369,6 +373,12 @@
       s.messages.forEach(show);
       connect();
     }).catch(function (err) {
+      if (err.status === 429) {
+        // Too many new chats from this network: say so, and ask again only when it may work.
+        status.textContent = t.busy;
+        setTimeout(start, Math.min(Math.max(err.retryAfter, 30), 3600) * 1000);
+        return;
+      }
       status.textContent = t.offline;
       setTimeout(start, 3000);
     });
