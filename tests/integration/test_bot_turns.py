@@ -203,6 +203,33 @@ async def test_menu_answer_and_confirmation_resolve_without_a_person(bot_contain
     assert session.answered == ["draw_results"]
 
 
+async def test_thanks_after_the_goodbye_is_answered_without_a_new_session(bot_container: Container) -> None:
+    """ "спасибо!" after "glad I could help" greeted with the whole menu again, and counted as a
+    new bot contact that was later abandoned."""
+    chat = await webchat(bot_container)
+    await chat.say("Здравствуйте")
+    await chat.say("1")
+    await chat.say("2")
+    await chat.say("да")
+    (welcome,) = await chat.say("спасибо большое!")
+    assert welcome.text.startswith("Пожалуйста!")
+    assert not welcome.options
+    conv = await chat.conversation()
+    assert conv.status == "resolved"
+    assert len(await chat.sessions()) == 1
+    # A question after that is a new contact with the bot, as before.
+    (menu,) = await chat.say("привет")
+    assert menu.text.startswith("Здравствуйте! Я бот")
+    assert len(await chat.sessions()) == 2
+
+
+async def test_thanks_opening_a_conversation_is_greeted_as_usual(bot_container: Container) -> None:
+    chat = await webchat(bot_container)
+    (greeting,) = await chat.say("спасибо")
+    assert greeting.text.startswith("Здравствуйте! Я бот")
+    assert len(await chat.sessions()) == 1
+
+
 async def test_a_question_in_arabic_is_answered_in_arabic(bot_container: Container) -> None:
     chat = await webchat(bot_container)
     replies = await chat.say("متى موعد السحب القادم لليانصيب؟")

@@ -47,12 +47,14 @@ from helpline.services.bot_learning import (
 from helpline.services.bot_sessions import (
     TurnContext,
     do_apply_turn,
+    do_courtesy_reply,
     do_end_idle_sessions,
     do_finish_item,
     do_hand_to_agents,
     initial_state,
     load_turn,
     people_online,
+    thanks_after_goodbye,
 )
 from helpline.services.knowledge import (
     OOS_INTENT,
@@ -448,6 +450,12 @@ class BotTurnRunner:
         language = detected or (
             previous.language if previous else ctx.conversation_language or self._default_language
         )
+        if previous is None and (reply := runtime.courtesy(ctx.text, language)) is not None:
+            async with self._make_uow() as uow:
+                if thanks_after_goodbye(ctx, uow.now()):
+                    await do_courtesy_reply(uow, ctx, reply)
+                    await uow.commit()
+                    return
         turns = [self._first_turn(runtime, brain.engine, ctx, previous, language)]
         while turns[-1].lookup is not None and len(turns) <= MAX_LOOKUPS_PER_TURN:
             turns.append(await self._resume_lookup(runtime, turns[-1]))

@@ -68,6 +68,9 @@ class TurnContext:
     session_state: dict[str, Any] | None
     #: The customer card's language (None: not known yet, the bot may learn it).
     contact_language: str | None = None
+    #: With no session running: how the conversation's last one ended, and when.
+    last_outcome: str | None = None
+    last_ended_at: datetime | None = None
 
 
 async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
@@ -89,6 +92,16 @@ async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
         .order_by(BotSession.id.desc())
         .limit(1)
     )
+    last = None
+    if session is None:
+        last = (
+            await uow.session.execute(
+                select(BotSession.outcome, BotSession.ended_at)
+                .where(BotSession.conversation_id == conv.id, BotSession.status == SessionStatus.ENDED.value)
+                .order_by(BotSession.id.desc())
+                .limit(1)
+            )
+        ).one_or_none()
     version_id = session.flow_version_id if session is not None else conv.flow_version_id
     data = None
     if version_id is not None:
@@ -107,6 +120,8 @@ async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
         session_id=session.id if session is not None else None,
         session_state=dict(session.state) if session is not None else None,
         contact_language=contact_language,
+        last_outcome=last.outcome if last is not None else None,
+        last_ended_at=last.ended_at if last is not None else None,
     )
 
 
@@ -171,6 +186,38 @@ async def do_apply_turn(
     elif ticket is not None:
         await _pass_ticket_to_people(uow, conv, ticket, now)
     elif last.outcome is Outcome.ANSWERED_CONFIRMED:
+        check_status_change(ConversationStatus(conv.status), ConversationStatus.RESOLVED)
+        conv.status, conv.resolved_at = ConversationStatus.RESOLVED.value, now
+        uow.emit(conversation_event("conversation.status", conv, by="bot"))
+    conv.updated_at = now
+    await do_finish_item(uow, ctx.item_id)
+
+
+#: How long after the bot's goodbye a thank-you is answered as one (later, it greets anew).
+COURTESY_WINDOW = timedelta(hours=1)
+
+
+def thanks_after_goodbye(ctx: TurnContext, now: datetime) -> bool:
+    """The conversation's last bot session ended with a confirmed answer a moment ago."""
+    return (
+        ctx.session_id is None
+        and ctx.last_outcome == Outcome.ANSWERED_CONFIRMED.value
+        and ctx.last_ended_at is not None
+        and now - ctx.last_ended_at <= COURTESY_WINDOW
+    )
+
+
+async def do_courtesy_reply(uow: UnitOfWork, ctx: TurnContext, reply: BotReply) -> None:
+    """Answer a thank-you after the goodbye without opening a session (the bot report would count
+    it as a contact of its own): the conversation, reopened by the message, is resolved again."""
+    conv = await uow.session.get(Conversation, ctx.conversation_id, with_for_update=True)
+    assert conv is not None
+    if conv.handler != Handler.BOT or conv.status == ConversationStatus.CLOSED.value:
+        await do_finish_item(uow, ctx.item_id)
+        return
+    now = uow.now()
+    await _say(uow, conv, ctx.channel_account_id, ctx.channel, reply, now)
+    if conv.status != ConversationStatus.RESOLVED.value:
         check_status_change(ConversationStatus(conv.status), ConversationStatus.RESOLVED)
         conv.status, conv.resolved_at = ConversationStatus.RESOLVED.value, now
         uow.emit(conversation_event("conversation.status", conv, by="bot"))

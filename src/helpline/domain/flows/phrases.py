@@ -21,6 +21,11 @@ DEFAULT_PHRASES: Mapping[str, LocalText] = {
         "en": "Glad I could help! Write any time you have another question.",
         "ar": "يسعدنا أننا ساعدناك! راسلنا متى كان لديك سؤال آخر.",
     },
+    "welcome": {
+        "ru": "Пожалуйста! Если появятся вопросы — пишите.",
+        "en": "You're welcome! Write any time you have another question.",
+        "ar": "على الرحب والسعة! راسلنا متى كان لديك سؤال آخر.",
+    },
     "handoff": {
         "ru": "Соединяю вас с оператором. Он увидит нашу переписку, повторять ничего не нужно.",
         "en": (

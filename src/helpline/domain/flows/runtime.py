@@ -459,6 +459,14 @@ class FlowRuntime:
         state = SessionState(node=self.flow.start, language=language)
         return self._show(state, self.flow.start_node, ())
 
+    def courtesy(self, text: str, language: str) -> BotReply | None:
+        """The reply to thanks written after the bot's goodbye ("спасибо!" once "glad I could
+        help" was said): a "you're welcome", not a new session greeting with the menu again.
+        None for anything else, which starts a session as usual."""
+        if not _says_yes(text) or asks_for_operator(text):
+            return None
+        return BotReply(phrase(self.flow.phrases, "welcome", language))
+
     def needs_intent(self, state: SessionState, text: str) -> bool:
         """Whether `text` will be read as a free question, so the adapter should classify it."""
         if asks_for_operator(text) or self._picked_option(state, text) is not None:
