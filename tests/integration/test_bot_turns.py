@@ -37,7 +37,7 @@ from helpline.services.bot_sessions import (
     do_apply_turn,
     do_end_idle_sessions,
     load_turn,
-    people_online,
+    someone_online_in,
 )
 from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.conversations import do_agent_reply
@@ -333,11 +333,12 @@ async def test_someone_online_counts_only_in_the_team_the_conversation_will_wait
     await staff(bot_container, "floater@bot.test", online=True)
     chat = Chat(bot_container, site.id, Channel.WEBCHAT, IdentityKind.WEBCHAT, "visitor-teams")
     await chat.say("hello")
+    conversation = await chat.conversation()
+    assert conversation.team_id == billing.id  # its channel's team: where a queue-less hand-off waits
     async with bot_container.uow() as uow:
-        assert not await people_online(uow, "Billing", chat.conversation_id)
-        assert await people_online(uow, "Sales", chat.conversation_id)
-        # No queue: it waits in the Billing inbox its channel gave it, where nobody is online.
-        assert not await people_online(uow, None, chat.conversation_id)
+        assert not await someone_online_in(uow, billing.id)
+        assert await someone_online_in(uow, sales.id)
+        assert await someone_online_in(uow, None)  # no team's inbox: anyone online sees it
     (said,) = await chat.say("operator")
     assert said.text.startswith("All our operators are offline right now")
 

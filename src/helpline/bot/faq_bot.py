@@ -53,7 +53,6 @@ from helpline.services.bot_sessions import (
     do_hand_to_agents,
     initial_state,
     load_turn,
-    people_online,
     thanks_after_goodbye,
 )
 from helpline.services.knowledge import (
@@ -318,9 +317,7 @@ class BotBrain:
             # Only titles (or nothing the classifier reads) changed: learnt at once.
             self._current = _Brain(snapshot.revision, snapshot, engine)
             self._checked_changes = changes
-            record = _TrainingRecord(make_uow)
-            if await record.started(snapshot.revision):
-                await record.learnt(learnt_figures(engine, questions))
+            await _TrainingRecord(make_uow).started(snapshot.revision, learnt_figures(engine, questions))
             return self._current
         if self._training is None:
             self._training = asyncio.create_task(self._learn(snapshot, make_uow))
@@ -380,9 +377,8 @@ class _TrainingRecord:
         self._make_uow = make_uow
         self._id: int | None = None
 
-    async def started(self, revision: str) -> bool:
-        self._id = await self._write(lambda uow: do_record_training_started(uow, revision))
-        return self._id is not None
+    async def started(self, revision: str, learnt: LearntFigures | None = None) -> None:
+        self._id = await self._write(lambda uow: do_record_training_started(uow, revision, learnt))
 
     async def learnt(self, figures: LearntFigures) -> None:
         if (training_id := self._id) is not None:
@@ -459,12 +455,8 @@ class BotTurnRunner:
         turns = [self._first_turn(runtime, brain.engine, ctx, previous, language)]
         while turns[-1].lookup is not None and len(turns) <= MAX_LOOKUPS_PER_TURN:
             turns.append(await self._resume_lookup(runtime, turns[-1]))
-        if (handoff := turns[-1].handoff) is not None:
-            async with self._make_uow() as uow:
-                if not await people_online(uow, handoff.queue, ctx.conversation_id):
-                    turns[-1] = runtime.unstaffed(turns[-1])
         async with self._make_uow() as uow:
-            await do_apply_turn(uow, ctx, turns, language, detected=detected)
+            await do_apply_turn(uow, ctx, turns, language, detected=detected, unstaffed=runtime.unstaffed)
             await uow.commit()
 
     async def give_up(self, item_id: int, reason: str) -> None:

@@ -51,22 +51,29 @@ _VALIDATOR = Draft202012Validator(FLOW_SCHEMA)
 @dataclass(frozen=True, slots=True)
 class Problem:
     line: int | None
-    #: English, filled in, after the place in the file when there is one (API, CLI, logs).
-    message: str
     #: The reason before its parameters are filled in: what a console translates.
-    template: str = ""
+    template: str
     params: Mapping[str, str | int] = field(default_factory=dict)
     #: The path of keys the reason is about ("nodes/main/options/0"), when the reason needs it.
     where: str = ""
+
+    @property
+    def reason(self) -> str:
+        """The reason in English, filled in."""
+        return self.template.format(**self.params)
+
+    @property
+    def message(self) -> str:
+        """English, after the place in the file when there is one (API, CLI, logs)."""
+        return f"{self.where}: {self.reason}" if self.where else self.reason
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line else self.message
 
 
 def file_problem(line: int | None, template: str, where: str = "", **params: str | int) -> Problem:
-    """A problem of the file at `line`, its reason `template` filled in with `params` in English."""
-    reason = template.format(**params)
-    return Problem(line, f"{where}: {reason}" if where else reason, template, params, where)
+    """A problem of the file at `line`: its reason `template`, filled in with `params`."""
+    return Problem(line, template, params, where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +127,7 @@ def load_flow(source: str, known_articles: Collection[str] | None = None) -> Loa
         return LoadedFlow(None, tuple(schema_problems[:MAX_PROBLEMS]), data)
     flow = flow_from_data(data)
     problems = tuple(
-        Problem(_line(root, p.path), p.message, p.template, p.params)
+        Problem(_line(root, p.path), p.template, p.params)
         for p in islice(check_flow(flow, known_articles), MAX_PROBLEMS)
     )
     return LoadedFlow(flow, problems, data)

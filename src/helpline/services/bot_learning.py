@@ -26,8 +26,15 @@ class LearntFigures:
     oos_recall: float | None = None
 
 
-async def do_record_training_started(uow: UnitOfWork, revision: str) -> int:
+async def do_record_training_started(
+    uow: UnitOfWork, revision: str, learnt: LearntFigures | None = None
+) -> int:
+    """A training of `revision` begins; with `learnt`, it is over already (an engine trained on the
+    same questions before served it: only titles changed)."""
     row = BotTraining(revision=revision, state=TrainingState.LEARNING.value, started_at=uow.now())
+    if learnt is not None:
+        row.state, row.finished_at = TrainingState.LEARNT.value, row.started_at
+        row.examples, row.accuracy, row.oos_recall = learnt.examples, learnt.accuracy, learnt.oos_recall
     uow.session.add(row)
     await uow.session.flush()
     await uow.session.execute(delete(BotTraining).where(BotTraining.id <= row.id - KEEP_TRAININGS))

@@ -8,7 +8,7 @@ the handoff or ticket, and the outbox item marked done, all or nothing).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -140,19 +140,48 @@ async def do_finish_item(uow: UnitOfWork, item_id: int, error: str | None = None
     )
 
 
-async def do_apply_turn(
-    uow: UnitOfWork, ctx: TurnContext, turns: Sequence[Turn], language: str, *, detected: str | None = None
-) -> None:
-    """Store what the bot said and did in this turn; the item is done when this commits."""
+async def _conversation_the_bot_still_has(uow: UnitOfWork, ctx: TurnContext) -> Conversation | None:
+    """The turn's conversation, locked; None (and the item done) when a person stepped in, or
+    closed it (which is final), while the bot was thinking: its answer is not sent."""
     conv = await uow.session.get(Conversation, ctx.conversation_id, with_for_update=True)
     assert conv is not None  # the item cascades away with the message, the message with it
     if conv.handler != Handler.BOT or conv.status == ConversationStatus.CLOSED.value:
-        # A person stepped in (or closed the conversation, which is final) while the bot was
-        # thinking: the bot's answer is not sent, and nothing is reopened.
         await do_finish_item(uow, ctx.item_id)
+        return None
+    return conv
+
+
+def _resolve(uow: UnitOfWork, conv: Conversation, now: datetime) -> None:
+    """The bot's answer helped: nobody needs to act on the conversation."""
+    check_status_change(ConversationStatus(conv.status), ConversationStatus.RESOLVED)
+    conv.status, conv.resolved_at = ConversationStatus.RESOLVED.value, now
+    uow.emit(conversation_event("conversation.status", conv, by="bot"))
+
+
+async def do_apply_turn(
+    uow: UnitOfWork,
+    ctx: TurnContext,
+    turns: Sequence[Turn],
+    language: str,
+    *,
+    detected: str | None = None,
+    unstaffed: Callable[[Turn], Turn] | None = None,
+) -> None:
+    """Store what the bot said and did in this turn; the item is done when this commits.
+
+    `unstaffed` rewrites a hand-off turn when nobody online would see the conversation where it
+    will wait (the runtime's `unstaffed`: the customer is told so, not promised an operator)."""
+    conv = await _conversation_the_bot_still_has(uow, ctx)
+    if conv is None:
         return
     now = uow.now()
     last = turns[-1]
+    team_id = None
+    if last.handoff is not None:
+        team_id = await _team_named(uow, last.handoff.queue)
+        if unstaffed is not None and not await someone_online_in(uow, team_id or conv.team_id):
+            last = unstaffed(last)
+            turns = [*turns[:-1], last]
     session = await _session(uow, ctx, conv, now)
     session.state = last.state.to_json()
     session.last_activity_at = now
@@ -182,13 +211,11 @@ async def do_apply_turn(
         session.status, session.outcome, session.ended_at = SessionStatus.ENDED.value, last.outcome.value, now
     if last.handoff is not None:
         session.handoff_reason = last.handoff.reason[:200]
-        await _hand_off(uow, conv, last.handoff.reason, last.handoff.queue, now)
+        await _hand_off(uow, conv, last.handoff.reason, team_id, now)
     elif ticket is not None:
         await _pass_ticket_to_people(uow, conv, ticket, now)
     elif last.outcome is Outcome.ANSWERED_CONFIRMED:
-        check_status_change(ConversationStatus(conv.status), ConversationStatus.RESOLVED)
-        conv.status, conv.resolved_at = ConversationStatus.RESOLVED.value, now
-        uow.emit(conversation_event("conversation.status", conv, by="bot"))
+        _resolve(uow, conv, now)
     conv.updated_at = now
     await do_finish_item(uow, ctx.item_id)
 
@@ -210,17 +237,13 @@ def thanks_after_goodbye(ctx: TurnContext, now: datetime) -> bool:
 async def do_courtesy_reply(uow: UnitOfWork, ctx: TurnContext, reply: BotReply) -> None:
     """Answer a thank-you after the goodbye without opening a session (the bot report would count
     it as a contact of its own): the conversation, reopened by the message, is resolved again."""
-    conv = await uow.session.get(Conversation, ctx.conversation_id, with_for_update=True)
-    assert conv is not None
-    if conv.handler != Handler.BOT or conv.status == ConversationStatus.CLOSED.value:
-        await do_finish_item(uow, ctx.item_id)
+    conv = await _conversation_the_bot_still_has(uow, ctx)
+    if conv is None:
         return
     now = uow.now()
     await _say(uow, conv, ctx.channel_account_id, ctx.channel, reply, now)
     if conv.status != ConversationStatus.RESOLVED.value:
-        check_status_change(ConversationStatus(conv.status), ConversationStatus.RESOLVED)
-        conv.status, conv.resolved_at = ConversationStatus.RESOLVED.value, now
-        uow.emit(conversation_event("conversation.status", conv, by="bot"))
+        _resolve(uow, conv, now)
     conv.updated_at = now
     await do_finish_item(uow, ctx.item_id)
 
@@ -296,12 +319,12 @@ async def _say(
 
 
 async def _hand_off(
-    uow: UnitOfWork, conv: Conversation, reason: str, queue: str | None, now: datetime
+    uow: UnitOfWork, conv: Conversation, reason: str, team_id: int | None, now: datetime
 ) -> None:
     await _give_to_people(
         uow,
         conv,
-        team_id=await _team_named(uow, queue),
+        team_id=team_id,
         note=f"{HANDOFF_NOTE}{reason}",
         reason=reason,
         outcome=Outcome.HANDED_OFF,
@@ -346,14 +369,10 @@ async def _give_to_people(
     uow.emit(conversation_event("conversation.handoff", conv, reason=reason))
 
 
-async def people_online(uow: UnitOfWork, queue: str | None, conversation_id: int) -> bool:
-    """Whether someone online will see the conversation once handed to `queue`: a member of the
-    team it will wait in (the queue's, else the one its channel gave it), or anyone when it waits
-    in no team's inbox."""
+async def someone_online_in(uow: UnitOfWork, team_id: int | None) -> bool:
+    """Whether someone online sees a conversation waiting in `team_id`'s inbox (the queue's team,
+    else the one its channel gave it), or, in no team's, anyone online."""
     online = select(User.id).where(User.presence == Presence.ONLINE.value, User.is_active.is_(True))
-    team_id = await _team_named(uow, queue) or await uow.session.scalar(
-        select(Conversation.team_id).where(Conversation.id == conversation_id)
-    )
     if team_id is not None:
         online = online.join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team_id == team_id)
     return await uow.session.scalar(online.limit(1)) is not None

@@ -128,13 +128,13 @@ def _clean_text(value: Mapping[str, str], what: str, limit: int) -> dict[str, st
         if language not in FLOW_LANGUAGES:
             raise DomainError("unknown language '{language}'", field=what, language=language)
         text = text.strip()
-        if (reason := unstorable_reason(text)) is not None:
+        if unstorable_reason(text) is not None:
             raise DomainError(
                 "{what} in {language} contains text no database can store ({characters})",
                 field=what,
                 what=what,
                 language=language,
-                characters="U+0000" if "U+0000" in reason else "U+D800–U+DFFF",
+                characters="U+0000" if "\x00" in text else "U+D800–U+DFFF",
             )
         if len(text) > limit:
             raise DomainError(

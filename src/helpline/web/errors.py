@@ -49,7 +49,7 @@ def _error_page(
     gettext = translations(language).gettext
     titles = {404: "This page does not exist", 403: "Your role does not open this page"}
     title = gettext(title or titles.get(status_code, "This request cannot be done"))
-    shown = problem_teller(gettext)(reason) if isinstance(reason, DomainError) else reason
+    shown = problem_teller(gettext)(reason) if isinstance(reason, DomainError) else reason and gettext(reason)
     context = {"_": gettext, "lang": language.value, "dir": text_direction(language), "title": title}
     return templates.TemplateResponse(
         request, "console_error_page.html", {**context, "reason": shown}, status_code=status_code
@@ -76,10 +76,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
     and half a surrogate pair could not even be encoded (the answer became a 500)."""
     assert isinstance(exc, RequestValidationError)
     if _console_page(request):  # a hand-edited address: /console/admin/flows/versions/abc
-        reason = translations(_reader_language(request)).gettext(
-            "This request is not valid: check the link, or the form's values."
-        )
-        return _error_page(request, 422, reason)
+        return _error_page(request, 422, "This request is not valid: check the link, or the form's values.")
     detail = [
         {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": error.get("type", "")}
         for error in exc.errors()

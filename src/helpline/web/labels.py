@@ -141,8 +141,7 @@ def flow_problem_teller(gettext: Callable[[str], str]) -> Callable[[Problem], st
 
     def flow_problem(found: Problem) -> str:
         params = {k: label(v) if k == "language" else str(v) for k, v in found.params.items()}
-        english = found.template.format(**found.params) if found.template else found.message
-        return _translated(gettext, found.template or found.message, params, english)
+        return _translated(gettext, found.template, params, found.reason)
 
     return flow_problem
 

@@ -36,15 +36,18 @@ Path = tuple[str | int, ...]
 @dataclass(frozen=True, slots=True)
 class FlowProblem:
     path: Path
-    #: English, filled in (the API's and the logs' text).
-    message: str
-    #: The message before its parameters are filled in: what a console translates.
-    template: str = ""
+    #: The reason before its parameters are filled in: what a console translates.
+    template: str
     params: Mapping[str, str | int] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """English, filled in (the API's and the logs' text)."""
+        return self.template.format(**self.params)
 
 
 def _problem(path: Path, template: str, **params: str | int) -> FlowProblem:
-    return FlowProblem(path, template.format(**params), template, params)
+    return FlowProblem(path, template, params)
 
 
 def check_flow(flow: Flow, known_articles: Collection[str] | None = None) -> list[FlowProblem]:

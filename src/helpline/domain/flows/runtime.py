@@ -463,7 +463,7 @@ class FlowRuntime:
         """The reply to thanks written after the bot's goodbye ("спасибо!" once "glad I could
         help" was said): a "you're welcome", not a new session greeting with the menu again.
         None for anything else, which starts a session as usual."""
-        if not _says_yes(text) or asks_for_operator(text):
+        if not _says_yes(text):  # only thanks words: "operator" or "0" never is one
             return None
         return BotReply(phrase(self.flow.phrases, "welcome", language))
 
