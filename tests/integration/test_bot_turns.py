@@ -41,7 +41,7 @@ from helpline.services.bot_sessions import (
 )
 from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.conversations import do_agent_reply
-from helpline.services.flows import do_activate, do_upload_flow
+from helpline.services.flows import conversations_reason_texts, do_activate, do_upload_flow
 from helpline.services.inbound import ingest_inbound
 from helpline.services.knowledge import (
     KIND_OUT_OF_SCOPE,
@@ -303,6 +303,21 @@ async def test_operator_word_mid_flow_reaches_people_with_the_transcript(bot_con
         "bot",
         "system",
     ]
+
+
+async def test_a_reason_the_flow_words_per_language_is_stored_in_english_with_its_words_at_hand(
+    bot_container: Container,
+) -> None:
+    await staff(bot_container, "online@bot.test", online=True)
+    chat = await webchat(bot_container, "visitor-reason")
+    await chat.say("здравствуйте")
+    await chat.say("0")
+    (session,) = await chat.sessions()
+    english = "asked for an operator from the main menu"
+    assert (session.outcome, session.handoff_reason) == ("handed_off", english)
+    async with bot_container.uow() as uow:
+        texts = await conversations_reason_texts(uow, {chat.conversation_id})
+    assert texts[english]["ru"] == "попросил оператора в главном меню"
 
 
 async def test_with_nobody_online_the_customer_is_told_so_and_still_waits_for_people(

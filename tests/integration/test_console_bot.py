@@ -166,6 +166,10 @@ async def test_admin_validates_uploads_previews_and_activates_the_demo_flow(
     assert "لاختيار «موظف» اضغط 0." in ar.text
     ru = await client.get(f"/console/admin/flows/versions/{version_id}?lang=ru")
     assert "Оператор — нажмите 0." in ru.text
+    # A hand-off's reason written per language is previewed in the preview's language.
+    assert "попросил оператора в главном меню" in ru.text
+    assert ru.text.count("asked for an operator from the main menu") == 1  # in the numbered source only
+    assert "طلب موظفًا من القائمة الرئيسية" in ar.text
 
     # Activate on the web chat.
     activated = await client.post(
@@ -227,7 +231,8 @@ def without_operator(source: str, node: str) -> tuple[str, int]:
     start = lines.index(f"  {node}:")
     options = next(i for i in range(start, len(lines)) if lines[i].strip() == "options:")
     digit0 = next(i for i in range(options, len(lines)) if lines[i].strip() == "- digit: 0")
-    del lines[digit0 : digit0 + 3]
+    end = next(i for i in range(digit0 + 1, len(lines)) if not lines[i].startswith(" " * 8))
+    del lines[digit0:end]
     return "\n".join(lines) + "\n", options + 1
 
 

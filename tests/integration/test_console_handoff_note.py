@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import func, select, update
 
 from helpline.bootstrap import Container
+from helpline.demo_data import seed_self_service
 from helpline.domain.conversations import Channel
 from helpline.domain.flows.runtime import HandoffReason
 from helpline.domain.identities import IdentityKind
@@ -18,7 +20,7 @@ from helpline.services.bot_sessions import handoff_note
 from helpline.services.channel_accounts import do_ensure_channel_account
 from helpline.services.inbound import ingest_inbound
 from helpline.services.users import do_create_team
-from helpline.storage.models import Conversation, Message, User
+from helpline.storage.models import BotSession, Conversation, FlowVersion, Message, User
 from tests.integration.conftest import MakeStaff
 from tests.integration.test_console_channels import sign_in
 
@@ -65,6 +67,55 @@ async def test_a_hand_off_note_reads_in_the_agents_language(
     assert "Handed over by the bot" not in page
     # The customer card names languages as the inbox filter does, not by their codes.
     assert '<option value="ar" >Арабский</option>' in page
+
+
+@pytest.mark.parametrize(
+    ("language", "written"),
+    [("ru", "попросил оператора по выигрышам"), ("ar", "طلب موظفًا بخصوص الجوائز"), ("en", None)],
+)
+async def test_a_flows_reason_written_per_language_reads_in_the_agents_language(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container, language: str, written: str | None
+) -> None:
+    """The demo flow words its hand-off reasons in ru, en and ar: the note in the transcript and
+    the bot report show the reader's, although the session stores the English one."""
+    english = "asked for an operator about prizes"
+    conversation_id = await webchat_conversation(container, f"v-note-{language}")
+    supervisor = await make_staff(Role.SUPERVISOR)
+    now = datetime.now(UTC)
+    async with container.uow() as uow:
+        await seed_self_service(uow)  # the demo's articles and its flow
+        version_id = await uow.session.scalar(select(func.max(FlowVersion.id)))
+        conv = await uow.session.get(Conversation, conversation_id)
+        assert conv is not None
+        uow.session.add(handoff_note(conv, english, now))
+        uow.session.add(
+            BotSession(
+                conversation_id=conversation_id,
+                flow_version_id=version_id,
+                channel="webchat",
+                status="ended",
+                state={},
+                outcome="handed_off",
+                handoff_reason=english,
+                answered=[],
+                started_at=now,
+                last_activity_at=now,
+                ended_at=now,
+            )
+        )
+        await uow.session.execute(update(User).where(User.id == supervisor.id).values(ui_language=language))
+        await uow.commit()
+
+    await sign_in(client, supervisor.email)
+    page = (await client.get(f"/console/conversations/{conversation_id}")).text
+    report = (await client.get("/console/reports/bot")).text
+
+    shown = written or english
+    for text in (page, report):
+        assert shown in text
+        assert (english in text) == (written is None)
+    if language == "ru":
+        assert f"Передано ботом: {written}" in page
 
 
 async def test_a_transfer_note_is_the_transferring_agents_internal_note(

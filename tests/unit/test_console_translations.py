@@ -70,11 +70,19 @@ def test_the_bots_hand_off_notes_and_reasons_are_translated(language: Language) 
     from helpline.web.labels import reason_labeller, system_noter
 
     gettext = translations(language).gettext
-    reason, note = reason_labeller(gettext), system_noter(gettext)
+    flow_texts = {
+        "asked about prizes": {"ru": "спросил о призах", "en": "asked about prizes", "ar": "سأل عن الجوائز"}
+    }
+    reason = reason_labeller(gettext, language.value, flow_texts)
+    note = system_noter(gettext, reason)
     assert [r for r in HandoffReason if reason(r.value) == r.value] == []
     assert (
         reason("asked for an operator about prizes") == "asked for an operator about prizes"
-    )  # a flow's own
+    )  # a flow's own, written in one language
+    assert reason("asked about prizes") == flow_texts["asked about prizes"][language.value]  # … and in each
+    assert note(f"{HANDOFF_NOTE}asked about prizes").endswith(
+        flow_texts["asked about prizes"][language.value]
+    )
     shown = note(f"{HANDOFF_NOTE}{HandoffReason.ANSWER_DID_NOT_HELP.value}")
     assert shown == f"{gettext('Handed over by the bot:')} {gettext(HandoffReason.ANSWER_DID_NOT_HELP.value)}"
     assert "Handed over" not in shown

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from helpline.domain.flows.model import Handoff
 from helpline.flows.loader import MAX_FLOW_BYTES, load_flow
 
 LOTTERY = (Path(__file__).parents[2] / "src/helpline/flows/examples/lottery.yaml").read_text(encoding="utf-8")
@@ -67,6 +68,34 @@ def test_an_option_must_lead_to_exactly_one_thing() -> None:
         "line 7: nodes/main/options/0: say what it leads to with exactly one of: "
         "'next', 'answer', 'handoff', 'ticket', 'lookup'"
     ]
+
+
+def test_a_hand_off_reason_may_be_written_in_each_language_and_the_english_one_is_stored() -> None:
+    each = '{reason: {ru: "спросил", en: "asked", ar: "سأل"}, queue: Second line}'
+    loaded = load_flow(MINIMAL.replace("{reason: asked, queue: Second line}", each))
+    assert loaded.flow is not None
+    handoff = loaded.flow.start_node.options[1].step
+    assert isinstance(handoff, Handoff)
+    assert (handoff.reason, handoff.queue) == ("asked", "Second line")
+    assert loaded.flow.handoff_reasons() == {"asked": {"ru": "спросил", "en": "asked", "ar": "سأل"}}
+    assert load_flow(MINIMAL).flow.handoff_reasons() == {}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ('{ru: "спросил", en: "asked"}', "'ar' is required here"),
+        ('{ru: "", en: "asked", ar: "سأل"}', "must not be empty"),
+        ('{ru: "спросил", en: "asked", ar: "سأل", de: "gefragt"}', "not allowed here: 'de'"),
+        ('""', "must not be empty"),
+        ("[asked]", "expected text, or the text in each language (ru, en, ar)"),
+        ("12", "expected text, or the text in each language (ru, en, ar)"),
+    ],
+)
+def test_a_hand_off_reason_is_one_text_or_one_in_each_language(reason: str, expected: str) -> None:
+    (problem,) = messages(MINIMAL.replace("{reason: asked, queue: Second line}", f"{{reason: {reason}}}"))
+    assert problem.startswith("line 12: nodes/main/options/1/handoff/reason")
+    assert problem.endswith(expected)
 
 
 def test_articles_are_checked_against_the_knowledge_base_when_it_is_given() -> None:

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 
 from helpline.domain.flows.checks import Path, check_flow
 from helpline.domain.flows.model import (
+    FLOW_LANGUAGES,
     LOOKUP_TOKEN_ENV_PREFIX,
     AnswerArticle,
     Collect,
@@ -156,16 +157,7 @@ def flow_from_data(data: Mapping[str, Any]) -> Flow:
 
 def flow_articles(flow: Flow) -> set[str]:
     """Every knowledge-base article the flow answers with."""
-    found: set[str] = set()
-    for node in flow.nodes.values():
-        steps = [o.step for o in node.options] + ([node.collect.then] if node.collect else [])
-        while steps:
-            step = steps.pop()
-            if isinstance(step, AnswerArticle):
-                found.add(step.article)
-            elif isinstance(step, Lookup):
-                steps.append(step.then)
-    return found
+    return {step.article for step in flow.steps() if isinstance(step, AnswerArticle)}
 
 
 def _node(node_id: str, raw: Mapping[str, Any]) -> Node:
@@ -197,7 +189,10 @@ def _step(raw: Mapping[str, Any]) -> Step:
     if "answer" in raw:
         return AnswerArticle(raw["answer"])
     if "handoff" in raw:
-        return Handoff(reason=raw["handoff"]["reason"], queue=raw["handoff"].get("queue"))
+        reason = raw["handoff"]["reason"]
+        if isinstance(reason, Mapping):  # one per language: the English one is stored and counted
+            return Handoff(reason=reason["en"], queue=raw["handoff"].get("queue"), reason_text=dict(reason))
+        return Handoff(reason=reason, queue=raw["handoff"].get("queue"))
     if "ticket" in raw:
         ticket = raw["ticket"]
         return CreateTicket(
@@ -300,6 +295,14 @@ def _schema_problem(line: int | None, error: Any) -> Problem:
     def problem(template: str, **params: str | int) -> Problem:
         return file_problem(line, template, where, **params)
 
+    if kind == "anyOf":  # a hand-off's reason: one text, or one per language
+        branch = 1 if isinstance(instance, dict) else 0  # the order of the schema's anyOf
+        if isinstance(instance, str | dict):
+            fitting = [e for e in error.context if e.relative_schema_path[0] == branch]
+            return _schema_problem(line, fitting[0])
+        return problem(
+            "expected text, or the text in each language ({languages})", languages=", ".join(FLOW_LANGUAGES)
+        )
     if kind == "oneOf":
         return problem(
             "say what it leads to with exactly one of: {keys}", keys=", ".join(f"'{k}'" for k in STEP_KEYS)

@@ -19,6 +19,14 @@ _TEXT: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+_REASON: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 200}
+_REASON_TEXT: dict[str, Any] = {
+    "type": "object",
+    "properties": {lang: _REASON for lang in FLOW_LANGUAGES},
+    "required": list(FLOW_LANGUAGES),
+    "additionalProperties": False,
+}
+
 #: Exactly one of these keys says what an option (or a collected field, or a lookup) leads to.
 STEP_KEYS = ("next", "answer", "handoff", "ticket", "lookup")
 
@@ -29,7 +37,11 @@ _STEP_PROPERTIES: dict[str, Any] = {
         "type": "object",
         "properties": {
             "queue": {"type": "string", "minLength": 1, "maxLength": 120},
-            "reason": {"type": "string", "minLength": 1, "maxLength": 200},
+            "reason": {
+                "description": "Why the customer is handed over, as agents and reports read it: one text, "
+                "or one per language (the English one is stored and counted).",
+                "anyOf": [_REASON, _REASON_TEXT],
+            },
         },
         "required": ["reason"],
         "additionalProperties": False,

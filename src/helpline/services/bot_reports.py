@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import func, select, true
 
 from helpline.domain.errors import DomainError
+from helpline.domain.flows.model import LocalText
 from helpline.domain.flows.runtime import Outcome, SessionStatus
+from helpline.services import flows
 from helpline.storage.models import BotSession
 from helpline.storage.uow import UnitOfWork
 
@@ -160,6 +162,11 @@ async def _handoff_reasons(uow: UnitOfWork, period: Period, top: int) -> tuple[C
         )
     ).all()
     return tuple(Counted(str(reason), int(n)) for reason, n in rows)
+
+
+async def handoff_reason_texts(uow: UnitOfWork, period: Period) -> Mapping[str, LocalText]:
+    """The period's hand-off reasons as their flows wrote them per language (see flows)."""
+    return await flows.handoff_reason_texts(uow, *_in_period(period))
 
 
 async def _answered_articles(uow: UnitOfWork, period: Period, top: int) -> tuple[Counted, ...]:

@@ -7,19 +7,20 @@ conversations there start with it (each conversation records the version that gr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from helpline.domain.conversations import Channel
 from helpline.domain.errors import DomainError, NotFound
-from helpline.flows.loader import LoadedFlow, Problem, load_flow
+from helpline.domain.flows.model import LocalText
+from helpline.flows.loader import LoadedFlow, Problem, flow_from_data, load_flow
 from helpline.services.knowledge import KIND_ANSWER
-from helpline.storage.models import Flow, FlowActivation, FlowVersion, KnowledgeArticle
+from helpline.storage.models import BotSession, Flow, FlowActivation, FlowVersion, KnowledgeArticle
 from helpline.storage.uow import UnitOfWork
 
 #: Channels a chat or voice flow can greet (e-mail and paper mail are not conversations in real time).
@@ -169,3 +170,32 @@ async def active_flow_data(uow: UnitOfWork, channel: str) -> dict[str, Any] | No
         .join(FlowActivation, FlowActivation.flow_version_id == FlowVersion.id)
         .where(FlowActivation.channel == channel)
     )
+
+
+async def handoff_reason_texts(uow: UnitOfWork, *sessions: ColumnElement[bool]) -> Mapping[str, LocalText]:
+    """The flows' hand-off reasons written per language, by the reason stored for them, from the
+    versions that ran the bot sessions matching `sessions` (handed-off ones): a console shows a
+    stored reason in its reader's language with these. Where versions word one reason differently,
+    the newest wins."""
+    data = await uow.session.scalars(
+        select(FlowVersion.data)
+        .where(
+            FlowVersion.id.in_(
+                select(BotSession.flow_version_id).where(*sessions, BotSession.handoff_reason.is_not(None))
+            )
+        )
+        .order_by(FlowVersion.id)
+    )
+    texts: dict[str, LocalText] = {}
+    for version in data:
+        texts.update(flow_from_data(version).handoff_reasons())
+    return texts
+
+
+async def conversations_reason_texts(
+    uow: UnitOfWork, conversation_ids: Collection[int]
+) -> Mapping[str, LocalText]:
+    """handoff_reason_texts for the bot sessions of these conversations (a customer's history)."""
+    if not conversation_ids:
+        return {}
+    return await handoff_reason_texts(uow, BotSession.conversation_id.in_(conversation_ids))

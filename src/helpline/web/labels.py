@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from helpline.domain.errors import DomainError
+from helpline.domain.flows.model import LocalText, localised
 from helpline.domain.flows.runtime import HandoffReason, HandoffReasonAbout
 from helpline.flows.loader import Problem
 from helpline.services.bot_sessions import HANDOFF_NOTE, TICKET_NOTE
@@ -85,9 +86,13 @@ _REASONS_ABOUT = tuple(
 )
 
 
-def reason_labeller(gettext: Callable[[str], str]) -> Callable[[str], str]:
-    """`reason(text)` for templates: a hand-off reason in the reader's language (the product's
-    own; a flow's own reasons are its admins' words, shown as written)."""
+def reason_labeller(
+    gettext: Callable[[str], str], language: str = "en", flow_texts: Mapping[str, LocalText] | None = None
+) -> Callable[[str], str]:
+    """`reason(text)` for templates: a hand-off reason in the reader's language. The product's own
+    are translated; a flow's own are its admins' words, in the reader's language where the flow
+    wrote them per language (`flow_texts`, by the stored reason), else as written."""
+    flow_texts = flow_texts or {}
 
     def reason(text: str) -> str:
         if text in _BUILT_IN_REASONS:
@@ -95,14 +100,16 @@ def reason_labeller(gettext: Callable[[str], str]) -> Callable[[str], str]:
         for template, stored in _REASONS_ABOUT:
             if (found := stored.match(text)) is not None:
                 return gettext(template).replace("{}", found.group(1), 1)
+        if text in flow_texts:
+            return localised(flow_texts[text], language, fallback="en") or text
         return text
 
     return reason
 
 
-def system_noter(gettext: Callable[[str], str]) -> Callable[[str], str]:
-    """`note(text)` for templates: a system note (stored in English) in the reader's language."""
-    reason = reason_labeller(gettext)
+def system_noter(gettext: Callable[[str], str], reason: Callable[[str], str]) -> Callable[[str], str]:
+    """`note(text)` for templates: a system note (stored in English) in the reader's language,
+    a hand-off's reason told by `reason` (see reason_labeller)."""
 
     def note(text: str) -> str:
         if text.startswith(HANDOFF_NOTE):

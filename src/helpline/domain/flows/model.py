@@ -8,7 +8,7 @@ option carries both a label per language and a phone digit.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -63,10 +63,16 @@ class AnswerArticle:
 
 @dataclass(frozen=True, slots=True)
 class Handoff:
-    """Hand the conversation to people: `queue` is a team name (None: the channel's inbox)."""
+    """Hand the conversation to people: `queue` is a team name (None: the channel's inbox).
+
+    `reason` is what is stored and counted (the English text when the flow gives one per
+    language); `reason_text` holds the flow's words per language, so agents and supervisors read
+    the reason in their console's language rather than in whichever language the author used.
+    """
 
     reason: str
     queue: str | None = None
+    reason_text: LocalText = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +181,17 @@ class Flow:
     @property
     def start_node(self) -> Node:
         return self.nodes[self.start]
+
+    def steps(self) -> Iterator[Step]:
+        """Every step the flow can take: its options', its fields' and what its lookups lead to."""
+        for node in self.nodes.values():
+            pending = [o.step for o in node.options] + ([node.collect.then] if node.collect else [])
+            while pending:
+                step = pending.pop()
+                yield step
+                if isinstance(step, Lookup):
+                    pending.append(step.then)
+
+    def handoff_reasons(self) -> dict[str, LocalText]:
+        """The reasons written per language, by the reason that is stored for them."""
+        return {s.reason: s.reason_text for s in self.steps() if isinstance(s, Handoff) and s.reason_text}

@@ -717,7 +717,9 @@ class FlowRuntime:
                 checked = field_value(node.collect.pattern, value, MAX_FIELD_CHARS)
             except PatternError:  # a version uploaded before patterns were held to RE2
                 reason = HandoffReasonAbout.PATTERN_CANNOT_RUN.format(node.collect.field_name)
-                return self._handoff(state, replace(self._operator_handoff(node), reason=reason), ())
+                return self._handoff(
+                    state, replace(self._operator_handoff(node), reason=reason, reason_text={}), ()
+                )
             if checked is None:
                 return self._missed(state, node, invalid=node.collect.invalid)
             value = checked

@@ -20,7 +20,7 @@ from helpline.domain.conversations import AuthorKind, Channel, ConversationStatu
 from helpline.domain.errors import DomainError
 from helpline.domain.identities import IdentityKind
 from helpline.domain.users import Presence, Role
-from helpline.services import channel_accounts
+from helpline.services import channel_accounts, flows
 from helpline.services import contacts as contact_svc
 from helpline.services import conversations as svc
 from helpline.services import users as user_svc
@@ -48,16 +48,17 @@ def render(
 ) -> HTMLResponse:
     language = language_of(principal.user.ui_language)
     trans = translations(language)
+    reason = reason_labeller(trans.gettext, language.value, context.get("handoff_reason_texts"))
     return templates.TemplateResponse(
         request,
         template,
         {
             "_": trans.gettext,
             "label": labeller(trans.gettext),
-            "note": system_noter(trans.gettext),
+            "note": system_noter(trans.gettext, reason),
             "problem": problem_teller(trans.gettext),
             "flow_problem": flow_problem_teller(trans.gettext),
-            "reason": reason_labeller(trans.gettext),
+            "reason": reason,
             "ngettext": trans.ngettext,
             "lang": language.value,
             "dir": text_direction(language),
@@ -208,6 +209,7 @@ async def conversation_context(uow: UnitOfWork, principal: Principal, conversati
         "identities": identities,
         "manager": manager,
         "timeline": timeline,
+        "handoff_reason_texts": await flows.conversations_reason_texts(uow, {c.id for _, c in timeline}),
         "history": await svc.contact_conversations(uow, contact.id),
         "users": users,
         "users_by_id": {u.id: u for u in users},

@@ -135,7 +135,8 @@ def step_view(
         )
     unknown_queue = isinstance(step, Handoff | CreateTicket) and bool(step.queue) and step.queue not in teams
     if isinstance(step, Handoff):
-        return StepView("handoff", step.queue, step.reason, missing=unknown_queue)
+        reason = localised(step.reason_text, language) if step.reason_text else step.reason
+        return StepView("handoff", step.queue, reason, missing=unknown_queue)
     if isinstance(step, CreateTicket):
         return StepView("ticket", step.queue, step.subject, missing=unknown_queue)
     assert isinstance(step, Lookup)
@@ -606,6 +607,7 @@ async def report_page(
         principal,
         "console/bot_report.html",
         report=await report_svc.bot_report(uow, period),
+        handoff_reason_texts=await report_svc.handoff_reason_texts(uow, period),
         outcomes=report_svc.OUTCOMES,
         titles=await article_titles(uow, preview_language(principal, "")),
     )
