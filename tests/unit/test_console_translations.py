@@ -254,3 +254,19 @@ def test_the_phone_librarys_reasons_are_ones_the_console_translates(raw: str, re
         normalise_phone(raw, region)
     assert refused.value.template != "not a phone number: {problem}", refused.value.reason
     assert translations(Language.RU).gettext(refused.value.template) != refused.value.template
+
+
+def test_a_refusal_names_codes_in_the_readers_language_and_leaves_peoples_words_as_written() -> None:
+    """A Telegram handle "open" was shown as the status «Открыт» in a Russian console."""
+    from helpline.domain.errors import Conflict
+    from helpline.web.labels import problem_teller
+
+    problem = problem_teller(translations(Language.RU).gettext)
+    taken = Conflict(
+        "{kind} {value} already belongs to another contact", field="identities", kind="telegram", value="open"
+    )
+    shown = problem(taken)
+    assert "Telegram" in shown
+    assert "open" in shown
+    assert "Открыт" not in shown
+    assert shown != taken.reason  # translated

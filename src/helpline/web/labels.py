@@ -121,20 +121,28 @@ def system_noter(gettext: Callable[[str], str], reason: Callable[[str], str]) ->
     return note
 
 
+#: The refusals' parameters that hold codes the console names (a channel, a language, an identity
+#: kind, a status, a field): any other is the customer's or an admin's own words, shown as written,
+#: so a Telegram handle "open" is not read as the status «Открыт».
+CODE_PARAMETERS = frozenset({"channel", "channels", "language", "kind", "current", "new", "what", "field"})
+
+
 def problem_teller(gettext: Callable[[str], str]) -> Callable[[DomainError], str]:
     """`problem(error)` for templates: a refusal in the reader's language. Its parameters that are
-    codes (channels, languages, field names) are named in that language too; the rest (numbers,
-    an admin's ids) are shown as they are."""
+    codes (CODE_PARAMETERS) are named in that language too; the rest (numbers, names, an
+    identity's value) are shown as they are."""
     label = labeller(gettext)
 
-    def named(value: str | int | list[str]) -> str:
+    def named(key: str, value: str | int | list[str]) -> str:
+        if key not in CODE_PARAMETERS:
+            return ", ".join(value) if isinstance(value, list) else str(value)
         if isinstance(value, list):
             return ", ".join(label(v) for v in sorted(value))
         return label(value)
 
     def problem(error: DomainError) -> str:
         return _translated(
-            gettext, error.template, {k: named(v) for k, v in error.params.items()}, error.reason
+            gettext, error.template, {k: named(k, v) for k, v in error.params.items()}, error.reason
         )
 
     return problem
