@@ -150,3 +150,37 @@ def test_visitor_sends_an_image_the_agent_sees_it(browser: Browser, site: Site) 
     assert image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 40
     visitor_ctx.close()
     agent_ctx.close()
+
+
+def test_a_reply_the_server_refuses_is_said_to_the_agent(browser: Browser, site: Site) -> None:
+    """htmx drops answers that are not 2xx: a reply of spaces, or one whose session ended, used to
+    vanish without a word while the agent believed it was sent."""
+    visitor_ctx, agent_ctx = browser.new_context(), browser.new_context()
+    visitor, agent = visitor_ctx.new_page(), agent_ctx.new_page()
+    open_widget(visitor, site)
+    visitor_says(visitor, "Is anyone there?")
+    sign_in(agent, site, site.agent_email)
+    agent.goto(f"{site.base}/console?view=unassigned")
+    agent.locator(".conversations li[data-conversation] a").first.click()
+
+    reply = agent.locator("form.reply textarea")
+    reply.fill("   ")
+    agent.locator("form.reply button[type=submit]").click()
+    refusal = agent.locator("p.refusal[role=alert]")
+    expect(refusal).to_have_text("message is empty")
+    screenshot(agent, "console-reply-refused")
+
+    reply.fill("Yes, I'm here.")
+    reply.press("Enter")
+    expect(agent.locator("#timeline .msg.agent .text")).to_have_text("Yes, I'm here.")
+    expect(refusal).to_have_count(0)  # gone once a reply went through
+
+    # The session ends in another tab: the next reply leads to sign-in instead of vanishing.
+    other = agent_ctx.new_page()
+    other.goto(f"{site.base}/console")
+    other.locator("form[action='/logout'] button").click()
+    reply.fill("Still here?")
+    reply.press("Enter")
+    expect(agent).to_have_url(re.compile(r"/login"))
+    visitor_ctx.close()
+    agent_ctx.close()

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import yaml
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 import helpline.flows
 from helpline.bootstrap import Container
@@ -280,6 +280,32 @@ async def test_a_flow_without_the_way_to_an_operator_is_refused_with_its_line(
     assert binary.status_code == 422
     assert "not UTF-8" in binary.text
     assert await count(container, FlowVersion) == 0
+
+
+async def test_a_version_no_longer_valid_is_refused_on_its_own_page_with_each_problem_translated(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
+) -> None:
+    """Activating a version whose article was deleted since said only «line 47: the knowledge base
+    has no article …» in English, on an error page."""
+    source = LOTTERY.read_text(encoding="utf-8")
+    await seed_articles(container, answer_intents(source))
+    admin = await make_staff(Role.ADMIN)
+    await reads_russian(container, admin.id)
+    async with container.uow() as uow:
+        version = await do_upload_flow(uow, source, admin.id)
+        await uow.session.execute(delete(KnowledgeArticle).where(KnowledgeArticle.intent == "check_ticket"))
+        await uow.commit()
+    csrf = await sign_in(client, admin.email)
+    refused = await client.post(
+        f"/console/admin/flows/versions/{version.id}/activate",
+        data={"csrf_token": csrf, "channels": ["telegram"]},
+    )
+    assert refused.status_code == 422
+    assert "Эту версию сейчас нельзя включить" in refused.text
+    assert "в базе знаний нет статьи" in refused.text
+    assert "the knowledge base has no article" not in refused.text
+    assert 'class="flow-preview"' in refused.text  # its page, with the preview and the activation form
+    assert await count(container, FlowActivation) == 0
 
 
 async def test_a_russian_console_reads_a_flows_problems_in_russian(

@@ -87,3 +87,93 @@ async def test_a_signed_out_browser_is_sent_to_sign_in(client: httpx.AsyncClient
     assert page.status_code == 303
     assert page.headers["location"] == "/login"
     assert (await client.get("/console/conversations/1")).status_code == 401  # programs: as before
+
+
+async def test_a_mistyped_address_reads_in_the_signed_in_readers_language(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    """No route serves it, so nothing had asked who reads: the page fell back to the browser's
+    language (an English page for a Russian console)."""
+    admin = await make_staff(Role.ADMIN)
+    csrf = await sign_in(client, admin.email)
+    await client.post("/console/language", data={"csrf_token": csrf, "ui_language": "ru"})
+    for address in ("/console/admin/flow", "/console/admin/flows/validate"):  # none; POST only (405)
+        page = await client.get(address, headers={**PAGE, "Accept-Language": "en"})
+        assert page.status_code == 404
+        assert 'lang="ru"' in page.text
+        assert "Такой страницы нет" in page.text
+
+
+async def test_a_form_sent_after_the_session_ended_leads_to_sign_in(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    agent = await make_staff(Role.AGENT)
+    csrf = await sign_in(client, agent.email)
+    await client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf})
+    sent = await client.post(
+        "/console/conversations/1/status", data={"csrf_token": csrf, "status": "resolved"}, headers=PAGE
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == "/login"
+    assert (
+        await client.post("/console/conversations/1/status", data={"status": "resolved"})
+    ).status_code == 401
+
+
+async def test_a_filter_edited_into_the_address_is_a_page_not_json(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    agent = await make_staff(Role.AGENT)
+    await sign_in(client, agent.email)
+    for query in ("channel=fax", "status=zzz", "language=xx"):
+        page = await client.get(f"/console?{query}", headers=PAGE)
+        assert page.status_code == 422
+        assert page.headers["content-type"].startswith("text/html")
+        assert "This request is not valid" in page.text
+
+
+async def test_the_headers_forms_lead_back_to_a_page_that_can_be_shown_again(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    """After a form's result (a POST-only address), changing one's status led to «this page does
+    not exist»: the nearest page above it is shown instead. Another site is never followed."""
+    admin = await make_staff(Role.ADMIN)
+    csrf = await sign_in(client, admin.email)
+    base = str(client.base_url)
+
+    def back(referer: str) -> str:
+        return referer if referer.startswith("http") else base + referer
+
+    cases = {
+        "/console/admin/flows/validate": "/console/admin/flows",
+        "/console/conversations/7/reply": "/console/conversations/7",
+        "/console/admin/knowledge?q=draw": "/console/admin/knowledge?q=draw",
+        "/console?view=all": "/console?view=all",
+        "https://elsewhere.example/console/admin/flows": "/console",
+        "/docs": "/console",
+    }
+    for referer, expected in cases.items():
+        for form in ({"presence": "away"}, {"ui_language": "en"}):
+            action = "/console/presence" if "presence" in form else "/console/language"
+            moved = await client.post(
+                action, data={"csrf_token": csrf, **form}, headers={**PAGE, "Referer": back(referer)}
+            )
+            assert moved.status_code == 303, referer
+            assert moved.headers["location"] == expected, referer
+
+
+async def test_the_inbox_column_can_be_filtered_on_every_page(
+    client: httpx.AsyncClient, make_staff: MakeStaff
+) -> None:
+    """The admin pages showed the column with one status and one language to choose from."""
+    admin = await make_staff(Role.ADMIN)
+    await sign_in(client, admin.email)
+    for address in (
+        "/console",
+        "/console/admin/flows",
+        "/console/admin/knowledge",
+        "/console/admin/channels",
+    ):
+        page = (await client.get(address, headers=PAGE)).text
+        assert '<option value="resolved"' in page, address
+        assert '<option value="ar"' in page, address

@@ -270,3 +270,50 @@ def test_a_refusal_names_codes_in_the_readers_language_and_leaves_peoples_words_
     assert "open" in shown
     assert "Открыт" not in shown
     assert shown != taken.reason  # translated
+
+
+def pattern_reasons() -> set[str]:
+    """Every reason a field pattern is refused with, read from the source (a new one without its
+    translations fails below)."""
+    import ast
+
+    import helpline.domain.flows.patterns as patterns
+
+    tree = ast.parse(Path(str(patterns.__file__)).read_text(encoding="utf-8"))
+    found = {meaning for _, meaning in patterns._UNSUPPORTED} | {patterns.ENGINE_NOTE}
+    for node in ast.walk(tree):
+        called = isinstance(node, ast.Call) and getattr(node.func, "id", "") == "PatternError"
+        if (
+            called
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
+    return found
+
+
+@pytest.mark.parametrize("language", [Language.RU, Language.AR])
+def test_why_a_pattern_or_the_yaml_is_refused_reads_in_the_consoles_language(language: Language) -> None:
+    """Before, «строка 87: шаблон — некорректное регулярное выражение: lookaheads (?=…) … are not
+    supported (matched without backtracking …)»: only the frame was Russian."""
+    from helpline.flows.loader import load_flow
+    from helpline.web.labels import flow_problem_teller
+
+    gettext = translations(language).gettext
+    reasons = pattern_reasons()
+    assert len(reasons) >= 15
+    assert [r for r in sorted(reasons) if gettext(r) == r] == []
+
+    tell = flow_problem_teller(gettext)
+    lottery = (Path(__file__).parents[2] / "src/helpline/flows/examples/lottery.yaml").read_text(
+        encoding="utf-8"
+    )
+    broken = lottery.replace('pattern: "[0-9]{6,12}"', r"pattern: '(?=\d)\d{6,12}'")
+    (problem,) = load_flow(broken).problems
+    shown = tell(problem)
+    assert "lookahead" not in shown
+    assert "backtracking" not in shown
+    assert gettext("lookaheads (?=…) and (?!…) are not supported") in shown
+    (yaml_problem,) = load_flow("name: x\nstart: [main\n").problems
+    assert "did not find" not in tell(yaml_problem)

@@ -254,6 +254,29 @@ nodes:
     assert messages(LOTTERY) == []  # the demo's confirmations name only what is filled in
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "line"),
+    [
+        ('ru: "Привет"', 'ru: "Привет, {name}"', 5),  # a prompt
+        ('ru: "Тиражи"', 'ru: "Тиражи {draw}"', 8),  # an option's label
+    ],
+)
+def test_a_placeholder_in_a_text_sent_as_written_is_refused(before: str, after: str, line: int) -> None:
+    """Prompts and labels are never filled in: «…по заказу {order_number}?» reached a customer."""
+    (problem,) = messages(MINIMAL.replace(before, after))
+    assert problem.startswith(f"line {line}: ")
+    assert "nothing fills in {" in problem
+    assert "this text is sent as written" in problem
+
+
+def test_a_placeholder_in_a_phrase_is_refused() -> None:
+    source = MINIMAL + 'phrases:\n  glad: {ru: "Рад {name}", en: "Glad", ar: "سعيد"}\n'
+    assert messages(source) == [
+        "line 14: nothing fills in {name} here: this text is sent as written "
+        "(fields can be named in a ticket's or a lookup's texts)"
+    ]
+
+
 def test_a_lookups_missing_text_names_only_fields_and_its_found_text_may_name_answers() -> None:
     flow = """\
 name: Lookups

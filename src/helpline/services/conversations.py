@@ -168,7 +168,7 @@ async def do_assign(
     previous = {"assignee_id": conv.assignee_id, "team_id": conv.team_id}
     conv.assignee_id, conv.team_id = assignee_id, team_id
     if assignee_id is not None and conv.handler == Handler.BOT:
-        await do_bot_steps_back(uow, conv, "an agent took the conversation")
+        await do_bot_steps_back(uow, conv, HandoffReason.AGENT_TOOK_OVER)
     conv.updated_at = uow.now()
     await uow.session.flush()
     uow.emit(

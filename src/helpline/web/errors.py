@@ -12,7 +12,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from helpline.domain.contacts import Language
 from helpline.domain.errors import Conflict, DomainError, NotFound, PermissionDenied
 from helpline.web.i18n import language_of, text_direction, translations
-from helpline.web.security import CSRF_REFUSED
+from helpline.web.security import CSRF_REFUSED, authenticate
+
+#: What a console page says of a request whose values make no sense (an address edited by hand).
+NOT_VALID = "This request is not valid: check the link, or the form's values."
 
 _STATUS: list[tuple[type[DomainError], int]] = [(NotFound, 404), (Conflict, 409), (PermissionDenied, 403)]
 
@@ -26,10 +29,11 @@ def _console_page(request: Request) -> bool:
     return request.url.path.startswith("/console") and "text/html" in request.headers.get("accept", "")
 
 
-def _reader_language(request: Request) -> Language:
+async def _reader_language(request: Request) -> Language:
     """The signed-in reader's console language; else the browser's, for a page shown before (or
-    without) knowing who reads it."""
-    principal = getattr(request.state, "principal", None)
+    without) knowing who reads it. An address no route serves has not asked who is signed in:
+    it is asked here, so a mistyped address reads in the console's language too."""
+    principal = await authenticate(request)
     if principal is not None:
         return language_of(principal.user.ui_language)
     for part in request.headers.get("accept-language", "").split(","):
@@ -39,13 +43,13 @@ def _reader_language(request: Request) -> Language:
     return Language.EN
 
 
-def _error_page(
+async def _error_page(
     request: Request, status_code: int, reason: str | DomainError | None, title: str | None = None
 ) -> HTMLResponse:
     from helpline.web.labels import problem_teller
     from helpline.web.templating import templates
 
-    language = _reader_language(request)
+    language = await _reader_language(request)
     gettext = translations(language).gettext
     titles = {404: "This page does not exist", 403: "Your role does not open this page"}
     title = gettext(title or titles.get(status_code, "This request cannot be done"))
@@ -59,7 +63,7 @@ def _error_page(
 async def domain_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     if _console_page(request):
-        return _error_page(request, status_for(exc), exc)
+        return await _error_page(request, status_for(exc), exc)
     detail = [
         {
             "loc": ["body", exc.field] if exc.field else ["body"],
@@ -76,7 +80,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
     and half a surrogate pair could not even be encoded (the answer became a 500)."""
     assert isinstance(exc, RequestValidationError)
     if _console_page(request):  # a hand-edited address: /console/admin/flows/versions/abc
-        return _error_page(request, 422, "This request is not valid: check the link, or the form's values.")
+        return await _error_page(request, 422, NOT_VALID)
     detail = [
         {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": error.get("type", "")}
         for error in exc.errors()
@@ -87,12 +91,15 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     """Starlette's own errors; a console page that does not exist is a page, the rest as before."""
     assert isinstance(exc, StarletteHTTPException)
-    if _console_page(request) and exc.status_code == 401 and request.method == "GET":
-        return RedirectResponse("/login", status_code=303)  # signed out, or the session expired
+    if _console_page(request) and exc.status_code == 401:
+        # Signed out, or the session expired, also while a form was open: sign in again.
+        return RedirectResponse("/login", status_code=303)
     if _console_page(request) and exc.detail == CSRF_REFUSED:
-        return _error_page(request, 403, None, "The form has expired: reload the page and try again")
+        return await _error_page(request, 403, None, "The form has expired: reload the page and try again")
+    if _console_page(request) and exc.status_code in (400, 422):  # a filter in a hand-edited address
+        return await _error_page(request, 422, NOT_VALID)
     if _console_page(request) and exc.status_code in (403, 404, 405):
-        return _error_page(request, 404 if exc.status_code == 405 else exc.status_code, None)
+        return await _error_page(request, 404 if exc.status_code == 405 else exc.status_code, None)
     return await http_exception_handler(request, exc)
 
 

@@ -151,11 +151,20 @@ def problem_teller(gettext: Callable[[str], str]) -> Callable[[DomainError], str
 def flow_problem_teller(gettext: Callable[[str], str]) -> Callable[[Problem], str]:
     """`flow_problem(p)` for templates: a flow file's problem in the reader's language, without its
     place (the template shows the line and the path of keys). Only a language parameter is a code
-    to name: node ids, keys and values are the admin's own words."""
+    to name, and the reasons a pattern or the YAML parser gives are sentences of their own to
+    translate (those without a translation stay English); node ids, keys and values are the
+    admin's own words."""
     label = labeller(gettext)
 
+    def named(key: str, value: str | int) -> str:
+        if key == "language":
+            return label(value)
+        return (
+            gettext(value) if key in ("reason", "note") and isinstance(value, str) and value else str(value)
+        )
+
     def flow_problem(found: Problem) -> str:
-        params = {k: label(v) if k == "language" else str(v) for k, v in found.params.items()}
+        params = {k: named(k, v) for k, v in found.params.items()}
         return _translated(gettext, found.template, params, found.reason)
 
     return flow_problem

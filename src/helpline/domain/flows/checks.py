@@ -26,7 +26,7 @@ from helpline.domain.flows.model import (
     Step,
     placeholders,
 )
-from helpline.domain.flows.patterns import PatternError, compile_pattern
+from helpline.domain.flows.patterns import ENGINE_NOTE, PatternError, compile_pattern
 
 PHONE_DIGITS = frozenset("0123456789*#")
 
@@ -72,6 +72,7 @@ def check_flow(flow: Flow, known_articles: Collection[str] | None = None) -> lis
             for language, value in text.items()
             if not str(value).strip()
         )
+        problems.extend(_check_sent_as_written(("phrases", key), text))
     problems.extend(_unreachable(flow))
     return problems
 
@@ -81,6 +82,7 @@ def _check_node(
 ) -> Iterator[FlowProblem]:
     base: Path = ("nodes", node_id)
     yield from _check_text((*base, "prompt"), node.prompt)
+    yield from _check_sent_as_written((*base, "prompt"), node.prompt)
     operator = node.option_by_digit(OPERATOR_DIGIT)
     if operator is None or not operator.is_operator:
         yield _problem(
@@ -104,6 +106,7 @@ def _check_node(
             )
         seen.add(option.digit)
         yield from _check_text((*where, "label"), option.label)
+        yield from _check_sent_as_written((*where, "label"), option.label)
         yield from _check_step(flow, where, option.step, known_articles)
     if node.collect is not None:
         where = (*base, "collect")
@@ -117,11 +120,13 @@ def _check_node(
             except PatternError as exc:  # a{4294967296}, ((((…, (?=…), \1
                 yield _problem(
                     (*where, "pattern"),
-                    "the pattern is not a valid regular expression: {reason}",
-                    reason=str(exc),
+                    "the pattern is not a valid regular expression: {reason} ({note})",
+                    reason=exc.reason,
+                    note=ENGINE_NOTE,
                 )
         if node.collect.invalid:  # when written at all, in every language like any other text
             yield from _check_text((*where, "invalid"), node.collect.invalid)
+            yield from _check_sent_as_written((*where, "invalid"), node.collect.invalid)
         yield from _check_step(flow, where, node.collect.then, known_articles)
 
 
@@ -191,6 +196,19 @@ def _check_placeholders(where: Path, text: LocalText, known: set[str]) -> Iterat
                 "nothing fills in {placeholder} here: the fields are {known}",
                 placeholder="{" + name + "}",
                 known=", ".join("{" + k + "}" for k in sorted(known)) or "—",
+            )
+
+
+def _check_sent_as_written(where: Path, text: LocalText) -> Iterator[FlowProblem]:
+    """Prompts, labels and the flow's phrases are never filled in: a placeholder in them reaches
+    the customer as "по заказу {order_number}?"."""
+    for language in FLOW_LANGUAGES:
+        for name in sorted(placeholders(text.get(language, ""))):
+            yield _problem(
+                (*where, language),
+                "nothing fills in {placeholder} here: this text is sent as written "
+                "(fields can be named in a ticket's or a lookup's texts)",
+                placeholder="{" + name + "}",
             )
 
 

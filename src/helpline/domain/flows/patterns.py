@@ -28,7 +28,14 @@ from helpline.domain.text import remove_invisible
 
 
 class PatternError(ValueError):
-    """The pattern cannot be compiled for linear-time matching; the message says why."""
+    """The pattern cannot be compiled for linear-time matching; the message says why.
+
+    `reason` is the why alone, in English words a console translates; the message adds, once
+    compiled, what the engine is (so the admin knows what is left to write instead)."""
+
+    def __init__(self, reason: str, *, engine_note: bool = False) -> None:
+        super().__init__(f"{reason} ({ENGINE_NOTE})" if engine_note else reason)
+        self.reason = reason
 
 
 def _options() -> re2.Options:
@@ -50,7 +57,7 @@ _UNSUPPORTED = (
     (re.compile(r"invalid perl operator: \(\?[a-z]*x"), "the verbose flag (?x) is not supported"),
     (re.compile(r"invalid repetition size|too (large|big)"), "the pattern is too large"),
 )
-_WHY = r"matched without backtracking; \p{L} is a letter of any alphabet"
+ENGINE_NOTE = r"matched without backtracking; \p{L} is a letter of any alphabet"
 
 #: What Python's `\w` and `\s` match (any alphabet; str.isspace), as RE2 class contents.
 _WORD = r"\p{L}\p{N}_"
@@ -83,7 +90,7 @@ def _escaped(pattern: str, i: int, in_class: bool) -> tuple[str, int]:
             return f"[{'^' if negated else ''}{contents}]", after
         if negated:
             raise PatternError(
-                rf"\{escape} inside [...] is not supported: list what is allowed, as [\p{{L}} -]"
+                r"\W, \S and \D inside [...] are not supported: list what is allowed, as [\p{L} -]"
             )
         return contents, after
     if escape in "bB":
@@ -98,7 +105,7 @@ def _escaped(pattern: str, i: int, in_class: bool) -> tuple[str, int]:
         width = 4 if escape == "u" else 8
         digits = pattern[after : after + width]
         if len(digits) != width or not _HEX.fullmatch(digits):
-            raise PatternError(f"\\{escape} needs {width} hexadecimal digits")
+            raise PatternError(r"\u needs 4 hexadecimal digits, \U needs 8")
         return f"\\x{{{digits}}}", after + width
     if escape == "N" and pattern[after : after + 1] == "{":
         end = pattern.find("}", after)
@@ -180,9 +187,9 @@ def compile_pattern(pattern: str) -> re2._Regexp:
     try:
         return re2.compile(rewritten(pattern), _OPTIONS)
     except PatternError as exc:
-        raise PatternError(f"{exc} ({_WHY})") from None
+        raise PatternError(exc.reason, engine_note=True) from None
     except re2.error as exc:
-        raise PatternError(f"{_explained(exc)} ({_WHY})") from None
+        raise PatternError(_explained(exc), engine_note=True) from None
 
 
 def _explained(exc: re2.error) -> str:

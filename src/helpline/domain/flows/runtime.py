@@ -60,6 +60,7 @@ class HandoffReason(StrEnum):
     BOT_FAILED = "the bot failed to answer"
     FLOW_GONE = "the conversation's flow is gone"
     AGENT_REPLIED = "an agent replied"
+    AGENT_TOOK_OVER = "an agent took the conversation"
 
 
 class HandoffReasonAbout(StrEnum):

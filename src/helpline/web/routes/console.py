@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from enum import Enum
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
+from starlette.routing import Match
 
 from helpline.channels.registry import address_kinds
 from helpline.domain.attachments import MAX_ATTACHMENT_BYTES
@@ -66,6 +68,9 @@ def render(
             "csrf_token": principal.csrf_token or "",
             "is_supervisor": principal.role.at_least(Role.SUPERVISOR),
             "is_admin": principal.role.at_least(Role.ADMIN),
+            # The inbox column's filters, on every page that shows it.
+            "statuses": list(ConversationStatus),
+            "languages": list(Language),
             **context,
         },
         status_code=status_code,
@@ -360,15 +365,30 @@ async def change_status(
     return back_to(conversation_id)
 
 
+def page_to_return_to(request: Request) -> str:
+    """Where the header's forms (status, language) lead back: the console page they were sent
+    from. A form's result (a validated flow, a refused reply) has a POST-only address that cannot
+    be shown again: then the nearest page above it (/console/admin/flows/validate →
+    /console/admin/flows). Another site's address is never followed."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc:
+        return "/console"
+    path = referer.path.rstrip("/")
+    while path.startswith("/console"):
+        scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            return path + (f"?{referer.query}" if referer.query and path == referer.path else "")
+        path = path.rsplit("/", 1)[0]
+    return "/console"
+
+
 @router.post("/presence")
 async def presence(
     request: Request, uow: Uow, principal: Agent, value: Annotated[Presence, Form(alias="presence")]
 ) -> Response:
     await user_svc.do_set_presence(uow, await user_svc.access_user(uow, principal.user.id), value)
     await uow.commit()
-    return RedirectResponse(
-        request.headers.get("referer") or "/console", status_code=status.HTTP_303_SEE_OTHER
-    )
+    return RedirectResponse(page_to_return_to(request), status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/language")
@@ -378,9 +398,7 @@ async def console_language(
     """Everyone chooses the language of their own console (only an admin could, through the API)."""
     await user_svc.do_update_user(uow, principal.user.id, user_svc.UserChanges(ui_language=value))
     await uow.commit()
-    return RedirectResponse(
-        request.headers.get("referer") or "/console", status_code=status.HTTP_303_SEE_OTHER
-    )
+    return RedirectResponse(page_to_return_to(request), status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/contacts/{contact_id}")

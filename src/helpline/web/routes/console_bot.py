@@ -188,7 +188,6 @@ async def sidebar(uow: UnitOfWork, principal: Principal) -> dict[str, Any]:
         "f": filters("mine", None, None, None, None),
         "views": VIEWS,
         "channels": list(Channel),
-        "statuses": [],
         "current": None,
     }
 
@@ -360,6 +359,17 @@ async def version_page(
     principal: Admin,
     lang: Annotated[str, Query(max_length=5)] = "",
 ) -> Response:
+    return await show_version(request, uow, principal, version_id, lang)
+
+
+async def show_version(
+    request: Request,
+    uow: UnitOfWork,
+    principal: Principal,
+    version_id: int,
+    lang: str,
+    status_code: int = 200,
+) -> Response:
     try:
         version = await flow_svc.get_version(uow, version_id)
     except DomainError as exc:
@@ -375,6 +385,7 @@ async def version_page(
         uow,
         principal,
         "console/flow_version.html",
+        status_code,
         version=version,
         flow=flow,
         by=names.get(version.uploaded_by_id) if version.uploaded_by_id else None,
@@ -397,6 +408,8 @@ async def activate_version(version_id: int, request: Request, uow: Uow, principa
     channels = [c for c in form.getlist("channels") if isinstance(c, str)]
     try:
         await flow_svc.do_activate(uow, version_id, channels, principal.user.id)
+    except flow_svc.FlowRejected:  # no longer valid: its page lists why, each problem with its line
+        return await show_version(request, uow, principal, version_id, "", status_code=422)
     except DomainError as exc:
         return await problem_page(request, uow, principal, exc)
     await uow.commit()

@@ -64,7 +64,6 @@ async def channels_page(request: Request, uow: Uow, principal: Admin) -> Respons
         f=f,
         views=VIEWS,
         channels=list(Channel),
-        statuses=[],
         current=None,
         accounts=[
             {

@@ -75,6 +75,40 @@
     fetch("/api/v1/conversations/" + current + "/typing", { method: "POST", headers: { "X-CSRF-Token": csrf } });
   });
 
+  /* htmx drops answers that are not 2xx: a refused reply (empty, a file type not allowed, the
+   * conversation closed meanwhile) would vanish with the agent none the wiser. Say the server's
+   * refusal (its page's alert, already in the console's language) above the form that was sent;
+   * a session that ended goes to sign-in. */
+  function refusalOf(xhr) {
+    if ((xhr.getResponseHeader("content-type") || "").indexOf("text/html") === 0) {
+      var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var alert = page.querySelector("[role=alert]");
+      if (alert && alert.textContent.trim()) { return alert.textContent.trim(); }
+    }
+    return body.getAttribute("data-refused") || "";
+  }
+
+  document.body.addEventListener("htmx:responseError", function (e) {
+    var xhr = e.detail.xhr;
+    if (xhr.status === 401) { location.assign("/login"); return; }
+    var form = e.detail.elt && e.detail.elt.closest ? e.detail.elt.closest("form") || e.detail.elt : null;
+    if (!form || !form.parentNode) { return; }
+    var note = form.previousElementSibling;
+    if (!note || !note.classList.contains("refusal")) {
+      note = document.createElement("p");
+      note.className = "error refusal";
+      note.setAttribute("role", "alert");
+      form.parentNode.insertBefore(note, form);
+    }
+    note.textContent = refusalOf(xhr);
+  });
+
+  document.body.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail.elt && e.detail.elt.closest ? e.detail.elt.closest("form") : null;
+    var note = form && form.previousElementSibling;
+    if (e.detail.successful && note && note.classList.contains("refusal")) { note.remove(); }
+  });
+
   var timeline = document.getElementById("timeline");
   if (timeline) {
     timeline.scrollTop = timeline.scrollHeight;
