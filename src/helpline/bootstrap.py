@@ -101,10 +101,6 @@ class Container:
         await self.engine.dispose()
 
 
-#: New anonymous web chats one client address may open per hour.
-VISITORS_PER_HOUR = 30
-
-
 def _limiter(settings: Settings, name: str, limit: int, window_seconds: float) -> AttemptLimiter:
     """Shared by every process through Redis when there is one; else this process's memory."""
     if settings.redis_url:
@@ -120,7 +116,7 @@ def build_container(settings: Settings, clock: Clock = utc_now) -> Container:
         session_factory=create_session_factory(engine),
         bus=RedisBus(settings.redis_url) if settings.redis_url else InProcessBus(),
         login_limiter=_limiter(settings, "login", settings.login_attempts, settings.login_window_seconds),
-        visitor_limiter=_limiter(settings, "visitor", VISITORS_PER_HOUR, 3600),
+        visitor_limiter=_limiter(settings, "visitor", settings.new_chats_per_hour, 3600),
         clock=clock,
         email=SmtpEmailSender(settings.smtp_url, settings.mail_from) if settings.smtp_url else None,
         files=LocalFileStore(Path(settings.data_dir) / "files"),

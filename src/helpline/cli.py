@@ -19,7 +19,7 @@ from helpline.bootstrap import build_container
 from helpline.config import Settings
 from helpline.domain.errors import DomainError
 from helpline.domain.users import Role
-from helpline.logs import configure_logging
+from helpline.logs import configure_logging, server_log_config
 from helpline.storage import migrate as migrations
 
 app = typer.Typer(help="Helpline: self-hosted omnichannel contact center.", no_args_is_help=True)
@@ -40,7 +40,11 @@ def _serve(settings: Settings) -> None:
         "port": settings.port,
         "log_level": "info",
         "access_log": False,
-        "proxy_headers": False,
+        "log_config": server_log_config(),
+        # The client's address (limits, logs) comes from X-Forwarded-For only when the
+        # connection is from a proxy the operator named: anyone else could forge the header.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or None,
         # Open websockets (consoles, widgets) must not hold a restart hostage.
         "timeout_graceful_shutdown": 5,
     }

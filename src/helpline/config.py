@@ -45,6 +45,13 @@ class Settings:
     #: Hosts flow lookups may ask (names, addresses, networks; comma-separated). Empty: any but
     #: link-local, multicast and unspecified addresses (see bot/lookup_hosts.py).
     lookup_hosts: str = ""
+    #: Addresses of the reverse proxies in front of Helpline (comma-separated, or *): their
+    #: X-Forwarded-For names the client. Empty: the connection's address is the client's, as
+    #: headers from anyone else could be forged.
+    trusted_proxies: str = ""
+    #: New anonymous web chats one client address may open per hour (an office or a mobile
+    #: carrier's NAT shows many customers behind one address; scripts opening chats are held back).
+    new_chats_per_hour: int = 120
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -72,4 +79,6 @@ class Settings:
             mail_from=env.get("HELPLINE_MAIL_FROM", "Helpline <helpline@localhost>"),
             web_workers=max(1, int(env.get("HELPLINE_WEB_WORKERS", "1"))),
             lookup_hosts=env.get("HELPLINE_LOOKUP_HOSTS", ""),
+            trusted_proxies=env.get("HELPLINE_TRUSTED_PROXIES", "").strip(),
+            new_chats_per_hour=max(1, int(env.get("HELPLINE_NEW_CHATS_PER_HOUR", "120"))),
         )

@@ -6,6 +6,7 @@ headers by mistake still leaks nothing.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import sys
@@ -117,3 +118,25 @@ def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+class ScrubFilter(logging.Filter):
+    """Secrets out of the web server's own log lines: it writes a websocket's address with its
+    query ("WebSocket /widget/v1/ws?token=…" from widgets cached before the token moved out of it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub_text(str(record.msg))
+        if isinstance(record.args, tuple):
+            record.args = tuple(scrub_text(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def server_log_config() -> dict[str, Any]:
+    """uvicorn's logging, with ScrubFilter on its handlers."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"scrub": {"()": ScrubFilter}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["scrub"]
+    return config

@@ -52,11 +52,14 @@ def test_visitor_and_agent_talk_live(browser: Browser, site: Site) -> None:
     expect(visitor.locator("#helpline-widget .msg.agent")).to_have_text("Tonight at 21:00.\nGood luck!")
     expect(reply).to_have_value("")
 
-    # Internal notes never reach the visitor.
-    reply.fill("customer seems new")
+    # The agent's typing ends when the reply arrives (it stayed for 4 s after it).
+    expect(visitor.locator("#helpline-widget .status")).to_have_text("")
+    # Internal notes never reach the visitor, nor does their typing.
     agent.locator("form.reply input[name=internal]").check()
+    reply.press_sequentially("customer seems new")
     reply.press("Enter")
     expect(agent.locator("#timeline .msg.note .text")).to_have_text("customer seems new")
+    expect(visitor.locator("#helpline-widget .status")).to_have_text("")
     visitor.locator("#helpline-widget textarea").fill("")
     visitor_says(visitor, "Thanks!")
     expect(agent.locator("#timeline .msg.customer .text").last).to_have_text("Thanks!")
@@ -121,7 +124,7 @@ def test_visitor_links_to_the_known_customer_only_after_the_code(browser: Browse
     assert code is not None
     widget.locator("input[name=code]").fill("000000" if code.group(1) != "000000" else "111111")
     widget.locator(".code-form button").click()
-    expect(widget.locator(".profile-status")).to_have_text("wrong code")
+    expect(widget.locator(".profile-status")).to_have_text("неверный код")  # the page's language
     widget.locator("input[name=code]").fill(code.group(1))
     widget.locator(".code-form button").click()
     expect(widget.locator(".profile-status")).to_have_text("Спасибо!")
@@ -184,3 +187,28 @@ def test_a_reply_the_server_refuses_is_said_to_the_agent(browser: Browser, site:
     expect(agent).to_have_url(re.compile(r"/login"))
     visitor_ctx.close()
     agent_ctx.close()
+
+
+def test_a_message_written_while_new_chats_are_refused_is_kept_and_sent_later(
+    browser: Browser, site: Site
+) -> None:
+    """While the server refused new chats (429), what the customer typed went out without a token,
+    got 401 and was dropped for good."""
+    ctx = browser.new_context()
+    visitor = ctx.new_page()
+    busy = {"status": 429, "headers": {"Retry-After": "600"}, "body": '{"detail": "too many new chats"}'}
+    visitor.route("**/widget/v1/session", lambda route: route.fulfill(**busy))
+    visitor.goto(f"{site.base}/widget/demo?lang=ru")
+    visitor.locator(".launcher").click()
+    widget = visitor.locator("#helpline-widget")
+    expect(widget.locator(".status")).to_contain_text("слишком много чатов")
+    visitor_says(visitor, "Мне нужна помощь")
+    pending = widget.locator(".msg.customer")
+    expect(pending).to_have_class(re.compile(r"\bpending\b"))
+    expect(widget.locator(".msg.failed")).to_have_count(0)
+
+    visitor.unroute("**/widget/v1/session")
+    visitor.reload()  # later: the chat opens, and the kept message goes out
+    visitor.locator(".launcher").click()
+    expect(widget.locator(".msg.customer:not(.pending)")).to_have_text(["Мне нужна помощь"])
+    ctx.close()

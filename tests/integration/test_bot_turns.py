@@ -420,6 +420,43 @@ async def test_idle_sessions_end_as_abandoned(bot_container: Container) -> None:
     assert session.outcome == "abandoned"
 
 
+async def test_a_choice_from_a_menu_left_for_half_an_hour_is_not_read_against_the_main_menu(
+    bot_container: Container,
+) -> None:
+    """Back after the session was abandoned, "2" meant «Draw results» on the screen, and was read
+    against the main menu: the prizes menu came instead."""
+    chat = await webchat(bot_container, "visitor-stale")
+    await chat.say("hello")
+    (draws,) = await chat.say("1")
+    assert draws.text == "What would you like to know?"
+    async with bot_container.uow() as uow:
+        uow.now = lambda: datetime.now(UTC) + timedelta(hours=1)
+        assert await do_end_idle_sessions(uow) == 1
+        await uow.commit()
+    (again,) = await chat.say("2")
+    assert again.text.startswith("Hello! I'm the support bot.")  # the menu again, not the prizes'
+    (prizes,) = await chat.say("2")  # now from the main menu the customer sees
+    assert prizes.text != again.text
+    handoff = await chat.say("0")  # the way to a person holds at any time
+    assert handoff[0].text.startswith(("I'm connecting", "All our operators"))
+
+
+async def test_an_opening_question_the_bot_cannot_place_is_told_so_not_greeted_again(
+    bot_container: Container,
+) -> None:
+    """The web chat shows the greeting on opening: repeating it word for word after a question
+    read as if nothing was said. A hello is still greeted."""
+    hello = await webchat(bot_container, "visitor-hello")
+    (greeting,) = await hello.say("hi there")
+    assert greeting.text.startswith("Hello! I'm the support bot.")
+    unclear = Chat(bot_container, hello.account_id, Channel.WEBCHAT, IdentityKind.WEBCHAT, "visitor-unclear")
+    (sorry,) = await unclear.say("qwzx vbnm plokij")
+    assert sorry.text.startswith("Sorry, I didn't understand.")
+    assert sorry.options  # with the main menu's choices
+    (session,) = await unclear.sessions()
+    assert session.status == "active"
+
+
 async def test_telegram_menu_goes_out_as_an_inline_keyboard_and_a_button_press_is_understood(
     bot_container: Container, fake: FakeTelegram
 ) -> None:
@@ -738,3 +775,35 @@ async def test_a_visitor_on_a_russian_page_is_answered_in_russian_from_the_first
     assert greeting.text == "Что вас интересует?"  # option 1 of the menu, in the page's language
     conversation = await chat.conversation()
     assert conversation.language == "ru"
+
+
+async def visitor_chat(c: Container, language: Language, name: str) -> Chat:
+    async with c.uow() as uow:
+        site = await do_create_channel_account(uow, Channel.WEBCHAT, name, {}, None)
+        visitor = await do_start_visitor(uow, site, language)
+        await uow.commit()
+    return Chat(c, site.id, Channel.WEBCHAT, IdentityKind.WEBCHAT, visitor.visitor.public_id)
+
+
+async def test_a_few_latin_letters_do_not_turn_a_russian_or_arabic_conversation_english(
+    bot_container: Container,
+) -> None:
+    """ "ok" after an answer, or a wrong order code "ABC-12", turned the rest of the session English."""
+    await staff(bot_container, "online@bot.test", online=True)
+    russian = await visitor_chat(bot_container, Language.RU, "site-ru")
+    await russian.say("когда следующий тираж")
+    (glad,) = await russian.say("ok")
+    assert glad.text == "Рады были помочь! Пишите, если появятся вопросы."
+
+    arabic = await visitor_chat(bot_container, Language.AR, "site-ar")
+    await arabic.say("3")  # where is my order: the order number is asked for
+    invalid = await arabic.say("ABC-12")
+    assert all(not m.text.isascii() for m in invalid), [m.text for m in invalid]
+    ticket = await arabic.say("١٢٣٤٥٦٧")
+    assert not ticket[0].text.startswith("Your request")
+
+    # A sentence in English is English: the customer chose it.
+    english = await visitor_chat(bot_container, Language.RU, "site-en")
+    await english.say("когда следующий тираж")
+    (handed,) = await english.say("no, I need to talk about my winnings")
+    assert handed.text.isascii()

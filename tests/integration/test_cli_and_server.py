@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -87,3 +88,46 @@ def test_several_server_processes_need_redis_and_share_the_work(env: dict[str, s
     }
     assert len(started) >= 2, log[-2000:]
     assert "Started parent process" in log
+
+
+def test_new_chats_are_limited_per_client_behind_a_trusted_proxy_and_tokens_stay_out_of_the_log(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Behind a reverse proxy every customer came from the proxy's address: after 30 new chats an
+    hour, nobody could open one. X-Forwarded-For names the client, from the proxies named only."""
+    import asyncio
+
+    import websockets
+
+    log = tmp_path / "serve.log"
+    trusting = {**env, "HELPLINE_NEW_CHATS_PER_HOUR": "2", "HELPLINE_TRUSTED_PROXIES": "127.0.0.1"}
+    with serving(["serve"], trusting, log) as base:
+
+        def open_chat(client: str) -> httpx.Response:
+            return httpx.post(f"{base}/widget/v1/session", json={}, headers={"X-Forwarded-For": client})
+
+        assert [open_chat("203.0.113.7").status_code for _ in range(3)] == [200, 200, 429]
+        assert open_chat("203.0.113.8").status_code == 200  # another customer behind the same proxy
+        token = open_chat("203.0.113.9").json()["token"]
+
+        async def sockets() -> None:  # the widget's way, and the way of widgets cached before
+            ws_base = base.replace("http", "ws")
+            async with websockets.connect(
+                f"{ws_base}/widget/v1/ws", subprotocols=["helpline.visitor", token]
+            ) as ws:
+                assert json.loads(await ws.recv())["type"] == "hello"
+            async with websockets.connect(f"{ws_base}/widget/v1/ws?token={token}") as ws:
+                assert json.loads(await ws.recv())["type"] == "hello"
+
+        asyncio.run(sockets())
+    assert token not in log.read_text()
+
+    untrusting = {**env, "HELPLINE_NEW_CHATS_PER_HOUR": "2"}
+    with serving(["serve"], untrusting, tmp_path / "plain.log") as base:
+        codes = [
+            httpx.post(
+                f"{base}/widget/v1/session", json={}, headers={"X-Forwarded-For": f"198.51.100.{n}"}
+            ).status_code
+            for n in range(3)
+        ]
+        assert codes == [200, 200, 429]  # a header anyone can send names nobody

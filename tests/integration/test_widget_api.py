@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from helpline.bootstrap import VISITORS_PER_HOUR, build_container
+from helpline.bootstrap import build_container
 from helpline.config import Settings
 from helpline.demo_data import seed_self_service
 from helpline.domain.conversations import Channel
@@ -24,10 +24,15 @@ SITE = "https://shop.example"
 
 
 @contextmanager
-def widget_client(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[TestClient, str]]:
+def widget_client(
+    tmp_path: Path, sqlite_template: Path, new_chats_per_hour: int = 120
+) -> Iterator[tuple[TestClient, str]]:
     shutil.copy(sqlite_template, tmp_path / "h.db")
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/h.db", cookie_secure=False, widget_origins=(SITE,)
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/h.db",
+        cookie_secure=False,
+        widget_origins=(SITE,),
+        new_chats_per_hour=new_chats_per_hour,
     )
     container = build_container(settings)
 
@@ -71,7 +76,9 @@ def test_visitor_round_trip_live(tmp_path: Path, sqlite_template: Path) -> None:
         assert [m["text"] for m in detail["messages"]] == ["Здравствуйте!"]
         assert detail["contact"]["identities"][0]["value"] == session["visitor_id"]
 
-        with tc.websocket_connect(f"/widget/v1/ws?token={token}") as ws:
+        # The widget offers its token as a subprotocol (an address is logged); the server picks ours.
+        with tc.websocket_connect("/widget/v1/ws", subprotocols=["helpline.visitor", token]) as ws:
+            assert ws.accepted_subprotocol == "helpline.visitor"
             assert ws.receive_json()["type"] == "hello"
             tc.post(
                 f"/api/v1/conversations/{cid}/messages",
@@ -153,9 +160,9 @@ async def seed_demo_flow(app: Any) -> None:
 def test_new_chats_from_one_address_are_limited_and_the_widget_is_told_when_to_ask_again(
     tmp_path: Path, sqlite_template: Path
 ) -> None:
-    with widget_client(tmp_path, sqlite_template) as (tc, _staff):
+    with widget_client(tmp_path, sqlite_template, new_chats_per_hour=5) as (tc, _staff):
         first = tc.post("/widget/v1/session", json={}).json()
-        for _ in range(VISITORS_PER_HOUR - 1):
+        for _ in range(5 - 1):
             assert tc.post("/widget/v1/session", json={}).status_code == 200
         refused = tc.post("/widget/v1/session", json={})
         assert refused.status_code == 429
@@ -164,3 +171,63 @@ def test_new_chats_from_one_address_are_limited_and_the_widget_is_told_when_to_a
         resumed = tc.post("/widget/v1/session", json={"token": first["token"]})
         assert resumed.status_code == 200
         assert resumed.json()["visitor_id"] == first["visitor_id"]
+
+
+def test_a_widget_cached_before_still_connects_with_its_token_in_the_address(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    with widget_client(tmp_path, sqlite_template) as (tc, _staff):
+        token = tc.post("/widget/v1/session", json={}).json()["token"]
+        with tc.websocket_connect(f"/widget/v1/ws?token={token}") as ws:
+            assert ws.receive_json()["type"] == "hello"
+
+
+def test_a_long_history_opens_on_its_newest_messages_and_pages_on_from_any_point(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    """The widget opened on the oldest 200 messages of a long history: the agent's latest reply
+    never appeared."""
+    with widget_client(tmp_path, sqlite_template) as (tc, staff_token):
+        token = tc.post("/widget/v1/session", json={}).json()["token"]
+        visitor = {"X-Visitor-Token": token}
+        for n in range(230):
+            sent = tc.post(
+                "/widget/v1/messages", json={"text": f"message {n}", "client_id": f"c-{n}"}, headers=visitor
+            )
+            assert sent.status_code == 201
+        staff = {"Authorization": f"Bearer {staff_token}"}
+        (conversation,) = tc.get("/api/v1/conversations", headers=staff).json()
+        tc.post(
+            f"/api/v1/conversations/{conversation['id']}/messages", json={"text": "the reply"}, headers=staff
+        )
+
+        opened = tc.post("/widget/v1/session", json={"token": token}).json()["messages"]
+        assert len(opened) == 200
+        assert opened[-1]["text"] == "the reply"
+        assert opened[0]["text"] == "message 31"
+        ids = [m["id"] for m in opened]
+        assert ids == sorted(ids)
+        first_page = tc.get("/widget/v1/messages?after=0", headers=visitor).json()
+        assert [m["text"] for m in first_page[:2]] == ["message 0", "message 1"]  # catching up pages on
+        assert len(first_page) == 200
+
+
+def test_a_customers_refusal_reads_in_the_widgets_language(tmp_path: Path, sqlite_template: Path) -> None:
+    """The widget showed the server's English refusals on Russian and Arabic pages."""
+    with widget_client(tmp_path, sqlite_template) as (tc, _staff):
+        visitor = {"X-Visitor-Token": tc.post("/widget/v1/session", json={}).json()["token"]}
+        english = tc.post("/widget/v1/profile", json={"phone": "12"}, headers=visitor)
+        assert english.status_code == 422
+        assert english.json()["detail"][0]["msg"] == "not a possible phone number"
+        assert "content-language" not in english.headers
+        for language in ("ru", "ar"):
+            said = tc.post(
+                "/widget/v1/profile", json={"phone": "12"}, headers={**visitor, "Accept-Language": language}
+            )
+            assert said.status_code == 422
+            assert said.headers["content-language"] == language
+            assert said.json()["detail"][0]["msg"] != "not a possible phone number"
+        staff_api = tc.post(
+            "/api/v1/auth/login", json={"email": "x", "password": "y"}, headers={"Accept-Language": "ru"}
+        )
+        assert "content-language" not in staff_api.headers  # programs keep the English texts

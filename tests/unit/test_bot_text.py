@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpline.bot.text import CharNgramTfidf, char_ngrams, clip_words, detect_language, normalize_text
+from helpline.bot.text import (
+    CharNgramTfidf,
+    char_ngrams,
+    clip_words,
+    detect_language,
+    normalize_text,
+    reply_language,
+)
 
 
 @pytest.mark.parametrize(
@@ -41,6 +48,8 @@ def test_normalize_folds_spelling_variation() -> None:
     assert normalize_text("Ещё  ВЫИГРЫШ, 5000 руб.!") == "еще выигрыш 0 руб"
     # diacritics, tatweel, alef/ya/ta-marbuta forms and Arabic-Indic digits
     assert normalize_text("أُريدُ الجائــزة ٥٠٠ إلى") == normalize_text("اريد الجائزه 0 الي")
+    assert normalize_text("وين استلم الجايزة") == normalize_text("وين استلم الجائزة")  # hamza's seat
+    assert normalize_text("مسؤول") == normalize_text("مسوول")
 
 
 LETTERS = "абвгдеёжзиклмнопрстуфхцчшщыьэюяABCdefxyzابتثجحخدذرزسشصضطظعغفقكلمنهويىةأإآ0123456789 ,.!?-"
@@ -107,3 +116,37 @@ def test_clip_words_cuts_long_text_at_a_word_boundary() -> None:
     assert clip_words("short", 10) == "short"
     assert clip_words("one two three four", 12) == "one two"
     assert clip_words("x" * 30, 10) == "x" * 10
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "answer_in"),
+    [
+        ("ok", "ru", "ru"),
+        ("thx", "ar", "ar"),
+        ("ABC-12", "ar", "ar"),
+        ("kogda tirazh", "ru", "ru"),
+        ("I need my winnings", "ru", "en"),  # a sentence: the customer chose English
+        ("ok", None, "en"),  # nothing known yet: the message says it
+        ("когда тираж", "en", "ru"),
+        ("12345", "ar", "ar"),
+        ("12345", None, None),
+    ],
+)
+def test_a_few_latin_letters_do_not_change_the_conversations_language(
+    text: str, expected: str | None, answer_in: str | None
+) -> None:
+    assert reply_language(text, detect_language(text), expected) == answer_in
+
+
+@given(st.text(max_size=60), st.sampled_from([None, "ru", "en", "ar"]))
+def test_letters_of_cyrillic_or_arabic_always_decide_and_no_letters_keep_the_language(
+    text: str, expected: str | None
+) -> None:
+    detected = detect_language(text)
+    answer = reply_language(text, detected, expected)
+    if detected in ("ru", "ar"):
+        assert answer == detected
+    elif detected is None:
+        assert answer == expected
+    else:
+        assert answer in ("en", expected)

@@ -22,6 +22,7 @@ from helpline.domain.flows.runtime import (
     SessionState,
     Turn,
     asks_for_operator,
+    says_hello,
 )
 from helpline.domain.identities import phones_in_text
 from helpline.flows.loader import load_flow
@@ -732,3 +733,80 @@ def test_a_hand_off_nobody_is_online_for_says_so_and_nothing_else_changes(runtim
     assert [r.text for r in unstaffed.replies] != [r.text for r in handed.replies]
     assert unstaffed.replies[-1].text.startswith("Сейчас все операторы не в сети")
     assert runtime.unstaffed(start) == start  # a turn without a hand-off is left as it is
+
+
+@pytest.mark.parametrize(
+    ("text", "hello"),
+    [
+        ("hi", True),
+        ("Hello there!", True),
+        ("добрый вечер", True),
+        ("Здравствуйте", True),
+        ("السلام عليكم", True),
+        ("مرحبا", True),
+        ("hi, when is the next draw", False),
+        ("hello?", False),
+        ("привет, где мой выигрыш", False),
+        ("", False),
+    ],
+)
+def test_a_hello_alone_is_told_from_a_question(text: str, hello: bool) -> None:
+    assert says_hello(text) is hello
+
+
+def test_a_bare_choice_after_a_session_left_elsewhere_than_the_start_answers_a_stale_menu(
+    runtime: FlowRuntime,
+) -> None:
+    assert runtime.answers_a_stale_menu("2", "draws")
+    assert runtime.answers_a_stale_menu("٢", "prizes")
+    assert not runtime.answers_a_stale_menu("2", runtime.flow.start)  # the main menu still holds
+    assert not runtime.answers_a_stale_menu("2", None)
+    assert not runtime.answers_a_stale_menu("0", "draws")  # a person, always
+    assert not runtime.answers_a_stale_menu("where is my prize", "draws")
+    unclear = runtime.start_unclear("ru")
+    assert unclear.replies[0].text.startswith("Извините, я не понял.")
+    assert [c.digit for c in unclear.replies[0].choices] == [
+        c.digit for c in runtime.start("ru").replies[-1].choices
+    ]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "the second one",
+        "second",
+        "option 2",
+        "number 2",
+        "вариант 2",
+        "второй",
+        "2-й",
+        "пункт 2",
+        "رقم ٢",
+        "التانية",
+    ],
+)
+def test_a_menus_choice_named_in_words_is_taken(runtime: FlowRuntime, reply: str) -> None:
+    """ "the second one" or «вариант 2» at a menu handed the customer to a person at once."""
+    draws = runtime.handle(runtime.start("en").state, "1")
+    by_digit = runtime.handle(draws.state, "2")
+    assert not runtime.needs_intent(draws.state, reply)
+    turn = runtime.handle(draws.state, reply)
+    assert turn.answered == by_digit.answered
+    assert turn.handoff is None
+
+
+@pytest.mark.parametrize("reply", ["one second", "first prize", "number of tickets", "2 tickets please"])
+def test_words_that_only_look_like_a_choice_are_questions(runtime: FlowRuntime, reply: str) -> None:
+    draws = runtime.handle(runtime.start("en").state, "1")
+    assert runtime.needs_intent(draws.state, reply)
+
+
+def test_at_a_field_number_words_are_the_answer_not_a_choice(runtime: FlowRuntime) -> None:
+    order = runtime.handle(runtime.start("en").state, "3").state
+    assert order.awaiting is Awaiting.FIELD
+    turn = runtime.handle(order, "number 1234567")
+    assert (
+        turn.state.fields.get("order_number") == "1234567"
+        or turn.ticket is not None
+        or turn.lookup is not None
+    )

@@ -66,9 +66,9 @@ from helpline.domain.text import remove_invisible
 #: (a model of format 1 was trained without either); 3: sentence vectors from the int8 ONNX
 #: encoder (``use_onnx``); 4: format characters (soft hyphens, zero-width and bidi marks)
 #: removed from what both feature sets read, and a model with fewer than three intents and no
-#: out-of-scope class has a threshold of at least FEW_INTENTS_MIN_THRESHOLD. Change it when
-#: training changes.
-FORMAT_VERSION = 4
+#: out-of-scope class has a threshold of at least FEW_INTENTS_MIN_THRESHOLD; 5: the character
+#: n-grams fold hamza on its seat (``ئ``→``ي``, ``ؤ``→``و``). Change it when training changes.
+FORMAT_VERSION = 5
 #: Messages longer than this are cut before classification (keeps every prediction fast).
 MAX_CHARS = 1000
 

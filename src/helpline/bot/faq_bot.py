@@ -32,10 +32,18 @@ from helpline.bot.classifier import (
 from helpline.bot.lookup_client import LookupClient
 from helpline.bot.lookups import run_lookup
 from helpline.bot.off_topic import everyday_off_topic
-from helpline.bot.text import detect_language
-from helpline.domain.conversations import Handler
+from helpline.bot.text import detect_language, has_letters, reply_language
+from helpline.domain.conversations import Channel, Handler
 from helpline.domain.flows.runtime import Decision as GuessDecision
-from helpline.domain.flows.runtime import FlowRuntime, HandoffReason, IntentGuess, SessionState, Turn
+from helpline.domain.flows.runtime import (
+    FlowRuntime,
+    HandoffReason,
+    IntentGuess,
+    Outcome,
+    SessionState,
+    Turn,
+    says_hello,
+)
 from helpline.flows.loader import flow_from_data
 from helpline.logs import get_logger, scrub_text
 from helpline.services.bot_learning import (
@@ -442,10 +450,12 @@ class BotTurnRunner:
             flow_from_data(ctx.flow_data), brain.snapshot.articles, phone_region=self._phone_region
         )
         previous = initial_state(ctx)
+        # What the session, else the customer's card, has been in (the default is no evidence).
+        known = previous.language if previous else ctx.conversation_language
         detected = self._detect(ctx.text)
-        language = detected or (
-            previous.language if previous else ctx.conversation_language or self._default_language
-        )
+        language = reply_language(ctx.text, detected, known) or self._default_language
+        if language != detected:
+            detected = None  # too weak to be the customer's language (a bare "ok" on a Russian page)
         if previous is None and (reply := runtime.courtesy(ctx.text, language)) is not None:
             async with self._make_uow() as uow:
                 if thanks_after_goodbye(ctx, uow.now()):
@@ -493,6 +503,12 @@ class BotTurnRunner:
         language: str,
     ) -> Turn:
         text = ctx.text
+        if (
+            previous is None
+            and ctx.last_outcome == Outcome.ABANDONED.value
+            and runtime.answers_a_stale_menu(text, ctx.last_node)
+        ):
+            return runtime.start(language)
         state = previous if previous is not None else runtime.start(language).state
         guess = engine.guess(text) if text.strip() and runtime.needs_intent(state, text) else None
         if previous is None and (
@@ -500,6 +516,9 @@ class BotTurnRunner:
         ):
             # A new session: "hi", an attachment, or a question the bot is unsure of is greeted
             # with the menu rather than handed off unseen; a known question is answered at once.
+            # The web chat greeted on opening: a question there is told it was not understood.
+            if ctx.channel == Channel.WEBCHAT.value and has_letters(text) and not says_hello(text):
+                return runtime.start_unclear(language)
             return runtime.start(language)
         return runtime.handle(state, text, language, guess)
 

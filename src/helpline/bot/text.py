@@ -30,18 +30,22 @@ _URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
+_AR_LETTERS = str.maketrans({"ى": "ي", "ة": "ه", "ئ": "ي", "ؤ": "و"})
+
+
 def normalize_text(text: str) -> str:
     """Fold the variation that does not change meaning, for the character n-gram features.
 
     Format characters dropped (not turned into spaces: they sit inside words), NFKC, lower case,
     ``ё``→``е``; Arabic: diacritics and tatweel dropped, alef forms → ``ا``, ``ى``→``ي``,
-    ``ة``→``ه``; Arabic-Indic digits → ASCII and every number → ``0`` (amounts and dates vary,
+    ``ة``→``ه``, hamza on its seat dropped (``ئ``→``ي``, ``ؤ``→``و``: «الجايزة» is how many
+    write «الجائزة»); Arabic-Indic digits → ASCII and every number → ``0`` (amounts and dates vary,
     the question does not); punctuation → space.
     """
     text = unicodedata.normalize("NFKC", remove_invisible(text))
     text = text.translate(ASCII_DIGITS).lower().replace("ё", "е")
     text = ARABIC_MARKS.sub("", text)
-    text = _AR_ALEF.sub("ا", text).replace("ى", "ي").replace("ة", "ه")
+    text = _AR_ALEF.sub("ا", text).translate(_AR_LETTERS)
     text = _NUMBER.sub("0", text)
     text = _NOT_WORD.sub(" ", text)
     return _SPACES.sub(" ", text).strip()
@@ -111,6 +115,28 @@ def detect_language(text: str, default: Language | None = None) -> Language | No
     if counts[non_latin] and counts[non_latin] >= NON_LATIN_SHARE * sum(counts.values()):
         return non_latin
     return "en"
+
+
+#: Latin words a message needs to turn a Russian or Arabic conversation English: "ok", "thx",
+#: an order code ("ABC-12"), a name or a transliterated "kogda tirazh" / "shukran" are not English.
+LATIN_WORDS_TO_SWITCH = 3
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def reply_language(text: str, detected: str | None, expected: str | None) -> str | None:
+    """The language to answer `text` in, when the conversation so far was in `expected`.
+
+    A message in Cyrillic or Arabic letters is clear evidence; one in Latin letters is weak (see
+    detect_language), so a Russian or Arabic conversation turns English only on a message with
+    at least LATIN_WORDS_TO_SWITCH words of Latin letters, not on a bare "ok" or a code.
+    """
+    if (
+        detected == "en"
+        and expected not in (None, "en")
+        and len(_LATIN_WORD.findall(text)) < LATIN_WORDS_TO_SWITCH
+    ):
+        return expected
+    return detected or expected
 
 
 def clip_words(text: str, limit: int) -> str:

@@ -71,6 +71,9 @@ class TurnContext:
     #: With no session running: how the conversation's last one ended, and when.
     last_outcome: str | None = None
     last_ended_at: datetime | None = None
+    #: The node the last ended session was at: a customer back after it was abandoned may answer
+    #: that node's menu, still on their screen.
+    last_node: str | None = None
 
 
 async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
@@ -96,7 +99,7 @@ async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
     if session is None:
         last = (
             await uow.session.execute(
-                select(BotSession.outcome, BotSession.ended_at)
+                select(BotSession.outcome, BotSession.ended_at, BotSession.state)
                 .where(BotSession.conversation_id == conv.id, BotSession.status == SessionStatus.ENDED.value)
                 .order_by(BotSession.id.desc())
                 .limit(1)
@@ -122,6 +125,7 @@ async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
         contact_language=contact_language,
         last_outcome=last.outcome if last is not None else None,
         last_ended_at=last.ended_at if last is not None else None,
+        last_node=str(last.state.get("node") or "") or None if last is not None and last.state else None,
     )
 
 

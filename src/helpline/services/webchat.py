@@ -87,10 +87,12 @@ async def visitor_by_token(uow: UnitOfWork, token: str) -> WebchatVisitor | None
 
 
 async def visitor_messages(
-    uow: UnitOfWork, visitor: WebchatVisitor, after_id: int = 0, limit: int = 200
+    uow: UnitOfWork, visitor: WebchatVisitor, after_id: int = 0, limit: int = 200, *, latest: bool = False
 ) -> list[Message]:
-    """What the visitor may read: their conversations on this web chat, without internal notes."""
-    return list(
+    """What the visitor may read: their conversations on this web chat, without internal notes,
+    oldest first. A page after `after_id` (a widget catching up pages on), or with `latest`
+    the newest `limit` (a widget opening: a long history must not hide the last reply)."""
+    found = list(
         await uow.session.scalars(
             select(Message)
             .join(Conversation, Conversation.id == Message.conversation_id)
@@ -100,10 +102,11 @@ async def visitor_messages(
                 Message.is_internal.is_(False),
                 Message.id > after_id,
             )
-            .order_by(Message.id)
+            .order_by(Message.id.desc() if latest else Message.id)
             .limit(limit)
         )
     )
+    return found[::-1] if latest else found
 
 
 async def visitor_message(uow: UnitOfWork, visitor: WebchatVisitor, message_id: int) -> Message | None:

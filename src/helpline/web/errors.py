@@ -60,18 +60,32 @@ async def _error_page(
     )
 
 
+def _customers_language(request: Request) -> Language | None:
+    """The language a web chat widget asked its refusals in (its page's): customers read them."""
+    if not request.url.path.startswith("/widget/"):
+        return None
+    wanted = request.headers.get("accept-language", "")[:2].lower()
+    return Language(wanted) if wanted in {language.value for language in Language} else None
+
+
 async def domain_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     if _console_page(request):
         return await _error_page(request, status_for(exc), exc)
+    message, headers = exc.reason, None
+    if (language := _customers_language(request)) is not None:
+        from helpline.web.labels import problem_teller
+
+        message = problem_teller(translations(language).gettext)(exc)
+        headers = {"Content-Language": language.value}
     detail = [
         {
             "loc": ["body", exc.field] if exc.field else ["body"],
-            "msg": exc.reason,
+            "msg": message,
             "type": type(exc).__name__.lower(),
         }
     ]
-    return JSONResponse({"detail": detail}, status_code=status_for(exc))
+    return JSONResponse({"detail": detail}, status_code=status_for(exc), headers=headers)
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> Response:

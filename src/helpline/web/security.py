@@ -162,7 +162,7 @@ class RequireVisitor:
 
     async def __call__(self, conn: HTTPConnection) -> WebchatVisitor:
         token = conn.headers.get(VISITOR_HEADER) or (
-            conn.query_params.get("token") if conn.scope["type"] == "websocket" else None
+            socket_token(conn) if conn.scope["type"] == "websocket" else None
         )
         if not token:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "visitor token required")
@@ -172,6 +172,21 @@ class RequireVisitor:
         if visitor is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown visitor token")
         return visitor
+
+
+#: The subprotocol a widget's socket names beside its token. A browser cannot set headers on a
+#: websocket, and a token in the address is written to access logs (the server's, a proxy's):
+#: the widget offers ["helpline.visitor", token] as subprotocols, and the server picks the first.
+VISITOR_SUBPROTOCOL = "helpline.visitor"
+
+
+def socket_token(conn: HTTPConnection) -> str | None:
+    """The visitor token a websocket offered among its subprotocols (else, from widgets cached
+    before, in its `token` query)."""
+    offered = [p.strip() for p in conn.headers.get("sec-websocket-protocol", "").split(",")]
+    if VISITOR_SUBPROTOCOL in offered:
+        return next((p for p in offered if p and p != VISITOR_SUBPROTOCOL), None)
+    return conn.query_params.get("token")
 
 
 require_visitor = RequireVisitor()

@@ -15,6 +15,7 @@ from helpline.domain.flows.model import (
     FLOW_LANGUAGES,
     MAX_CHAINED_LOOKUPS,
     OPERATOR_DIGIT,
+    PHONE_KEYS,
     AnswerArticle,
     CreateTicket,
     FieldKind,
@@ -27,8 +28,6 @@ from helpline.domain.flows.model import (
     placeholders,
 )
 from helpline.domain.flows.patterns import ENGINE_NOTE, PatternError, compile_pattern
-
-PHONE_DIGITS = frozenset("0123456789*#")
 
 Path = tuple[str | int, ...]
 
@@ -93,7 +92,7 @@ def _check_node(
     seen: set[str] = set()
     for index, option in enumerate(node.options):
         where: Path = (*base, "options", index)
-        if option.digit not in PHONE_DIGITS:
+        if option.digit not in PHONE_KEYS:
             yield _problem(
                 (*where, "digit"), "'{digit}' is not a phone key (0-9, * or #)", digit=option.digit
             )

@@ -15,6 +15,8 @@ from enum import StrEnum
 #: The languages a flow speaks; every prompt and label exists in each of them.
 FLOW_LANGUAGES: tuple[str, ...] = ("ru", "en", "ar")
 
+#: The keys of a phone's keypad: what an option's digit may be.
+PHONE_KEYS = frozenset("0123456789*#")
 #: The phone key that always reaches a person (the convention callers already know).
 OPERATOR_DIGIT = "0"
 #: Lookups one after another (a lookup's `then` being another lookup) that one turn runs.

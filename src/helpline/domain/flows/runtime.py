@@ -21,6 +21,7 @@ from typing import Any
 
 from helpline.domain.flows.model import (
     OPERATOR_DIGIT,
+    PHONE_KEYS,
     AnswerArticle,
     CreateTicket,
     FieldKind,
@@ -369,6 +370,26 @@ def _says_yes(text: str) -> bool:
     return bool(thanks) and all(w in _THANKS or _THANKS_EMOJI.issuperset(w) for w in thanks)
 
 
+#: A hello and nothing more ("hi", "добрый день", "السلام عليكم"): greeted with the menu. Any
+#: other message the bot cannot place opening a session is a question it did not understand.
+_GREETING_WORDS = _words(
+    """
+    hi hello hey hallo hola good morning afternoon evening day there everyone all
+    привет здравствуйте здравствуй здрасте здрасьте добрый доброе добрая день вечер утро ночи
+    салют хай приветствую алло
+    مرحبا مرحباً مرحبًا اهلا أهلا هلا هاي السلام عليكم سلام صباح مساء الخير النور يا
+    """
+)
+
+
+def says_hello(text: str) -> bool:
+    """Only greeting words (and no question mark): "hi there", "добрый вечер", "مرحبا"."""
+    if "?" in text or "؟" in text:
+        return False
+    words = normalise(text).split()
+    return bool(words) and all(w in _GREETING_WORDS or w in _THANKS_FILLER for w in words)
+
+
 #: Words around a request for the menu that do not change it: "ok, main menu please",
 #: "спасибо, в главное меню", "شكرا، القائمة من فضلك".
 _MENU_COURTESY = _words(
@@ -403,9 +424,25 @@ _ORDINALS: dict[str, int] = {
         ("first", "1st", "первый", "первая", "первое", "первую", "الاول", "الأول", "الاولى", "الأولى"), 1
     ),
     **dict.fromkeys(
-        ("second", "2nd", "второй", "вторая", "второе", "вторую", "الثاني", "الثانية", "التاني"), 2
+        ("second", "2nd", "второй", "вторая", "второе", "вторую", "الثاني", "الثانية", "التاني", "التانية"),
+        2,
     ),
+    **dict.fromkeys(
+        ("third", "3rd", "третий", "третья", "третье", "третью", "الثالث", "الثالثة", "التالت", "التالتة"), 3
+    ),
+    **dict.fromkeys(
+        ("fourth", "4th", "четвертый", "четвертая", "четвертое", "четвертую", "الرابع", "الرابعة"), 4
+    ),
+    **dict.fromkeys(("fifth", "5th", "пятый", "пятая", "пятое", "пятую", "الخامس", "الخامسة"), 5),
 }
+#: Words that name a menu's choice by its number: "option 2", "вариант 2", "пункт 2-й", "رقم ٢".
+_NUMBER_WORDS = _words(
+    """
+    option number no choice item nd st rd th
+    вариант номер пункт цифра цифру й ой ый ая ое ю
+    الخيار خيار رقم الرقم اختيار
+    """
+)
 #: Words around an ordinal that do not change which choice it names.
 _ORDINAL_FILLER = _words(
     """
@@ -422,6 +459,13 @@ def _position_named(text: str) -> int | None:
         words = words[:-1]
     kept = [w for w in words if w not in _ORDINAL_FILLER]
     return _ORDINALS.get(kept[0]) if len(kept) == 1 else None
+
+
+def _number_named(text: str) -> str | None:
+    """The key a message names with words around it: "option 2", "вариант 2", "2-й"."""
+    words = normalise(text).split()
+    kept = [w for w in words if w not in _NUMBER_WORDS and w not in _ORDINAL_FILLER]
+    return kept[0] if len(kept) == 1 and len(words) > 1 and kept[0] in PHONE_KEYS else None
 
 
 def _asks_for_menu_in_words(text: str, menu_label: LocalText) -> bool:
@@ -459,6 +503,26 @@ class FlowRuntime:
         """Greet with the start node."""
         state = SessionState(node=self.flow.start, language=language)
         return self._show(state, self.flow.start_node, ())
+
+    def start_unclear(self, language: str) -> Turn:
+        """A session opened by a message the bot could not place, where the customer has already
+        seen the greeting (the web chat shows it on opening): say it was not understood and
+        offer the menu, rather than repeat the greeting word for word as if nothing was said."""
+        state = SessionState(node=self.flow.start, language=language)
+        sorry = BotReply(
+            phrase(self.flow.phrases, "not_understood", language),
+            self.choices(self.flow.start_node, language),
+        )
+        return Turn(replies=(sorry,), state=state)
+
+    def answers_a_stale_menu(self, text: str, left_at: str | None) -> bool:
+        """A bare choice ("2") opening a session when the last one was left at another node than
+        the start: it answers that node's menu, still on the customer's screen, which no longer
+        holds. Read against the main menu it would pick another topic: greet again instead. The
+        way to a person ("0") always holds."""
+        if left_at in (None, self.flow.start) or asks_for_operator(text):
+            return False
+        return _typed_key(text) in PHONE_KEYS or normalise(text) in PHONE_KEYS
 
     def courtesy(self, text: str, language: str) -> BotReply | None:
         """The reply to thanks written after the bot's goodbye ("спасибо!" once "glad I could
@@ -680,7 +744,14 @@ class FlowRuntime:
         for option in node.options:
             if option.digit in (typed, key) or _matches_label(text, option.label):
                 return option.step
-        return None
+        if node.collect is not None:  # "number 2" may be the answer to the field
+            return None
+        # A menu's choice named in words: "option 2" by its number, "the second one" by its place.
+        named = _number_named(text)
+        if named is not None:
+            return next((o.step for o in node.options if o.digit == named), None)
+        place = _position_named(text)
+        return node.options[place - 1].step if place is not None and place <= len(node.options) else None
 
     def _answers_pending(self, state: SessionState, text: str) -> bool:
         if _asks_for_menu(text, self._menu()):

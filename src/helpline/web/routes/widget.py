@@ -47,7 +47,7 @@ from helpline.web import schemas
 from helpline.web.deps import container
 from helpline.web.files import attachment_response
 from helpline.web.live import relay
-from helpline.web.security import require_visitor
+from helpline.web.security import VISITOR_SUBPROTOCOL, require_visitor
 from helpline.web.templating import STATIC, templates
 
 router = APIRouter(tags=["web chat widget"])
@@ -145,7 +145,7 @@ async def start_session(body: SessionIn, request: Request) -> SessionOut:
         if body.token:
             visitor = await svc.visitor_by_token(uow, body.token)
             if visitor is not None:
-                messages = await svc.visitor_messages(uow, visitor)
+                messages = await svc.visitor_messages(uow, visitor, latest=True)
                 greeting = None if messages else await bot_greeting(uow, body.language)
                 await uow.commit()
                 return SessionOut(
@@ -302,7 +302,7 @@ async def verify(body: VerifyIn, visitor: Visitor, request: Request) -> list[Wid
         await uow.commit()
         current = await uow.session.get(WebchatVisitor, visitor.id)
         assert current is not None
-        return await widget_messages(uow, await svc.visitor_messages(uow, current))
+        return await widget_messages(uow, await svc.visitor_messages(uow, current, latest=True))
 
 
 @router.post("/widget/v1/typing", status_code=status.HTTP_204_NO_CONTENT)
@@ -329,7 +329,8 @@ async def typing(visitor: Visitor, request: Request) -> Response:
 async def visitor_socket(websocket: WebSocket, visitor: Visitor) -> None:
     """Agent replies and agent typing for this visitor, as they happen."""
     c = container(websocket)
-    await websocket.accept()
+    offered = websocket.headers.get("sec-websocket-protocol", "")
+    await websocket.accept(subprotocol=VISITOR_SUBPROTOCOL if VISITOR_SUBPROTOCOL in offered else None)
     # The visitor's contact changes when they prove an identity of a known customer.
     contact = {"id": visitor.contact_id}
 

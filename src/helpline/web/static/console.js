@@ -30,6 +30,10 @@
     if (event.type === "message.created" || event.type === "message.updated" || event.type.indexOf("conversation.") === 0) {
       refresh("#inbox-list");
       if (mine) { refresh("#timeline"); }
+      if (mine && event.type === "message.created") {  // what was being typed has arrived
+        var typing = document.getElementById("typing");
+        if (typing) { clearTimeout(typingTimer); typing.textContent = ""; }
+      }
       if (event.type === "message.created" && !event.internal && (!mine || document.hidden)) {
         setUnread(unread + 1);
       }
@@ -68,6 +72,8 @@
 
   document.addEventListener("input", function (e) {
     if (!current || !e.target.matches || !e.target.matches("form.reply textarea")) { return; }
+    var internal = e.target.form && e.target.form.querySelector("input[name=internal]");
+    if (internal && internal.checked) { return; }  // a note for colleagues: the customer sees no typing
     var now = Date.now();
     if (now - lastTyping < 3000) { return; }
     lastTyping = now;

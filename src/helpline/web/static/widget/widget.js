@@ -19,20 +19,32 @@
           details: "Your contact details", name: "Name", email: "E-mail", phone: "Phone", save: "Save",
           codeSent: "We sent a code to ", code: "Code", confirm: "Confirm", saved: "Thank you!",
           attach: "Attach an image or PDF",
-          busy: "Too many new chats from your network right now. Please try again later." },
+          busy: "Too many new chats from your network right now. Please try again later.",
+          tooLong: "This message is too long: please split it.", fileType: "Only images (PNG, JPEG, GIF, WebP) and PDF files can be sent.",
+          fileTooBig: "This file is too large to send.", notSaved: "Not saved: please check what you typed.",
+          codeNotSent: "We cannot send a confirmation code right now: please go on in the chat." },
     ru: { title: "Напишите нам", open: "Чат", placeholder: "Напишите сообщение…", send: "Отправить",
           typing: "Оператор печатает…", offline: "Переподключение…", sending: "отправляется",
           failed: "Не отправлено", details: "Ваши контакты", name: "Имя", email: "E-mail", phone: "Телефон",
           save: "Сохранить", codeSent: "Мы отправили код на ", code: "Код", confirm: "Подтвердить",
           saved: "Спасибо!", attach: "Прикрепить изображение или PDF",
-          busy: "Сейчас из вашей сети открыто слишком много чатов. Попробуйте позже." },
+          busy: "Сейчас из вашей сети открыто слишком много чатов. Попробуйте позже.",
+          tooLong: "Сообщение слишком длинное: разделите его на части.",
+          fileType: "Можно отправлять только изображения (PNG, JPEG, GIF, WebP) и файлы PDF.",
+          fileTooBig: "Файл слишком большой для отправки.", notSaved: "Не сохранено: проверьте, что вы ввели.",
+          codeNotSent: "Сейчас не получается отправить код подтверждения: продолжайте, пожалуйста, в чате." },
     ar: { title: "تحدث معنا", open: "دردشة", placeholder: "اكتب رسالة…", send: "إرسال",
           typing: "الموظف يكتب…", offline: "جارٍ إعادة الاتصال…", sending: "جارٍ الإرسال",
           failed: "لم تُرسل", details: "بيانات الاتصال", name: "الاسم", email: "البريد الإلكتروني",
           phone: "الهاتف", save: "حفظ", codeSent: "أرسلنا رمزًا إلى ", code: "الرمز", confirm: "تأكيد",
           saved: "شكرًا لك!", attach: "إرفاق صورة أو ملف PDF",
-          busy: "فُتحت محادثات كثيرة من شبكتك الآن. حاول مرة أخرى لاحقًا." }
+          busy: "فُتحت محادثات كثيرة من شبكتك الآن. حاول مرة أخرى لاحقًا.",
+          tooLong: "الرسالة طويلة جدًا: قسّمها إلى أجزاء.",
+          fileType: "يمكن إرسال الصور (PNG وJPEG وGIF وWebP) وملفات PDF فقط.",
+          fileTooBig: "الملف أكبر من أن يُرسل.", notSaved: "لم يُحفظ: تحقق مما كتبته.",
+          codeNotSent: "لا يمكننا إرسال رمز التأكيد الآن: تابع في المحادثة من فضلك." }
   };
+  var MAX_TEXT = 20000;  // what the server stores of one message
   var base = new URL(script.src, location.href).origin;
   var account = script.getAttribute("data-account") || "Website";
   var pageLang = (script.getAttribute("data-lang") || document.documentElement.lang || "").slice(0, 2).toLowerCase();
@@ -105,6 +117,7 @@
   var status = el("div", "status");
   var form = el("form", "compose");
   var input = el("textarea");
+  input.maxLength = MAX_TEXT;
   input.placeholder = t.placeholder;
   input.setAttribute("aria-label", t.placeholder);
   var send = el("button", "send", t.send);
@@ -207,6 +220,10 @@
     // A newer word from the bot or a person closes the menus above it: after a hand-off the old
     // menu would still look pressable, and pressing it would say something no one answers.
     if (message.author_kind !== "customer") { closeChoices(); }
+    if (message.author_kind === "agent" && status.textContent === t.typing) {  // the typing is done
+      clearTimeout(state.typingTimer);
+      status.textContent = "";
+    }
     var node = bubble(message.text, message.author_kind, "m:" + message.id);
     node.setAttribute("data-id", String(message.id));
     (message.attachments || []).forEach(function (a) { node.appendChild(attachmentView(a)); });
@@ -267,7 +284,7 @@
 
   // ---- network ----
   function api(method, path, body) {
-    var headers = { "Content-Type": "application/json" };
+    var headers = { "Content-Type": "application/json", "Accept-Language": lang };
     if (state.token) { headers["X-Visitor-Token"] = state.token; }
     return fetch(base + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined,
                                 credentials: "omit" })
@@ -278,7 +295,9 @@
             err.status = r.status;
             err.retryAfter = parseInt(r.headers.get("Retry-After") || "", 10) || 0;
             var detail = body && body.detail;
-            err.detail = typeof detail === "string" ? detail : (detail && detail[0] && detail[0].msg) || null;
+            // Only a refusal the server wrote in the page's language is shown as it is.
+            var said = r.headers.get("Content-Language") === lang && detail && detail[0] && detail[0].msg;
+            err.detail = said || null;
             throw err;
           });
         }
@@ -287,11 +306,18 @@
   }
 
   function deliver(p) {
-    return api("POST", "/widget/v1/messages", { text: p.text, client_id: p.client_id }).then(show, function (err) {
-      // The server refused this message for good (too long, empty…): say so instead of retrying forever.
-      if (err.status && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
+    return api("POST", "/widget/v1/messages", { text: p.text, client_id: p.client_id }).then(function (m) {
+      if (status.textContent !== t.typing) { status.textContent = ""; }  // an earlier refusal is past
+      show(m);
+    }, function (err) {
+      // The server refused this message for good (too long, empty…): say so instead of retrying
+      // forever. Not a missing chat (401): that message waits for the chat to open.
+      var final = err.status >= 400 && err.status < 500 && [401, 408, 429].indexOf(err.status) < 0;
+      if (final) {
         var node = log.querySelector('[data-key="c:' + CSS.escape(p.client_id) + '"]');
-        if (node) { node.classList.remove("pending"); node.classList.add("failed"); node.title = t.failed; }
+        var why = p.text.length > MAX_TEXT ? t.tooLong : t.failed;
+        if (node) { node.classList.remove("pending"); node.classList.add("failed"); node.title = why; }
+        status.textContent = why;
         dropPending(p.client_id);
         return;
       }
@@ -307,6 +333,7 @@
   // order they were written, and a resend must not race the original.
   var outbox = Promise.resolve();
   function flushPending() {
+    if (!state.token) { return Promise.resolve(); }  // no chat yet (the server is busy): kept for later
     var run = outbox.then(function () {
       return state.pending.slice().reduce(function (chain, p) {
         return chain.then(function () { return isPending(p.client_id) ? deliver(p) : null; });
@@ -327,15 +354,18 @@
   }
   window.addEventListener("online", function () { flushPending().catch(scheduleFlush); });
 
+  // Everything after the last message seen, a page at a time, until a page is not full.
+  var PAGE = 200;
   function catchUp() {
     return api("GET", "/widget/v1/messages?after=" + state.lastId).then(function (messages) {
       messages.forEach(show);
+      if (messages.length >= PAGE) { return catchUp(); }
     });
   }
 
   function connect() {
-    var url = base.replace(/^http/, "ws") + "/widget/v1/ws?token=" + encodeURIComponent(state.token);
-    var socket = new WebSocket(url);
+    // The token goes as a subprotocol, not in the address, which servers and proxies log.
+    var socket = new WebSocket(base.replace(/^http/, "ws") + "/widget/v1/ws", ["helpline.visitor", state.token]);
     state.socket = socket;
     socket.onopen = function () {
       state.retry = 0;
@@ -424,10 +454,14 @@
     body.append("file", file);
     body.append("client_id", clientId);
     fetch(base + "/widget/v1/attachments", { method: "POST", body: body, credentials: "omit",
-                                               headers: { "X-Visitor-Token": state.token } })
+                                               headers: { "X-Visitor-Token": state.token, "Accept-Language": lang } })
       .then(function (r) {
         return r.json().then(function (data) {
-          if (!r.ok) { throw new Error(data && data.detail && data.detail[0] ? data.detail[0].msg : t.failed); }
+          if (!r.ok) {
+            var said = r.headers.get("Content-Language") === lang && data && data.detail && data.detail[0];
+            throw new Error(said ? data.detail[0].msg : r.status === 413 ? t.fileTooBig : t.fileType);
+          }
+          if (status.textContent !== t.typing) { status.textContent = ""; }
           show(data);
         });
       })
@@ -439,8 +473,11 @@
       });
   });
 
+  // The server's refusal in the page's language when it has one (it reads Accept-Language),
+  // else a plain "not saved".
   function problem(err) {
-    return err && err.detail ? err.detail : t.failed;
+    if (err && err.detail) { return err.detail; }
+    return err && (err.status === 502 || err.status === 503) ? t.codeNotSent : t.notSaved;
   }
 
   profileForm.addEventListener("submit", function (e) {
