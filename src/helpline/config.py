@@ -45,9 +45,10 @@ class Settings:
     #: Hosts flow lookups may ask (names, addresses, networks; comma-separated). Empty: any but
     #: link-local, multicast and unspecified addresses (see bot/lookup_hosts.py).
     lookup_hosts: str = ""
-    #: Addresses of the reverse proxies in front of Helpline (comma-separated, or *): their
+    #: Addresses of the reverse proxies in front of Helpline (comma-separated): their
     #: X-Forwarded-For names the client. Empty: the connection's address is the client's, as
-    #: headers from anyone else could be forged.
+    #: headers from anyone else could be forged ("*" trusts any sender: only for a port that
+    #: nothing but the proxy reaches).
     trusted_proxies: str = ""
     #: New anonymous web chats one client address may open per hour (an office or a mobile
     #: carrier's NAT shows many customers behind one address; scripts opening chats are held back).

@@ -149,7 +149,8 @@ async def test_the_headers_forms_lead_back_to_a_page_that_can_be_shown_again(
         "/console/conversations/7/reply": "/console/conversations/7",
         "/console/admin/knowledge?q=draw": "/console/admin/knowledge?q=draw",
         "/console?view=all": "/console?view=all",
-        "https://elsewhere.example/console/admin/flows": "/console",
+        "https://elsewhere.example/console/admin/flows": "/console/admin/flows",  # here, not there
+        "https://elsewhere.example/phish": "/console",
         "/docs": "/console",
     }
     for referer, expected in cases.items():

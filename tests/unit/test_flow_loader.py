@@ -269,6 +269,18 @@ def test_a_placeholder_in_a_text_sent_as_written_is_refused(before: str, after: 
     assert "this text is sent as written" in problem
 
 
+def test_the_ticket_phrase_is_filled_in_and_may_name_the_ticket_and_the_fields() -> None:
+    """Its default names {ticket}; refusing every placeholder in phrases refused it."""
+    filled = (
+        "phrases:\n"
+        '  ticket_created: {ru: "Заявка {ticket}", en: "Ticket {ticket}: {order_number}", ar: "{ticket}"}\n'
+    )
+    assert messages(LOTTERY + filled) == []
+    typo = filled.replace("{order_number}", "{order_numbr}")
+    (problem,) = messages(LOTTERY + typo)
+    assert "nothing fills in {order_numbr} here" in problem
+
+
 def test_a_placeholder_in_a_phrase_is_refused() -> None:
     source = MINIMAL + 'phrases:\n  glad: {ru: "Рад {name}", en: "Glad", ar: "سعيد"}\n'
     assert messages(source) == [

@@ -754,15 +754,19 @@ def test_a_hello_alone_is_told_from_a_question(text: str, hello: bool) -> None:
     assert says_hello(text) is hello
 
 
-def test_a_bare_choice_after_a_session_left_elsewhere_than_the_start_answers_a_stale_menu(
+def test_a_choice_after_a_session_left_at_another_menu_answers_a_stale_menu(
     runtime: FlowRuntime,
 ) -> None:
-    assert runtime.answers_a_stale_menu("2", "draws")
-    assert runtime.answers_a_stale_menu("٢", "prizes")
-    assert not runtime.answers_a_stale_menu("2", runtime.flow.start)  # the main menu still holds
-    assert not runtime.answers_a_stale_menu("2", None)
-    assert not runtime.answers_a_stale_menu("0", "draws")  # a person, always
-    assert not runtime.answers_a_stale_menu("where is my prize", "draws")
+    stale = runtime.answers_a_stale_menu
+    assert stale("2", "draws", "menu")
+    assert stale("٢", "prizes", "menu")
+    assert stale("option 2", "draws", "menu")
+    assert stale("the second one", "draws", "menu")
+    assert stale("2", runtime.flow.start, "confirm")  # "did it help? 1 yes, 2 no" at the start node
+    assert not stale("2", runtime.flow.start, "menu")  # the main menu still holds
+    assert not stale("2", None, None)
+    assert not stale("0", "draws", "menu")  # a person, always
+    assert not stale("where is my prize", "draws", "menu")
     unclear = runtime.start_unclear("ru")
     assert unclear.replies[0].text.startswith("Извините, я не понял.")
     assert [c.digit for c in unclear.replies[0].choices] == [
@@ -801,12 +805,15 @@ def test_words_that_only_look_like_a_choice_are_questions(runtime: FlowRuntime, 
     assert runtime.needs_intent(draws.state, reply)
 
 
-def test_at_a_field_number_words_are_the_answer_not_a_choice(runtime: FlowRuntime) -> None:
+@pytest.mark.parametrize("reply", ["the first one", "option 9", "second"])
+def test_at_a_field_words_naming_a_choice_are_an_answer_to_check_not_a_choice(
+    runtime: FlowRuntime, reply: str
+) -> None:
+    """The order number's node offers 9 (menu) and 0: "the first one" there is a wrong order
+    number, not the main menu."""
     order = runtime.handle(runtime.start("en").state, "3").state
     assert order.awaiting is Awaiting.FIELD
-    turn = runtime.handle(order, "number 1234567")
-    assert (
-        turn.state.fields.get("order_number") == "1234567"
-        or turn.ticket is not None
-        or turn.lookup is not None
-    )
+    turn = runtime.handle(order, reply)
+    assert turn.state.node == order.node
+    assert turn.state.awaiting is Awaiting.FIELD
+    assert turn.replies[0].text.startswith("An order number has 6 to 12 digits")

@@ -506,7 +506,7 @@ class BotTurnRunner:
         if (
             previous is None
             and ctx.last_outcome == Outcome.ABANDONED.value
-            and runtime.answers_a_stale_menu(text, ctx.last_node)
+            and runtime.answers_a_stale_menu(text, ctx.last_node, ctx.last_awaiting)
         ):
             return runtime.start(language)
         state = previous if previous is not None else runtime.start(language).state

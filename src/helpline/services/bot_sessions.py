@@ -74,6 +74,8 @@ class TurnContext:
     #: The node the last ended session was at: a customer back after it was abandoned may answer
     #: that node's menu, still on their screen.
     last_node: str | None = None
+    #: What that session was waiting for there (a menu choice, "did it help?", a field…).
+    last_awaiting: str | None = None
 
 
 async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
@@ -125,8 +127,16 @@ async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
         contact_language=contact_language,
         last_outcome=last.outcome if last is not None else None,
         last_ended_at=last.ended_at if last is not None else None,
-        last_node=str(last.state.get("node") or "") or None if last is not None and last.state else None,
+        last_node=_left_at(last, "node"),
+        last_awaiting=_left_at(last, "awaiting"),
     )
+
+
+def _left_at(last: Any, key: str) -> str | None:
+    """Where the last ended session was left (its state's `key`), if there is one."""
+    state = last.state if last is not None else None
+    value = state.get(key) if isinstance(state, dict) else None
+    return str(value) if value else None
 
 
 async def do_finish_item(uow: UnitOfWork, item_id: int, error: str | None = None) -> None:

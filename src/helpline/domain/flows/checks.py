@@ -71,7 +71,10 @@ def check_flow(flow: Flow, known_articles: Collection[str] | None = None) -> lis
             for language, value in text.items()
             if not str(value).strip()
         )
-        problems.extend(_check_sent_as_written(("phrases", key), text))
+        if key == FILLED_PHRASE:  # filled in like a ticket's confirmation
+            problems.extend(_check_placeholders(("phrases", key), text, _fields(flow) | {TICKET_PLACEHOLDER}))
+        else:
+            problems.extend(_check_sent_as_written(("phrases", key), text))
     problems.extend(_unreachable(flow))
     return problems
 
@@ -196,6 +199,10 @@ def _check_placeholders(where: Path, text: LocalText, known: set[str]) -> Iterat
                 placeholder="{" + name + "}",
                 known=", ".join("{" + k + "}" for k in sorted(known)) or "—",
             )
+
+
+#: The one standard phrase filled in (fields and the ticket's number): every other is sent as written.
+FILLED_PHRASE = "ticket_created"
 
 
 def _check_sent_as_written(where: Path, text: LocalText) -> Iterator[FlowProblem]:

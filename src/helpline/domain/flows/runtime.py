@@ -383,11 +383,13 @@ _GREETING_WORDS = _words(
 
 
 def says_hello(text: str) -> bool:
-    """Only greeting words (and no question mark): "hi there", "добрый вечер", "مرحبا"."""
+    """Only greeting or thanks words (and no question mark): "hi there", "добрый вечер",
+    "مرحبا", "thanks!". Said, not asked: it is greeted, not told it was not understood."""
     if "?" in text or "؟" in text:
         return False
     words = normalise(text).split()
-    return bool(words) and all(w in _GREETING_WORDS or w in _THANKS_FILLER for w in words)
+    courteous = _GREETING_WORDS | _THANKS | _THANKS_FILLER
+    return bool(words) and all(w in courteous for w in words)
 
 
 #: Words around a request for the menu that do not change it: "ok, main menu please",
@@ -515,14 +517,23 @@ class FlowRuntime:
         )
         return Turn(replies=(sorry,), state=state)
 
-    def answers_a_stale_menu(self, text: str, left_at: str | None) -> bool:
-        """A bare choice ("2") opening a session when the last one was left at another node than
-        the start: it answers that node's menu, still on the customer's screen, which no longer
-        holds. Read against the main menu it would pick another topic: greet again instead. The
-        way to a person ("0") always holds."""
-        if left_at in (None, self.flow.start) or asks_for_operator(text):
+    def answers_a_stale_menu(self, text: str, left_at: str | None, left_awaiting: str | None) -> bool:
+        """A choice ("2", "option 2", "the second one") opening a session when the last one was
+        left at another menu than the main one (another node, or a question such as "did it
+        help?"): it answers that menu, still on the customer's screen, which no longer holds.
+        Read against the main menu it would pick another topic: greet again instead. The way to a
+        person ("0") always holds."""
+        if left_at is None or asks_for_operator(text):
             return False
-        return _typed_key(text) in PHONE_KEYS or normalise(text) in PHONE_KEYS
+        if left_at == self.flow.start and left_awaiting in (None, Awaiting.MENU.value):
+            return False
+        typed = _typed_key(text)
+        return (
+            typed in PHONE_KEYS
+            or normalise(text) in PHONE_KEYS
+            or _number_named(text) is not None
+            or _position_named(text) is not None
+        )
 
     def courtesy(self, text: str, language: str) -> BotReply | None:
         """The reply to thanks written after the bot's goodbye ("спасибо!" once "glad I could

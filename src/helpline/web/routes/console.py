@@ -369,10 +369,10 @@ def page_to_return_to(request: Request) -> str:
     """Where the header's forms (status, language) lead back: the console page they were sent
     from. A form's result (a validated flow, a refused reply) has a POST-only address that cannot
     be shown again: then the nearest page above it (/console/admin/flows/validate →
-    /console/admin/flows). Another site's address is never followed."""
+    /console/admin/flows). Only the address's path is taken, and only a console page's: a
+    referer naming another site leads to this one (its host is not compared, as a proxy may
+    rename it)."""
     referer = urlsplit(request.headers.get("referer", ""))
-    if referer.netloc != request.url.netloc:
-        return "/console"
     path = referer.path.rstrip("/")
     while path.startswith("/console"):
         scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}

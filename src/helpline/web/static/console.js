@@ -110,7 +110,7 @@
   });
 
   document.body.addEventListener("htmx:afterRequest", function (e) {
-    var form = e.detail.elt && e.detail.elt.closest ? e.detail.elt.closest("form") : null;
+    var form = e.detail.elt && e.detail.elt.closest ? e.detail.elt.closest("form") || e.detail.elt : null;
     var note = form && form.previousElementSibling;
     if (e.detail.successful && note && note.classList.contains("refusal")) { note.remove(); }
   });

@@ -399,7 +399,11 @@
         bubble(s.greeting.text, "bot greeting", "greeting");
         if (s.greeting.options.length) { showChoices(s.greeting.options); }
       }
-      state.pending.forEach(function (p) { bubble(p.text, "customer pending", "c:" + p.client_id); });
+      state.pending.forEach(function (p) {  // kept from before (a reload): drawn once
+        if (!log.querySelector('[data-key="c:' + CSS.escape(p.client_id) + '"]')) {
+          bubble(p.text, "customer pending", "c:" + p.client_id);
+        }
+      });
       s.messages.forEach(show);
       connect();
     }).catch(function (err) {
@@ -443,7 +447,9 @@
     }
   });
 
-  attach.addEventListener("click", function () { picker.click(); });
+  attach.addEventListener("click", function () {
+    if (state.token) { picker.click(); } else { status.textContent = t.busy; }  // no chat yet to send it in
+  });
   picker.addEventListener("change", function () {
     var file = picker.files && picker.files[0];
     picker.value = "";
@@ -459,7 +465,7 @@
         return r.json().then(function (data) {
           if (!r.ok) {
             var said = r.headers.get("Content-Language") === lang && data && data.detail && data.detail[0];
-            throw new Error(said ? data.detail[0].msg : r.status === 413 ? t.fileTooBig : t.fileType);
+            throw new Error(said ? data.detail[0].msg : r.status === 413 ? t.fileTooBig : r.status === 415 ? t.fileType : t.failed);
           }
           if (status.textContent !== t.typing) { status.textContent = ""; }
           show(data);
