@@ -31,7 +31,7 @@ from helpline.storage.models import (
     KnowledgeArticle,
     User,
 )
-from tests.integration.conftest import PASSWORD, MakeStaff
+from tests.integration.conftest import PASSWORD, MakeStaff, Staff
 
 LOTTERY = Path(helpline.flows.__file__).parent / "examples" / "lottery.yaml"
 XSS = "<script>alert(1)</script>"
@@ -91,6 +91,18 @@ async def seed_articles(container: Container, intents: set[str]) -> None:
         await uow.commit()
 
 
+async def lottery_admin(
+    container: Container, make_staff: MakeStaff, *, russian: bool = False, name: str | None = None
+) -> tuple[str, Staff]:
+    """The demo flow's source, its articles in the knowledge base, and an admin (reading Russian)."""
+    source = LOTTERY.read_text(encoding="utf-8")
+    await seed_articles(container, answer_intents(source))
+    admin = await make_staff(Role.ADMIN, name=name)
+    if russian:
+        await reads_russian(container, admin.id)
+    return source, admin
+
+
 async def count(container: Container, model: Any) -> int:
     async with container.uow() as uow:
         return int(await uow.session.scalar(select(func.count()).select_from(model)) or 0)
@@ -99,9 +111,7 @@ async def count(container: Container, model: Any) -> int:
 async def test_admin_validates_uploads_previews_and_activates_the_demo_flow(
     client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
 ) -> None:
-    source = LOTTERY.read_text(encoding="utf-8")
-    await seed_articles(container, answer_intents(source))
-    admin = await make_staff(Role.ADMIN, name="Alice Admin")
+    source, admin = await lottery_admin(container, make_staff, name="Alice Admin")
     csrf = await sign_in(client, admin.email)
 
     page = await client.get("/console/admin/flows")
@@ -239,9 +249,7 @@ def without_operator(source: str, node: str) -> tuple[str, int]:
 async def test_a_flow_without_the_way_to_an_operator_is_refused_with_its_line(
     client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
 ) -> None:
-    source = LOTTERY.read_text(encoding="utf-8")
-    await seed_articles(container, answer_intents(source))
-    admin = await make_staff(Role.ADMIN)
+    source, admin = await lottery_admin(container, make_staff)
     csrf = await sign_in(client, admin.email)
     broken, line = without_operator(source, "draws")
 
@@ -287,10 +295,7 @@ async def test_a_version_no_longer_valid_is_refused_on_its_own_page_with_each_pr
 ) -> None:
     """Activating a version whose article was deleted since said only «line 47: the knowledge base
     has no article …» in English, on an error page."""
-    source = LOTTERY.read_text(encoding="utf-8")
-    await seed_articles(container, answer_intents(source))
-    admin = await make_staff(Role.ADMIN)
-    await reads_russian(container, admin.id)
+    source, admin = await lottery_admin(container, make_staff, russian=True)
     async with container.uow() as uow:
         version = await do_upload_flow(uow, source, admin.id)
         await uow.session.execute(delete(KnowledgeArticle).where(KnowledgeArticle.intent == "check_ticket"))
@@ -311,11 +316,8 @@ async def test_a_version_no_longer_valid_is_refused_on_its_own_page_with_each_pr
 async def test_a_russian_console_reads_a_flows_problems_in_russian(
     client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
 ) -> None:
-    source = LOTTERY.read_text(encoding="utf-8")
-    await seed_articles(container, answer_intents(source))
-    admin = await make_staff(Role.ADMIN)
+    source, admin = await lottery_admin(container, make_staff, russian=True)
     csrf = await sign_in(client, admin.email)
-    await reads_russian(container, admin.id)
     broken, line = without_operator(source, "draws")
 
     checked = await client.post("/console/admin/flows/validate", data={"csrf_token": csrf, "source": broken})
@@ -769,11 +771,8 @@ async def test_the_bot_report_counts_sessions_by_outcome(
 async def test_refusals_read_in_the_consoles_language_with_their_channels_named(
     client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
 ) -> None:
-    source = LOTTERY.read_text(encoding="utf-8")
-    await seed_articles(container, answer_intents(source))
-    admin = await make_staff(Role.ADMIN)
+    source, admin = await lottery_admin(container, make_staff, russian=True)
     async with container.uow() as uow:
-        await uow.session.execute(update(User).where(User.id == admin.id).values(ui_language="ru"))
         version = await do_upload_flow(uow, source, admin.id)
         await do_activate(uow, version.id, ["webchat", "telegram"], admin.id)
         await uow.commit()

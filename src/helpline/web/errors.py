@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from helpline.domain.contacts import Language
 from helpline.domain.errors import Conflict, DomainError, NotFound, PermissionDenied
-from helpline.web.i18n import language_of, text_direction, translations
+from helpline.web.i18n import browser_language, language_of, text_direction, translations
 from helpline.web.security import CSRF_REFUSED, authenticate
 
 #: What a console page says of a request whose values make no sense (an address edited by hand).
@@ -36,11 +36,7 @@ async def _reader_language(request: Request) -> Language:
     principal = await authenticate(request)
     if principal is not None:
         return language_of(principal.user.ui_language)
-    for part in request.headers.get("accept-language", "").split(","):
-        code = part.split(";")[0].strip()[:2].lower()
-        if code in {language.value for language in Language}:
-            return Language(code)
-    return Language.EN
+    return browser_language(request.headers.get("accept-language", "")) or Language.EN
 
 
 async def _error_page(
@@ -64,8 +60,7 @@ def _customers_language(request: Request) -> Language | None:
     """The language a web chat widget asked its refusals in (its page's): customers read them."""
     if not request.url.path.startswith("/widget/"):
         return None
-    wanted = request.headers.get("accept-language", "")[:2].lower()
-    return Language(wanted) if wanted in {language.value for language in Language} else None
+    return browser_language(request.headers.get("accept-language", ""))
 
 
 async def domain_error_handler(request: Request, exc: Exception) -> Response:

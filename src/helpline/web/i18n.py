@@ -42,3 +42,15 @@ def language_of(value: str | None) -> Language:
         return Language(value or "en")
     except ValueError:
         return Language.EN
+
+
+def browser_language(accept_language: str) -> Language | None:
+    """The first of ours an Accept-Language header names ("de,ru;q=0.8" → ru), None for none."""
+    for part in accept_language.split(","):
+        code = part.split(";")[0].strip()[:2].lower()
+        if code in _CODES:
+            return Language(code)
+    return None
+
+
+_CODES = frozenset(language.value for language in Language)

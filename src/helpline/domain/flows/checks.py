@@ -28,6 +28,7 @@ from helpline.domain.flows.model import (
     placeholders,
 )
 from helpline.domain.flows.patterns import ENGINE_NOTE, PatternError, compile_pattern
+from helpline.domain.flows.phrases import FILLED_PHRASES
 
 Path = tuple[str | int, ...]
 
@@ -71,10 +72,8 @@ def check_flow(flow: Flow, known_articles: Collection[str] | None = None) -> lis
             for language, value in text.items()
             if not str(value).strip()
         )
-        if key == FILLED_PHRASE:  # filled in like a ticket's confirmation
-            problems.extend(_check_placeholders(("phrases", key), text, _fields(flow) | {TICKET_PLACEHOLDER}))
-        else:
-            problems.extend(_check_sent_as_written(("phrases", key), text))
+        filled = _fields(flow) | {TICKET_PLACEHOLDER} if key in FILLED_PHRASES else set()
+        problems.extend(_check_placeholders(("phrases", key), text, filled))
     problems.extend(_unreachable(flow))
     return problems
 
@@ -84,7 +83,7 @@ def _check_node(
 ) -> Iterator[FlowProblem]:
     base: Path = ("nodes", node_id)
     yield from _check_text((*base, "prompt"), node.prompt)
-    yield from _check_sent_as_written((*base, "prompt"), node.prompt)
+    yield from _check_placeholders((*base, "prompt"), node.prompt, set())
     operator = node.option_by_digit(OPERATOR_DIGIT)
     if operator is None or not operator.is_operator:
         yield _problem(
@@ -108,7 +107,7 @@ def _check_node(
             )
         seen.add(option.digit)
         yield from _check_text((*where, "label"), option.label)
-        yield from _check_sent_as_written((*where, "label"), option.label)
+        yield from _check_placeholders((*where, "label"), option.label, set())
         yield from _check_step(flow, where, option.step, known_articles)
     if node.collect is not None:
         where = (*base, "collect")
@@ -128,7 +127,7 @@ def _check_node(
                 )
         if node.collect.invalid:  # when written at all, in every language like any other text
             yield from _check_text((*where, "invalid"), node.collect.invalid)
-            yield from _check_sent_as_written((*where, "invalid"), node.collect.invalid)
+            yield from _check_placeholders((*where, "invalid"), node.collect.invalid, set())
         yield from _check_step(flow, where, node.collect.then, known_articles)
 
 
@@ -190,32 +189,24 @@ def _fields(flow: Flow) -> set[str]:
 
 
 def _check_placeholders(where: Path, text: LocalText, known: set[str]) -> Iterator[FlowProblem]:
-    """A placeholder nothing fills reaches the customer as written: "Ticket {tiket} for 7654321"."""
+    """A placeholder nothing fills reaches the customer as written: "Ticket {tiket} for 7654321",
+    or «по заказу {order_number}?» in a prompt, which nothing fills in (`known` empty)."""
     for language in FLOW_LANGUAGES:
         for name in sorted(placeholders(text.get(language, "")) - known):
-            yield _problem(
-                (*where, language),
-                "nothing fills in {placeholder} here: the fields are {known}",
-                placeholder="{" + name + "}",
-                known=", ".join("{" + k + "}" for k in sorted(known)) or "—",
-            )
-
-
-#: The one standard phrase filled in (fields and the ticket's number): every other is sent as written.
-FILLED_PHRASE = "ticket_created"
-
-
-def _check_sent_as_written(where: Path, text: LocalText) -> Iterator[FlowProblem]:
-    """Prompts, labels and the flow's phrases are never filled in: a placeholder in them reaches
-    the customer as "по заказу {order_number}?"."""
-    for language in FLOW_LANGUAGES:
-        for name in sorted(placeholders(text.get(language, ""))):
-            yield _problem(
-                (*where, language),
-                "nothing fills in {placeholder} here: this text is sent as written "
-                "(fields can be named in a ticket's or a lookup's texts)",
-                placeholder="{" + name + "}",
-            )
+            if known:
+                yield _problem(
+                    (*where, language),
+                    "nothing fills in {placeholder} here: the fields are {known}",
+                    placeholder="{" + name + "}",
+                    known=", ".join("{" + k + "}" for k in sorted(known)),
+                )
+            else:
+                yield _problem(
+                    (*where, language),
+                    "nothing fills in {placeholder} here: this text is sent as written "
+                    "(fields can be named in a ticket's or a lookup's texts)",
+                    placeholder="{" + name + "}",
+                )
 
 
 def _targets(step: Step) -> Iterator[str]:

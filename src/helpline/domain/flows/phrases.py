@@ -6,6 +6,10 @@ from collections.abc import Mapping
 
 from helpline.domain.flows.model import LocalText, localised
 
+#: The phrases filled in with the flow's fields and the ticket's number (a ticket's confirmation);
+#: every other is sent as written.
+FILLED_PHRASES = frozenset({"ticket_created"})
+
 DEFAULT_PHRASES: Mapping[str, LocalText] = {
     "did_it_help": {
         "ru": "Это ответ на ваш вопрос?",

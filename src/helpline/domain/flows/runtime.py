@@ -381,6 +381,8 @@ _GREETING_WORDS = _words(
     """
 )
 
+_COURTEOUS = _GREETING_WORDS | _THANKS | _THANKS_FILLER
+
 
 def says_hello(text: str) -> bool:
     """Only greeting or thanks words (and no question mark): "hi there", "добрый вечер",
@@ -388,8 +390,7 @@ def says_hello(text: str) -> bool:
     if "?" in text or "؟" in text:
         return False
     words = normalise(text).split()
-    courteous = _GREETING_WORDS | _THANKS | _THANKS_FILLER
-    return bool(words) and all(w in courteous for w in words)
+    return bool(words) and all(w in _COURTEOUS for w in words)
 
 
 #: Words around a request for the menu that do not change it: "ok, main menu please",
@@ -527,13 +528,7 @@ class FlowRuntime:
             return False
         if left_at == self.flow.start and left_awaiting in (None, Awaiting.MENU.value):
             return False
-        typed = _typed_key(text)
-        return (
-            typed in PHONE_KEYS
-            or normalise(text) in PHONE_KEYS
-            or _number_named(text) is not None
-            or _position_named(text) is not None
-        )
+        return self._picked_option(SessionState(node=self.flow.start, language=""), text) is not None
 
     def courtesy(self, text: str, language: str) -> BotReply | None:
         """The reply to thanks written after the bot's goodbye ("спасибо!" once "glad I could

@@ -27,6 +27,7 @@ from helpline.services import contacts as contact_svc
 from helpline.services import conversations as svc
 from helpline.services import users as user_svc
 from helpline.services.attachments import attachments_for, store_upload
+from helpline.services.bot_sessions import HANDOFF_NOTE
 from helpline.services.contacts import PhoneClue
 from helpline.storage.models import Contact, Team, User
 from helpline.storage.uow import UnitOfWork
@@ -214,7 +215,15 @@ async def conversation_context(uow: UnitOfWork, principal: Principal, conversati
         "identities": identities,
         "manager": manager,
         "timeline": timeline,
-        "handoff_reason_texts": await flows.conversations_reason_texts(uow, {c.id for _, c in timeline}),
+        # Read only for the conversations with a hand-off note: the timeline refreshes on each event.
+        "handoff_reason_texts": await flows.conversations_reason_texts(
+            uow,
+            {
+                c.id
+                for m, c in timeline
+                if m.author_kind == AuthorKind.SYSTEM.value and m.text.startswith(HANDOFF_NOTE)
+            },
+        ),
         "history": await svc.contact_conversations(uow, contact.id),
         "users": users,
         "users_by_id": {u.id: u for u in users},
