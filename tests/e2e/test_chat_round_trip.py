@@ -212,3 +212,35 @@ def test_a_message_written_while_new_chats_are_refused_is_kept_and_sent_later(
     visitor.locator(".launcher").click()
     expect(widget.locator(".msg.customer:not(.pending)")).to_have_text(["Мне нужна помощь"])
     ctx.close()
+
+
+def test_a_saved_token_is_not_used_before_the_server_takes_it(browser: Browser, site: Site) -> None:
+    """A token saved by an earlier visit whose chat is gone was sent with every keystroke and every
+    kept message while new chats were refused: a 401 every two seconds until the limit lifted."""
+    ctx = browser.new_context()
+    visitor = ctx.new_page()
+    visitor.add_init_script(  # runs on every load: only the first one finds nothing saved
+        "var key = 'helpline.widget.' + location.origin + '.Website';"
+        "if (!localStorage.getItem(key)) {"
+        " localStorage.setItem(key, JSON.stringify({token: 'a-token-whose-chat-is-gone', pending: []})); }"
+    )
+    busy = {"status": 429, "headers": {"Retry-After": "600"}, "body": '{"detail": "too many new chats"}'}
+    visitor.route("**/widget/v1/session", lambda route: route.fulfill(**busy))
+    refused: list[str] = []
+    visitor.on("response", lambda r: refused.append(r.url) if r.status == 401 else None)
+    visitor.goto(f"{site.base}/widget/demo?lang=en")
+    visitor.locator(".launcher").click()
+    widget = visitor.locator("#helpline-widget")
+    expect(widget.locator(".status")).to_contain_text("Too many new chats")
+    visitor_says(visitor, "Is anyone there?")
+    expect(widget.locator(".msg.customer.pending")).to_have_count(1)
+    visitor.wait_for_timeout(4500)  # two rounds of the resend timer
+    assert refused == []
+
+    visitor.unroute("**/widget/v1/session")
+    visitor.reload()  # the server opens a new chat for the stale token, and the message goes out
+    visitor.locator(".launcher").click()
+    expect(widget.locator(".msg.customer:not(.pending)")).to_have_text(["Is anyone there?"])
+    stored = visitor.evaluate("JSON.parse(localStorage.getItem('helpline.widget.' + location.origin + '.Website'))")
+    assert stored["token"] != "a-token-whose-chat-is-gone"
+    ctx.close()

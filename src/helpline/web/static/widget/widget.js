@@ -54,7 +54,10 @@
   var saved = {};
   try { saved = JSON.parse(localStorage.getItem(storeKey) || "{}"); } catch (e) { saved = {}; }
   var state = { token: saved.token || null, lastId: 0, pending: saved.pending || [], socket: null,
-                retry: 0, seen: {}, typingTimer: null, lastTypingSent: 0, flushTimer: null };
+                retry: 0, seen: {}, typingTimer: null, lastTypingSent: 0, flushTimer: null,
+                // The server has taken the token in this page (a saved one may be stale: its chat
+                // gone, or refused while new chats are held back). Sends wait for it.
+                opened: false };
 
   function persist() {
     localStorage.setItem(storeKey, JSON.stringify({ token: state.token, pending: state.pending }));
@@ -312,6 +315,7 @@
     }, function (err) {
       // The server refused this message for good (too long, empty…): say so instead of retrying
       // forever. Not a missing chat (401): that message waits for the chat to open.
+      if (err.status === 401) { reopen(); }  // the token went stale: ask for a chat again
       var final = err.status >= 400 && err.status < 500 && [401, 408, 429].indexOf(err.status) < 0;
       if (final) {
         var node = log.querySelector('[data-key="c:' + CSS.escape(p.client_id) + '"]');
@@ -333,7 +337,9 @@
   // order they were written, and a resend must not race the original.
   var outbox = Promise.resolve();
   function flushPending() {
-    if (!state.token) { return Promise.resolve(); }  // no chat yet (the server is busy): kept for later
+    // No chat yet, or a saved token not taken yet (the server is busy): kept for later, and not
+    // sent to be refused every few seconds.
+    if (!state.token || !state.opened) { return Promise.resolve(); }
     var run = outbox.then(function () {
       return state.pending.slice().reduce(function (chain, p) {
         return chain.then(function () { return isPending(p.client_id) ? deliver(p) : null; });
@@ -389,8 +395,17 @@
     };
   }
 
+  // A send refused for its token: the session is asked for again (once at a time); the server
+  // resumes the chat, or opens a new one when the old is gone.
+  function reopen() {
+    if (!state.opened) { return; }
+    state.opened = false;
+    start();
+  }
+
   function start() {
     api("POST", "/widget/v1/session", { account: account, token: state.token, language: TEXT[pageLang] ? pageLang : null }).then(function (s) {
+      state.opened = true;
       if (s.token) { state.token = s.token; persist(); }
       host.setAttribute("data-visitor", s.visitor_id);
       // A visitor who has written nothing yet sees the bot's menu at once (it is not stored:
@@ -405,7 +420,8 @@
         }
       });
       s.messages.forEach(show);
-      connect();
+      var live = state.socket && state.socket.readyState <= 1;  // a reopen keeps its socket
+      if (live) { flushPending().catch(scheduleFlush); } else { connect(); }
     }).catch(function (err) {
       if (err.status === 429) {
         // Too many new chats from this network: say so, and ask again only when it may work.
@@ -441,14 +457,14 @@
 
   input.addEventListener("input", function () {
     var now = Date.now();
-    if (state.token && now - state.lastTypingSent > 3000) {
+    if (state.opened && now - state.lastTypingSent > 3000) {
       state.lastTypingSent = now;
       api("POST", "/widget/v1/typing").catch(function () {});
     }
   });
 
   attach.addEventListener("click", function () {
-    if (state.token) { picker.click(); } else { status.textContent = t.busy; }  // no chat yet to send it in
+    if (state.opened) { picker.click(); } else { status.textContent = t.busy; }  // no chat yet to send it in
   });
   picker.addEventListener("change", function () {
     var file = picker.files && picker.files[0];
