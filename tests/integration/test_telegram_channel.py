@@ -208,12 +208,42 @@ async def test_photo_is_fetched_and_stored_and_a_shared_phone_links_the_contact(
     assert attachment.content_type == "image/jpeg"
     assert await channel_container.files.get(attachment.storage_key) == jpeg
 
-    # Telegram cannot hand over a file: 503, nothing stored, Telegram will deliver the update again.
+    # Telegram cannot hand over a file right now: 503, nothing stored, the update comes again.
     document = fixture("document")
+    fake.fail_next("getFile", ("status", 500))
     before = await count(channel_container, Message)
     missing = await api.post(hook(account), json=document, headers=SECRET_HEADERS)
     assert missing.status_code == 503
     assert await count(channel_container, Message) == before
+
+    # ...but a file it never will hand over (an id getFile refuses) does not hold the message back.
+    gone = await api.post(hook(account), json=document, headers=SECRET_HEADERS)
+    assert gone.status_code == 200, gone.text
+    async with channel_container.uow() as uow:
+        stored = await uow.session.scalar(select(Message.text).order_by(Message.id.desc()).limit(1))
+    assert stored == "Договор во вложении\n[document not available: getFile answered 400 (Bad Request: invalid file_id)]"
+    assert await count(channel_container, Attachment) == 1
+
+
+async def test_a_file_over_the_bots_limit_keeps_its_caption_and_says_what_is_missing(
+    api: httpx.AsyncClient, channel_container: Container, make_staff: MakeStaff, fake: FakeTelegram
+) -> None:
+    """A 21 MB video was answered 503 at every retry (getFile refuses bots files over 20 MB):
+    the customer's words with it were never stored."""
+    admin = await make_staff(Role.ADMIN)
+    account = await setup_account(api, admin, fake)
+    update = fixture("document")
+    update["message"]["document"]["file_size"] = 21 * 1024 * 1024
+    update["message"]["caption"] = "Приложение падает при выводе выигрыша, видео приложила"
+    answered = await api.post(hook(account), json=update, headers=SECRET_HEADERS)
+    assert answered.status_code == 200, answered.text
+    async with channel_container.uow() as uow:
+        stored = await uow.session.scalar(select(Message.text))
+    assert stored == (
+        "Приложение падает при выводе выигрыша, видео приложила\n"
+        "[document not available: 21 MB is more than bots may download]"
+    )
+    assert fake.calls("getFile") == []  # known from file_size, not asked
 
     # A known customer (by phone) shares their own Telegram contact: one customer, one history.
     contact = fixture("contact")

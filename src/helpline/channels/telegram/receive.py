@@ -9,7 +9,7 @@ for non-2xx answers); the provider id makes that retry store the message once.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ from helpline.channels.telegram.parse import MediaRef, TelegramInbound, parse_up
 from helpline.channels.telegram.send import DEFAULT_API_BASE
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel
+from helpline.domain.errors import DomainError
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundAttachment, InboundMessage
 from helpline.logs import get_logger
@@ -44,6 +45,11 @@ log = get_logger(__name__)
 
 class MediaUnavailable(TryAgainLater):
     """Telegram could not give us a file right now: answer non-2xx so the update comes again."""
+
+
+class MediaGone(Exception):
+    """Telegram will never give us this file (over the bots' 20 MB, or an id getFile refuses):
+    the message is stored without it, with a note, instead of being refused at every retry."""
 
 
 class TelegramReceiver:
@@ -91,11 +97,18 @@ def language_of(code: str | None) -> Language | None:
 
 
 async def download(http: httpx.AsyncClient, config: Mapping[str, Any], media: MediaRef) -> bytes:
+    """getFile, then the file. Network trouble, 429 and 5xx are temporary (MediaUnavailable: the
+    update comes again); a file over the bots' limit, found from `file_size` before asking, and a
+    400 from getFile ("file is too big", an id it does not know) never change (MediaGone)."""
+    if media.size is not None and media.size > MAX_DOWNLOAD:
+        raise MediaGone(f"{media.size // (1024 * 1024)} MB is more than bots may download")
     base = str(config.get("api_base") or DEFAULT_API_BASE).rstrip("/")
     token = config["bot_token"]
     try:
         info = await http.post(f"{base}/bot{token}/getFile", json={"file_id": media.file_id})
         body = info.json()
+        if info.status_code == 400:
+            raise MediaGone(f"getFile answered 400 ({_description(body)})")
         path = body["result"]["file_path"] if info.status_code == 200 and body.get("ok") else None
         if not path:
             raise MediaUnavailable(f"getFile answered {info.status_code}")
@@ -105,8 +118,14 @@ async def download(http: httpx.AsyncClient, config: Mapping[str, Any], media: Me
     if response.status_code != 200:
         raise MediaUnavailable(f"file download answered {response.status_code}")
     if len(response.content) > MAX_DOWNLOAD:
-        raise MediaUnavailable("file larger than the Bot API allows")
+        raise MediaGone("the file is larger than the Bot API allows")
     return response.content
+
+
+def _description(body: object) -> str:
+    """Telegram's own words for a refusal, cut short: they go into a note beside the message."""
+    said = body.get("description") if isinstance(body, dict) else None
+    return said[:100] if isinstance(said, str) and said else "no description"
 
 
 async def receive_update(ctx: WebhookContext, update: Mapping[str, Any]) -> TelegramInbound | None:
@@ -117,8 +136,10 @@ async def receive_update(ctx: WebhookContext, update: Mapping[str, Any]) -> Tele
     parsed = parse_update(update)
     if parsed is None:
         return None
-    attachments = [await _fetch(ctx.files, ctx.http, ctx.config, media) for media in parsed.media]
-    result = await ctx.ingest(inbound_message(ctx.account_id, parsed, tuple(attachments)))
+    notes: list[str] = []
+    stored = [await _fetch(ctx.files, ctx.http, ctx.config, media, notes) for media in parsed.media]
+    attachments = tuple(a for a in stored if a is not None)
+    result = await ctx.ingest(inbound_message(ctx.account_id, parsed, attachments, notes))
     if parsed.shared_phone and not result.duplicate:
         async with ctx.make_uow() as uow:
             await link_revealed_phone(uow, result.contact_id, parsed.shared_phone, ctx.default_region)
@@ -127,21 +148,33 @@ async def receive_update(ctx: WebhookContext, update: Mapping[str, Any]) -> Tele
 
 
 async def _fetch(
-    files: FileStore, http: httpx.AsyncClient, config: Mapping[str, Any], media: MediaRef
-) -> InboundAttachment:
-    data = await download(http, config, media)
-    return await store_provider_media(files, data, media.filename, media.content_type)
+    files: FileStore, http: httpx.AsyncClient, config: Mapping[str, Any], media: MediaRef, notes: list[str]
+) -> InboundAttachment | None:
+    """The stored file, or None with a note saying why it never will be (the words are kept)."""
+    try:
+        data = await download(http, config, media)
+    except MediaGone as exc:
+        notes.append(f"[{media.kind} not available: {exc}]")
+        return None
+    try:
+        return await store_provider_media(files, data, media.filename, media.content_type)
+    except DomainError as exc:
+        notes.append(f"[{media.kind} not stored: {exc.reason}]")
+        return None
 
 
 def inbound_message(
-    account_id: int, parsed: TelegramInbound, attachments: tuple[InboundAttachment, ...]
+    account_id: int,
+    parsed: TelegramInbound,
+    attachments: tuple[InboundAttachment, ...],
+    notes: Sequence[str] = (),
 ) -> InboundMessage:
     return InboundMessage(
         channel=Channel.TELEGRAM,
         channel_account_id=account_id,
         identity_kind=IdentityKind.TELEGRAM,
         identity_value=parsed.user_id,
-        text=parsed.text,
+        text="\n".join(part for part in (parsed.text, *notes) if part),
         provider_message_id=parsed.provider_message_id,
         sent_at=parsed.sent_at,
         sender_name=parsed.sender_name,
