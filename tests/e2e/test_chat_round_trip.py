@@ -241,6 +241,8 @@ def test_a_saved_token_is_not_used_before_the_server_takes_it(browser: Browser, 
     visitor.reload()  # the server opens a new chat for the stale token, and the message goes out
     visitor.locator(".launcher").click()
     expect(widget.locator(".msg.customer:not(.pending)")).to_have_text(["Is anyone there?"])
-    stored = visitor.evaluate("JSON.parse(localStorage.getItem('helpline.widget.' + location.origin + '.Website'))")
+    stored = visitor.evaluate(
+        "JSON.parse(localStorage.getItem('helpline.widget.' + location.origin + '.Website'))"
+    )
     assert stored["token"] != "a-token-whose-chat-is-gone"
     ctx.close()

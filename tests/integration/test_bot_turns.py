@@ -807,3 +807,22 @@ async def test_a_few_latin_letters_do_not_turn_a_russian_or_arabic_conversation_
     await english.say("когда следующий тираж")
     (handed,) = await english.say("no, I need to talk about my winnings")
     assert handed.text.isascii()
+
+
+async def test_a_channels_note_is_not_read_as_the_customers_words(bot_container: Container) -> None:
+    """A sticker arrives as "[unsupported message type: sticker]": the bot read it as an English
+    question, turned a Russian conversation English and offered articles for it."""
+    chat = await webchat(bot_container, "sticker-fan")
+    await chat.say("когда следующий тираж")
+    replies = await chat.say("[unsupported message type: sticker]")
+    assert replies, "the bot says something"
+    assert all(not m.text.isascii() for m in replies), [m.text for m in replies]
+    assert not any(m.text.startswith(("Which of these", "Какой из")) for m in replies)
+    (session,) = await chat.sessions()
+    assert session.state["language"] == "ru"
+
+    # The sticker's emoji, written before the note, is what the customer said: 👍 — it helped.
+    chat = Chat(bot_container, chat.account_id, Channel.WEBCHAT, IdentityKind.WEBCHAT, "thumbs-up")
+    await chat.say("когда следующий тираж")
+    (glad,) = await chat.say("👍\n[unsupported message type: sticker]")
+    assert glad.text.startswith("Рады были помочь")

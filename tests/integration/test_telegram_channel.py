@@ -221,7 +221,9 @@ async def test_photo_is_fetched_and_stored_and_a_shared_phone_links_the_contact(
     assert gone.status_code == 200, gone.text
     async with channel_container.uow() as uow:
         stored = await uow.session.scalar(select(Message.text).order_by(Message.id.desc()).limit(1))
-    assert stored == "Договор во вложении\n[document not available: getFile answered 400 (Bad Request: invalid file_id)]"
+    assert stored == (
+        "Договор во вложении\n[document not available: getFile answered 400 (Bad Request: invalid file_id)]"
+    )
     assert await count(channel_container, Attachment) == 1
 
 

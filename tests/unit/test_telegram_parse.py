@@ -157,11 +157,14 @@ def test_someone_elses_contact_is_only_text() -> None:
     assert parsed(update).shared_phone is None
 
 
-def test_sticker_is_kept_as_a_placeholder_not_dropped() -> None:
+def test_sticker_is_kept_as_its_emoji_and_a_placeholder_not_dropped() -> None:
     result = parsed(fixture("sticker"))
-    assert result.text == "[unsupported message type: sticker]"
+    assert result.text == "👍\n[unsupported message type: sticker]"
     assert result.media == ()
     assert result.provider_message_id == f"{MARIA}:1030"
+    update = fixture("sticker")
+    del update["message"]["sticker"]["emoji"]  # optional in the Bot API
+    assert parsed(update).text == "[unsupported message type: sticker]"
 
 
 def test_unknown_content_is_kept_as_a_placeholder() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -9,6 +10,21 @@ from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel
 from helpline.domain.identities import IdentityKind
 from helpline.domain.text import storable
+
+#: A line a channel adapter writes where a message had no words of its own, or lost part of
+#: itself: "[unsupported message type: sticker]", "[video not available: …]", "[reaction: 👍]".
+#: It is stored for the agent to see; it is not something the customer said.
+_CHANNEL_NOTE = re.compile(r"^\[[^\[\]\n]+\]")
+
+
+def customer_words(text: str) -> str:
+    """The customer's own words in a stored message's text: its lines without channel notes.
+
+    Why: the bot read "[unsupported message type: sticker]" as an English question, turned a
+    Russian conversation English and offered articles for it."""
+    if "[" not in text:
+        return text
+    return "\n".join(line for line in text.split("\n") if not _CHANNEL_NOTE.match(line.strip()))
 
 
 @dataclass(frozen=True, slots=True)

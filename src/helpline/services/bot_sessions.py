@@ -24,6 +24,7 @@ from helpline.domain.conversations import (
     check_status_change,
 )
 from helpline.domain.flows.runtime import BotReply, Outcome, SessionState, SessionStatus, Turn
+from helpline.domain.inbound import customer_words
 from helpline.domain.users import Presence
 from helpline.services.conversations import conversation_event, do_bot_steps_back, internal_note
 from helpline.services.enqueue import OutboxStatus, do_enqueue_message, needs_delivery
@@ -59,7 +60,7 @@ class TurnContext:
     conversation_id: int
     channel: str
     channel_account_id: int
-    text: str
+    text: str  # the customer's words: channel notes ("[sticker]") left out
     handler: str
     conversation_language: str | None
     flow_version_id: int | None
@@ -117,7 +118,7 @@ async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
         conversation_id=conv.id,
         channel=conv.channel,
         channel_account_id=message.channel_account_id,
-        text=message.text,
+        text=customer_words(message.text),
         handler=conv.handler,
         conversation_language=conv.language,
         flow_version_id=version_id,

@@ -258,7 +258,11 @@ def _content(message: Mapping[str, Any], sender_id: int) -> tuple[str, tuple[Med
     if "contact" in message:
         return _contact(_require_object(message, "contact", where), sender_id)
     kind = next((field for field in _OTHER_CONTENT if field in message), "unknown")
-    return f"[unsupported message type: {kind}]", (), None
+    placeholder = f"[unsupported message type: {kind}]"
+    if kind == "sticker":  # a sticker stands for its emoji: a 👍 answers "did it help?"
+        emoji = _optional_str(_require_object(message, "sticker", where), "emoji", "message.sticker")
+        return (f"{emoji}\n{placeholder}" if emoji else placeholder), (), None
+    return placeholder, (), None
 
 
 def _largest_photo(message: Mapping[str, Any]) -> MediaRef:
