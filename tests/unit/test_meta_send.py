@@ -67,6 +67,21 @@ def test_a_label_over_twenty_characters_turns_titles_into_numbers() -> None:
     ]
 
 
+def test_numbered_buttons_say_the_digits_the_list_shows() -> None:
+    """The list read "9. Main menu" and "0. Operator" while its buttons said "4" and "5": a tap
+    on "4" (the main menu) sent text "4", which reached a person."""
+    options = (
+        ReplyOption("1", "When is the next draw"),
+        ReplyOption("2", "Draw results"),
+        ReplyOption("9", "Main menu"),
+        ReplyOption("0", "Operator"),
+    )
+    text, buttons = quick_replies("What would you like to know?", options)
+    assert text.endswith("1. When is the next draw\n2. Draw results\n9. Main menu\n0. Operator")
+    assert buttons is not None
+    assert [(b["title"], b["payload"]) for b in buttons] == [("1", "1"), ("2", "2"), ("9", "9"), ("0", "0")]
+
+
 @pytest.mark.parametrize(
     "options",
     [

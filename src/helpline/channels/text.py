@@ -23,6 +23,13 @@ def split_text(text: str, limit: int) -> list[str]:
     return pieces
 
 
+def option_keys(options: Sequence[ReplyOption]) -> list[str]:
+    """What each option is numbered in a list, and what a button standing for it is titled: the
+    bot's phone digits when every option has one (menus end in 9 and 0), else 1, 2, 3…"""
+    keyed = all(len(o.payload) == 1 and o.payload in _PHONE_KEYS for o in options)
+    return [o.payload if keyed else str(n) for n, o in enumerate(options, start=1)]
+
+
 def with_numbered_options(text: str, options: Sequence[ReplyOption]) -> str:
     """`text` followed by "1. label" lines: how options read where a provider has no buttons.
 
@@ -32,7 +39,5 @@ def with_numbered_options(text: str, options: Sequence[ReplyOption]) -> str:
     """
     if not options:
         return text
-    keyed = all(len(o.payload) == 1 and o.payload in _PHONE_KEYS for o in options)
-    keys = [o.payload if keyed else str(n) for n, o in enumerate(options, start=1)]
-    lines = [f"{key}. {option.label}" for key, option in zip(keys, options, strict=True)]
+    lines = [f"{key}. {option.label}" for key, option in zip(option_keys(options), options, strict=True)]
     return "\n".join([text, "", *lines]) if text else "\n".join(lines)

@@ -12,7 +12,7 @@ from helpline.channels.meta.platform import (
     MAX_QUICK_REPLY_TITLE,
     MetaPlatform,
 )
-from helpline.channels.text import with_numbered_options
+from helpline.channels.text import option_keys, with_numbered_options
 
 
 def split_measured(text: str, limit: int, measure: Callable[[str], int]) -> list[str]:
@@ -46,8 +46,9 @@ def quick_replies(text: str, options: Sequence[ReplyOption]) -> tuple[str, list[
 
     Up to 13 options become buttons titled with their labels. A label over the 20-character
     title limit would be cut off by Meta, so then the labels go into the text as a numbered list
-    and the buttons are titled "1", "2"…: the customer can tap or type either. More than 13
-    options, or a payload Meta would refuse, leave only the numbered text.
+    and the buttons are titled with the list's numbers ("1", "2", "9", "0"): the customer can tap
+    or type either. More than 13 options, or a payload Meta would refuse, leave only the
+    numbered text.
     """
     if not options:
         return text, None
@@ -61,7 +62,7 @@ def quick_replies(text: str, options: Sequence[ReplyOption]) -> tuple[str, list[
         titles = labels
     else:  # quick replies need a non-empty text above them; long labels need the list
         text = with_numbered_options(text, options)
-        titles = [str(n) for n in range(1, len(options) + 1)]
+        titles = option_keys(options)  # the buttons say what the list says: "9", "0"
     buttons = [
         {"content_type": "text", "title": title, "payload": option.payload}
         for title, option in zip(titles, options, strict=True)
