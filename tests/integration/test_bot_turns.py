@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from helpline.bootstrap import Container, build_container
+from helpline.channels.telegram.parse import parse_update
 from helpline.demo_data import seed_self_service
 from helpline.domain.access import Viewer
 from helpline.domain.contacts import Language
@@ -470,6 +471,35 @@ async def test_telegram_menu_goes_out_as_an_inline_keyboard_and_a_button_press_i
     (handoff,) = await chat.say("0")  # the operator button's callback data
     assert (await chat.conversation()).handler == "agents"
     assert fake.sent_messages(TELEGRAM_USER)[-1]["text"] == handoff.text
+
+
+async def test_a_button_pressed_on_an_earlier_telegram_menu_does_what_its_label_says(
+    bot_container: Container, fake: FakeTelegram
+) -> None:
+    """Inline buttons stay pressable on old menus, and their data is a digit: "Check a ticket"
+    (3) pressed on the draws menu, once the prizes menu was shown, answered prizes' option 3."""
+    chat = await telegram_chat(bot_container, fake)
+    await chat.say("/start")
+    await chat.say("1")
+    draws_menu = fake.sent_messages(TELEGRAM_USER)[-1]
+    await chat.say("9")
+    await chat.say("2")  # the prizes menu: its option 3 is "Withdraw to a card"
+    press = parse_update(
+        {
+            "update_id": 1,
+            "callback_query": {
+                "id": "4382",
+                "from": {"id": TELEGRAM_USER, "is_bot": False, "first_name": "Mary", "language_code": "en"},
+                "message": draws_menu,
+                "chat_instance": "-1",
+                "data": "3",
+            },
+        }
+    )
+    assert press is not None
+    assert press.text == "Check a ticket"
+    answer, _ = await chat.say(press.text)
+    assert answer.text == ANSWERS["check_ticket"]["en"]
 
 
 async def test_telegram_asks_for_the_number_with_a_request_contact_button_and_takes_the_shared_contact(

@@ -174,7 +174,7 @@ def test_unknown_content_is_kept_as_a_placeholder() -> None:
     assert parsed(update).text == "[unsupported message type: unknown]"
 
 
-def test_callback_query_is_stored_as_its_data() -> None:
+def test_callback_query_is_stored_as_the_label_of_the_button_pressed() -> None:
     when = datetime(2024, 6, 11, 10, 26, 41, tzinfo=UTC)
     assert parse_update(fixture("callback_query"), received_at=when) == TelegramInbound(
         provider_message_id="cb:1772046789514220615",
@@ -182,7 +182,7 @@ def test_callback_query_is_stored_as_its_data() -> None:
         chat_id=MARIA,
         sender_name="Мария Иванова",
         language_code="ru",
-        text="menu:balance",
+        text="Баланс",
         sent_at=when,
         media=(),
         shared_phone=None,
@@ -196,11 +196,26 @@ def test_callback_query_without_received_at_is_dated_now() -> None:
     assert before <= sent_at <= datetime.now(UTC)
 
 
-def test_callback_on_an_inaccessible_message_still_has_its_chat() -> None:
+def test_callback_on_an_inaccessible_message_still_has_its_chat_and_its_data() -> None:
     update = fixture("callback_query")
     old = update["callback_query"]["message"]
     update["callback_query"]["message"] = {"chat": old["chat"], "message_id": old["message_id"], "date": 0}
-    assert parsed(update).chat_id == MARIA
+    assert (parsed(update).chat_id, parsed(update).text) == (MARIA, "menu:balance")
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        {"inline_keyboard": [[{"text": "Заказы", "callback_data": "menu:orders"}]]},
+        {"inline_keyboard": "x"},
+        [],
+    ],
+    ids=["no such button", "not a keyboard", "not an object"],
+)
+def test_a_press_whose_button_is_not_on_its_message_is_stored_as_its_data(markup: object) -> None:
+    update = fixture("callback_query")
+    update["callback_query"]["message"]["reply_markup"] = markup
+    assert parsed(update).text == "menu:balance"
 
 
 def test_edited_message_is_not_stored_again() -> None:

@@ -355,7 +355,13 @@ def _contact(contact: Mapping[str, Any], sender_id: int) -> tuple[str, tuple[Med
 
 
 def _parse_callback_query(query: Mapping[str, Any], received_at: datetime) -> TelegramInbound | None:
-    """An inline keyboard button press in a private chat, stored as if the customer typed its data.
+    """An inline keyboard button press in a private chat, stored as if the customer typed the
+    button's label, read from the message the button is on; its data (the option's digit) when
+    that message is no longer at hand.
+
+    Why the label: buttons stay pressable on every earlier menu, and a digit means a different
+    option at each one. "Check a ticket" pressed on an old menu sent "3", which the menu shown
+    last read as its own option 3; its label is read for what it says.
 
     The button's message is a MaybeInaccessibleMessage: possibly an InaccessibleMessage (`date` 0)
     when the bot's message is too old or deleted, but its `chat` is still there. Queries without
@@ -370,7 +376,8 @@ def _parse_callback_query(query: Mapping[str, Any], received_at: datetime) -> Te
     data = _optional_str(query, "data", where)
     if "message" not in query:
         return None
-    chat_id, chat_type = _chat(_require_object(query, "message", where), f"{where}.message")
+    message = _require_object(query, "message", where)
+    chat_id, chat_type = _chat(message, f"{where}.message")
     if chat_type != "private" or user.is_bot or data is None:
         return None
     return TelegramInbound(
@@ -379,12 +386,29 @@ def _parse_callback_query(query: Mapping[str, Any], received_at: datetime) -> Te
         chat_id=chat_id,
         sender_name=user.display_name,
         language_code=user.language_code,
-        text=data,
+        text=_pressed_label(message, data) or data,
         sent_at=received_at,
         media=(),
         shared_phone=None,
         callback_query_id=query_id,
     )
+
+
+def _pressed_label(message: Mapping[str, Any], data: str) -> str | None:
+    """The text of the button whose `callback_data` is `data` on `message`; None when the message
+    is inaccessible (it carries no keyboard) or the keyboard is not what we sent."""
+    markup = message.get("reply_markup")
+    rows = markup.get("inline_keyboard") if isinstance(markup, Mapping) else None
+    if not isinstance(rows, Sequence) or isinstance(rows, str):
+        return None
+    for row in rows:
+        if not isinstance(row, Sequence) or isinstance(row, str):
+            continue
+        for button in row:
+            if isinstance(button, Mapping) and button.get("callback_data") == data:
+                label = button.get("text")
+                return label.strip() or None if isinstance(label, str) else None
+    return None
 
 
 # --- shared objects -------------------------------------------------------------------------------
