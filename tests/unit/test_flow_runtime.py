@@ -103,6 +103,61 @@ def test_menu_by_digit_and_by_label_in_any_language_then_an_answer_and_confirmat
     assert done.outcome is Outcome.ANSWERED_CONFIRMED
 
 
+def test_a_button_of_an_earlier_menu_does_what_its_label_says(runtime: FlowRuntime) -> None:
+    """Messengers keep old buttons pressable, and a press sends the label: on the prizes menu,
+    "Check a ticket" from the draws menu; at "did it help?", "Prizes and payouts" from the
+    main menu. Both were read as questions, and a digit as the current menu's option."""
+    prizes = runtime.handle(runtime.handle(runtime.start("en").state, "2").state, "9")
+    prizes = runtime.handle(runtime.handle(prizes.state, "2").state, "Check a ticket")
+    assert prizes.answered == "check_ticket"
+    asked = runtime.handle(runtime.handle(runtime.start("ru").state, "1").state, "2")
+    assert asked.state.awaiting is Awaiting.CONFIRM
+    menu = runtime.handle(asked.state, "Выигрыши и выплаты")
+    assert (menu.state.node, menu.outcome) == ("prizes", None)
+    assert not runtime.needs_intent(asked.state, "Выигрыши и выплаты")
+
+
+def test_a_label_two_options_use_for_different_things_is_not_guessed_between() -> None:
+    operator = """      - digit: 0
+        label: {ru: "Оператор", en: "Operator", ar: "موظف"}
+        handoff: {reason: asked}
+"""
+
+    def results(article: str) -> str:
+        return f"""      - digit: 1
+        label: {{ru: "Результаты", en: "Results", ar: "النتائج"}}
+        answer: {article}
+"""
+
+    source = f"""\
+name: Two results
+start: main
+nodes:
+  main:
+    prompt: {{ru: "Меню", en: "Menu", ar: "القائمة"}}
+    options:
+{results("draw_results")}      - digit: 2
+        label: {{ru: "Ещё", en: "More", ar: "المزيد"}}
+        next: more
+{operator}  more:
+    prompt: {{ru: "Ещё", en: "More", ar: "المزيد"}}
+    options:
+{results("next_draw_schedule")}      - digit: 3
+        label: {{ru: "Другое", en: "Other", ar: "غير ذلك"}}
+        next: other
+{operator}  other:
+    prompt: {{ru: "Другое", en: "Other", ar: "غير ذلك"}}
+    options:
+{operator}"""
+    loaded = load_flow(source, known_articles=ARTICLES)
+    assert loaded.flow is not None, [str(p) for p in loaded.problems]
+    runtime = FlowRuntime(loaded.flow, ARTICLES)
+    other = SessionState(node="other", language="en")
+    assert runtime.needs_intent(other, "Results")  # which of the two? The classifier reads it
+    assert runtime.handle(other, "Results").answered is None
+    assert runtime.handle(other, "More").state.node == "more"  # one meaning: taken
+
+
 def test_an_answer_that_did_not_help_goes_to_a_person(runtime: FlowRuntime) -> None:
     state = runtime.handle(runtime.start("en").state, "1").state
     turn = runtime.handle(state, "2")  # draw results
@@ -398,7 +453,8 @@ def test_after_a_miss_the_menu_shown_is_the_menu_that_counts(runtime: FlowRuntim
 
 def test_free_text_is_classified_only_where_it_is_a_question(runtime: FlowRuntime) -> None:
     state = runtime.start("en").state
-    assert runtime.needs_intent(state, "when is the next draw?")
+    assert runtime.needs_intent(state, "what time is the draw tonight?")
+    assert not runtime.needs_intent(state, "when is the next draw?")  # another menu's button, word for word
     assert not runtime.needs_intent(state, "2")
     assert not runtime.needs_intent(state, "operator")
     collecting = runtime.handle(state, "3").state

@@ -499,6 +499,7 @@ class FlowRuntime:
         self.articles = articles
         #: The country a phone number typed without its country code belongs to.
         self.phone_region = phone_region
+        self._steps_by_label: dict[str, list[Step]] | None = None  # built on first use
 
     # The public turns.
 
@@ -541,6 +542,8 @@ class FlowRuntime:
     def needs_intent(self, state: SessionState, text: str) -> bool:
         """Whether `text` will be read as a free question, so the adapter should classify it."""
         if asks_for_operator(text) or self._picked_option(state, text) is not None:
+            return False
+        if self._labelled_elsewhere(text) is not None:
             return False
         if _asks_for_menu_in_words(text, self._menu()):
             return False
@@ -589,10 +592,12 @@ class FlowRuntime:
                 awaiting=Awaiting.FIELD if node.collect is not None else Awaiting.MENU,
                 candidates=(),
             )
+            if (pressed := self._labelled_elsewhere(text)) is not None:
+                return self._run(state, pressed, ())
             if node.faq and guess is not None and node.collect is None:
                 return self._understood(state, node, guess)
             return self._missed(state, node)
-        option = self._picked_option(state, text)
+        option = self._picked_option(state, text) or self._labelled_elsewhere(text)
         if option is not None:
             return self._run(replace(state, misses=0), option, ())
         if _asks_for_menu_in_words(text, self._menu()):
@@ -758,6 +763,27 @@ class FlowRuntime:
             return next((o.step for o in node.options if o.digit == named), None)
         place = _position_named(text)
         return node.options[place - 1].step if place is not None and place <= len(node.options) else None
+
+    def _labelled_elsewhere(self, text: str) -> Step | None:
+        """The step of the option on any node whose label the message is, word for word, when
+        every option so labelled does the same thing.
+
+        Why: messengers keep the buttons of earlier menus pressable, and a press sends the
+        button's label. "Prizes and payouts" pressed on the main menu still on the screen, at
+        "did it help?" or on another menu, does what it says instead of being read as a question.
+        """
+        wanted = normalise(text)
+        if not wanted:
+            return None
+        if self._steps_by_label is None:
+            steps: dict[str, list[Step]] = {}
+            for node in self.flow.nodes.values():
+                for option in node.options:
+                    for label in {normalise(value) for value in option.label.values()}:
+                        steps.setdefault(label, []).append(option.step)
+            self._steps_by_label = steps
+        found = self._steps_by_label.get(wanted, [])
+        return found[0] if found and all(step == found[0] for step in found) else None
 
     def _answers_pending(self, state: SessionState, text: str) -> bool:
         if _asks_for_menu(text, self._menu()):
