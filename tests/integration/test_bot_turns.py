@@ -531,6 +531,8 @@ async def test_telegram_asks_for_the_number_with_a_request_contact_button_and_ta
     assert ticket is not None
     assert ticket.fields == {"phone": "+447911123456"}
     assert done.text == f"Request #{ticket.id} is registered: we will call you at +447911123456."
+    # The number is in: the "Share my number" keyboard goes, or it stays a tap away for good.
+    assert fake.calls("sendMessage")[-1]["reply_markup"] == {"remove_keyboard": True}
     (session,) = await chat.sessions()
     assert session.outcome == "ticket_created"
 

@@ -9,7 +9,7 @@ agents (or logs) will see: only status codes, Telegram's description and excepti
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
@@ -38,6 +38,13 @@ def inline_keyboard(options: Sequence[ReplyOption]) -> dict[str, Any] | None:
         if 0 < len(o.payload.encode()) <= MAX_CALLBACK_DATA
     ]
     return {"inline_keyboard": rows} if rows else None
+
+
+#: Sent with every message that has no buttons of its own: a "Share my number" keyboard hides
+#: once used but stays a tap away under the keyboard icon until removed, and a contact shared
+#: from it long after the question was asked reached the bot as a question. Removing a keyboard
+#: that is not there does nothing. (A message with inline buttons cannot carry this too.)
+NO_REPLY_KEYBOARD: Final = {"remove_keyboard": True}
 
 
 def contact_keyboard(label: str, options: Sequence[ReplyOption]) -> dict[str, Any]:
@@ -87,6 +94,8 @@ class TelegramSender:
             keyboard: dict[str, Any] | None
             if message.phone_request:
                 keyboard = contact_keyboard(message.phone_request, message.options if fits else ())
+            elif not message.options:
+                keyboard = NO_REPLY_KEYBOARD
             else:
                 keyboard = inline_keyboard(message.options) if fits else None
             if message.options and (not fits or keyboard is None):  # not buttons: a numbered list
