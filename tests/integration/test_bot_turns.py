@@ -42,7 +42,7 @@ from helpline.services.bot_sessions import (
 )
 from helpline.services.channel_accounts import do_create_channel_account
 from helpline.services.conversations import do_agent_reply
-from helpline.services.flows import conversations_reason_texts, do_activate, do_upload_flow
+from helpline.services.flows import conversations_reason_texts, do_activate, do_deactivate, do_upload_flow
 from helpline.services.inbound import ingest_inbound
 from helpline.services.knowledge import (
     KIND_OUT_OF_SCOPE,
@@ -858,3 +858,46 @@ async def test_a_channels_note_is_not_read_as_the_customers_words(bot_container:
     await chat.say("когда следующий тираж")
     (glad,) = await chat.say("👍\n[unsupported message type: sticker]")
     assert glad.text.startswith("Рады были помочь")
+
+
+async def test_a_new_session_runs_the_flow_the_channel_has_now(bot_container: Container) -> None:
+    """A conversation the bot handles stays open, and every session ran the version the
+    conversation first met: a flow replaced, rolled back or turned off never reached the
+    customers who had written before."""
+    chat = await webchat(bot_container, "returning")
+    await chat.say("когда следующий тираж")
+    (glad,) = await chat.say("да")
+    assert glad.text.startswith("Рады были помочь")
+
+    source = LOTTERY.read_text(encoding="utf-8").replace("Здравствуйте! Я бот", "Добрый день! Я новый бот", 1)
+    async with bot_container.uow() as uow:
+        version = await do_upload_flow(uow, source, None)
+        await do_activate(uow, version.id, ["webchat"], None)
+        await uow.commit()
+    (greeting,) = await chat.say("меню")
+    assert greeting.text.startswith("Добрый день! Я новый бот")
+    assert (await chat.conversation()).flow_version_id == version.id
+    (session, new) = await chat.sessions()
+    assert (session.flow_version_id, new.flow_version_id) != (version.id, version.id)
+    assert new.flow_version_id == version.id
+
+    # A session under way finishes on its version; the next one starts on the channel's.
+    async with bot_container.uow() as uow:
+        await do_deactivate(uow, "webchat")
+        await uow.commit()
+    (draws,) = await chat.say("1")
+    assert draws.text == "Что вас интересует?"
+
+    # Turned off: the next message goes to people, and the bot says nothing.
+    other = Chat(bot_container, chat.account_id, Channel.WEBCHAT, IdentityKind.WEBCHAT, "later")
+    async with bot_container.uow() as uow:
+        await do_activate(uow, version.id, ["webchat"], None)
+        await uow.commit()
+    await other.say("когда следующий тираж")
+    await other.say("да")
+    async with bot_container.uow() as uow:
+        await do_deactivate(uow, "webchat")
+        await uow.commit()
+    assert await other.say("а налог?") == []
+    conv = await other.conversation()
+    assert conv.handler == "agents"

@@ -32,6 +32,7 @@ from helpline.storage.models import (
     BotSession,
     Contact,
     Conversation,
+    FlowActivation,
     FlowVersion,
     Message,
     OutboxItem,
@@ -108,7 +109,15 @@ async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
                 .limit(1)
             )
         ).one_or_none()
-    version_id = session.flow_version_id if session is not None else conv.flow_version_id
+    if session is not None:
+        version_id = session.flow_version_id
+    else:
+        # A new session runs the flow the channel has now, not the one the conversation first
+        # met: a flow rolled back, replaced or turned off reached returning customers never,
+        # since a conversation the bot handles stays open. None: turned off, people take over.
+        version_id = await uow.session.scalar(
+            select(FlowActivation.flow_version_id).where(FlowActivation.channel == conv.channel)
+        )
     data = None
     if version_id is not None:
         data = await uow.session.scalar(select(FlowVersion.data).where(FlowVersion.id == version_id))
@@ -294,6 +303,7 @@ async def _session(uow: UnitOfWork, ctx: TurnContext, conv: Conversation, now: d
             # (the turn was computed from its state, and reports would count both).
             session.status, session.outcome, session.ended_at = SessionStatus.ACTIVE.value, None, None
             return session
+    conv.flow_version_id = ctx.flow_version_id  # the version this conversation now runs
     session = BotSession(
         conversation_id=conv.id,
         flow_version_id=ctx.flow_version_id,

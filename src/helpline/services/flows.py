@@ -115,7 +115,8 @@ async def get_version(uow: UnitOfWork, version_id: int) -> FlowVersion:
 async def do_activate(
     uow: UnitOfWork, version_id: int, channels: Sequence[str], user_id: int | None
 ) -> list[str]:
-    """Make `version_id` the flow of each of `channels` (new conversations only)."""
+    """Make `version_id` the flow of each of `channels`: every bot session that starts from now
+    on runs it, in new conversations and returning ones; a session under way ends on its own."""
     version = await get_version(uow, version_id)
     allowed = {c.value for c in FLOW_CHANNELS}
     wanted = list(dict.fromkeys(channels))
@@ -140,7 +141,8 @@ async def do_activate(
 
 
 async def do_deactivate(uow: UnitOfWork, channel: str) -> None:
-    """No flow on `channel`: new conversations go straight to people."""
+    """No flow on `channel`: new conversations go straight to people, and one the bot handled
+    goes to people with the customer's next message once its session under way has ended."""
     await uow.session.execute(delete(FlowActivation).where(FlowActivation.channel == channel))
 
 
