@@ -86,7 +86,7 @@ async def knowledge_snapshot(uow: UnitOfWork) -> KnowledgeSnapshot:
         )
     ).all()
     articles = {
-        row.intent: Article(title=dict(row.title), answer=dict(row.answer), hands_off=row.hands_off)
+        row.intent: runtime_article(row.intent, row.title, row.answer, row.questions, row.hands_off)
         for row in rows
         if row.kind == KIND_ANSWER
     }
@@ -105,6 +105,27 @@ def _content_revision(rows: Sequence[Sequence[object]]) -> str:
         digest.update(json.dumps(list(row), ensure_ascii=False, sort_keys=True).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()[:24]
+
+
+def runtime_article(
+    intent: str,
+    title: Mapping[str, str],
+    answer: Mapping[str, str],
+    questions: Mapping[str, Sequence[str]],
+    hands_off: bool,
+) -> Article:
+    """An article as the bot shows it. A title is optional in the editor, but the clarifying
+    question names articles by it, as buttons: in a language without one, the article's first
+    question stands for it (else its id). Untitled articles were offered as blank buttons that
+    sent nothing."""
+    shown = {language: text for language, text in title.items() if text.strip()}
+    for language, asked in questions.items():
+        first = next((q.strip() for q in asked if q.strip()), "")
+        if first and language not in shown:
+            shown[language] = first
+    if not shown:
+        shown = {"en": intent.replace("_", " ")}
+    return Article(title=shown, answer=dict(answer), hands_off=hands_off)
 
 
 async def list_articles(uow: UnitOfWork) -> list[KnowledgeArticle]:

@@ -345,7 +345,7 @@ async def upload_flow(
 
 async def kb_articles(uow: UnitOfWork) -> dict[str, Article]:
     return {
-        a.intent: Article(title=dict(a.title), answer=dict(a.answer), hands_off=a.hands_off)
+        a.intent: kb_svc.runtime_article(a.intent, a.title, a.answer, a.questions, a.hands_off)
         for a in await kb_svc.list_articles(uow)
         if a.kind == kb_svc.KIND_ANSWER
     }
