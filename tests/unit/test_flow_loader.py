@@ -46,6 +46,14 @@ def test_a_node_without_the_operator_option_is_refused_with_its_line() -> None:
     ]
 
 
+def test_two_buttons_with_one_label_on_a_node_are_refused_in_the_language_they_clash_in() -> None:
+    """A button sends its label and the first option with it is taken: the second of two
+    "Draws and results" buttons could not be chosen by pressing it."""
+    source = MINIMAL.replace('en: "Operator"', 'en: " draws "')
+    assert messages(source) == ["line 11: the label ' draws ' is used twice on node 'main'"]
+    assert load_flow(MINIMAL.replace('ru: "Оператор"', 'ru: "Draws"')).ok  # another language: no clash
+
+
 def test_digit_zero_that_does_not_hand_off_is_not_the_way_to_an_operator() -> None:
     source = MINIMAL.replace("        handoff: {reason: asked, queue: Second line}", "        next: main")
     assert any("no way to an operator" in m for m in messages(source))

@@ -29,6 +29,7 @@ from helpline.domain.flows.model import (
 )
 from helpline.domain.flows.patterns import ENGINE_NOTE, PatternError, compile_pattern
 from helpline.domain.flows.phrases import FILLED_PHRASES
+from helpline.domain.flows.runtime import normalise
 
 Path = tuple[str | int, ...]
 
@@ -92,6 +93,7 @@ def _check_node(
             node=node_id,
         )
     seen: set[str] = set()
+    labels: dict[str, set[str]] = {}
     for index, option in enumerate(node.options):
         where: Path = (*base, "options", index)
         if option.digit not in PHONE_KEYS:
@@ -106,6 +108,17 @@ def _check_node(
                 node=node_id,
             )
         seen.add(option.digit)
+        for language, label in option.label.items():
+            # A button sends its label, and the first option with it is taken: the second of two
+            # buttons both saying "Draws and results" could never be chosen by pressing it.
+            if normalise(label) and normalise(label) in labels.setdefault(language, set()):
+                yield _problem(
+                    (*where, "label", language),
+                    "the label '{label}' is used twice on node '{node}'",
+                    label=label,
+                    node=node_id,
+                )
+            labels[language].add(normalise(label))
         yield from _check_text((*where, "label"), option.label)
         yield from _check_placeholders((*where, "label"), option.label, set())
         yield from _check_step(flow, where, option.step, known_articles)
