@@ -60,24 +60,29 @@ from helpline.bot.text import (
 
 # The classifier decides in the flow runtime's own terms: answer, clarify or hand off.
 from helpline.domain.flows.runtime import Decision
-from helpline.domain.text import remove_invisible
+from helpline.domain.text import ARABIC_MARKS, remove_invisible
 
 #: 2: texts go through ``colloquial_to_msa`` first and answer examples weigh ANSWER_WEIGHT
 #: (a model of format 1 was trained without either); 3: sentence vectors from the int8 ONNX
 #: encoder (``use_onnx``); 4: format characters (soft hyphens, zero-width and bidi marks)
 #: removed from what both feature sets read, and a model with fewer than three intents and no
 #: out-of-scope class has a threshold of at least FEW_INTENTS_MIN_THRESHOLD; 5: the character
-#: n-grams fold hamza on its seat (``ئ``→``ي``, ``ؤ``→``و``). Change it when training changes.
-FORMAT_VERSION = 5
+#: n-grams fold hamza on its seat (``ئ``→``ي``, ``ؤ``→``و``); 6: the encoder reads Arabic without
+#: diacritics and tatweel. Change it when training changes.
+FORMAT_VERSION = 6
 #: Messages longer than this are cut before classification (keeps every prediction fast).
 MAX_CHARS = 1000
 
 
 def prepared(text: str) -> str:
     """What both feature sets read: the first MAX_CHARS characters without format characters
-    (invisible, but they split a word for the encoder's tokenizer as for the n-grams),
-    colloquial Arabic in MSA."""
-    return colloquial_to_msa(remove_invisible(text[:MAX_CHARS]))
+    (invisible, but they split a word for the encoder's tokenizer as for the n-grams), without
+    Arabic diacritics and tatweel, colloquial Arabic in MSA.
+
+    Why the diacritics: customers rarely write them, but an admin may in the knowledge base's
+    questions, and the encoder read «أَيْنَ أَرْكُنُ سَيَّارَتِي» and «أين أركن سيارتي» as different
+    sentences (the n-grams folded them already)."""
+    return colloquial_to_msa(ARABIC_MARKS.sub("", remove_invisible(text[:MAX_CHARS])))
 
 
 ENGINE_AUTO = "auto"
