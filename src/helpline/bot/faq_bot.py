@@ -287,10 +287,11 @@ class BotBrain:
 
     Training runs in a thread: in the one-process setup the web server shares this event loop.
     It takes up to half a minute on a real base, so while a new revision trains, turns keep
-    being answered with the base and classifier of the revision before it; only the first
-    classifier of the process is waited for. One training runs at a time; an edit made during
-    it is trained next. Trained engines are kept by the questions they learnt from, so an edit
-    that changes only a title (or a second container in the same process) does not train again.
+    being answered with the classifier of the revision before it (and the base's articles as
+    they are now); only the first classifier of the process is waited for. One training runs at
+    a time; an edit made during it is trained next. Trained engines are kept by the questions
+    they learnt from, so an edit that changes only a title (or a second container in the same
+    process) does not train again.
     """
 
     #: Engines by their training questions, shared by every brain of the process (bounded).
@@ -331,7 +332,10 @@ class BotBrain:
             self._training = asyncio.create_task(self._learn(snapshot, make_uow))
             self._training.add_done_callback(_report_training)
         if current is not None:
-            return current
+            # The classifier is the last one learnt, but the articles are the base's own now:
+            # an answer needs no training, and an article just written for a flow's button was
+            # "not in the knowledge base" (a hand-off) until the classifier had learnt it.
+            return _Brain(current.revision, snapshot, current.engine)
         # Shielded: a waiting turn that is cancelled must not cancel the others' training.
         return await asyncio.shield(self._training)
 
