@@ -516,6 +516,37 @@ async def test_knowledge_articles_round_trip(
     assert again.status_code == 404
 
 
+async def test_a_save_over_another_admins_later_save_is_refused_with_the_text_kept(
+    client: httpx.AsyncClient, make_staff: MakeStaff, container: Container
+) -> None:
+    """Two admins open one article; the second to save silently erased the first one's edit."""
+    admin = await make_staff(Role.ADMIN)
+    csrf = await sign_in(client, admin.email)
+    created = await client.post("/console/admin/knowledge", data=article_form(csrf, intent="draw_time"))
+    assert created.status_code == 303
+    page = (await client.get("/console/admin/knowledge/articles/draw_time")).text
+    seen = re.search(r'name="seen" value="([^"]+)"', page)
+    assert seen is not None
+    first = article_form(csrf, seen=seen.group(1), **{"answer.en": "At 9 pm, and at noon on Sundays."})
+    assert (await client.post("/console/admin/knowledge/articles/draw_time", data=first)).status_code == 303
+
+    stale = article_form(csrf, seen=seen.group(1), **{"questions.ar": "متى السحب\nموعد السحب اليوم"})
+    refused = await client.post("/console/admin/knowledge/articles/draw_time", data=stale)
+    assert refused.status_code == 409
+    assert "someone saved this article after you opened it" in refused.text
+    assert "موعد السحب اليوم" in refused.text  # the second admin's text is not lost either
+    async with container.uow() as uow:
+        row = await uow.session.scalar(select(KnowledgeArticle))
+    assert row is not None
+    assert row.answer["en"] == "At 9 pm, and at noon on Sundays."
+
+    again = re.search(r'name="seen" value="([^"]+)"', refused.text)
+    assert again is not None
+    assert again.group(1) != seen.group(1)
+    chosen = {**stale, "seen": again.group(1)}  # saving again replaces it, knowingly
+    assert (await client.post("/console/admin/knowledge/articles/draw_time", data=chosen)).status_code == 303
+
+
 STOCK_NOTICE = "This base has no out-of-scope questions of its own."
 
 

@@ -442,11 +442,20 @@ class ArticleDraft:
     answer: dict[str, str] = field(default_factory=dict)
     questions: dict[str, list[str]] = field(default_factory=dict)
     hands_off: bool = False
+    #: The saved article this form was opened on (its last save's time): a save over a later
+    #: one is refused, or the first of two admins editing at once lost their edit unseen.
+    seen: str = ""
 
     @classmethod
     def of(cls, row: KnowledgeArticle) -> ArticleDraft:
         return cls(
-            row.intent, row.kind, dict(row.title), dict(row.answer), dict(row.questions), row.hands_off
+            row.intent,
+            row.kind,
+            dict(row.title),
+            dict(row.answer),
+            dict(row.questions),
+            row.hands_off,
+            saved_version(row),
         )
 
     @classmethod
@@ -458,6 +467,7 @@ class ArticleDraft:
             answer={lang: form_text(form, f"answer.{lang}") for lang in FLOW_LANGUAGES},
             questions={lang: form_text(form, f"questions.{lang}").splitlines() for lang in FLOW_LANGUAGES},
             hands_off=form_text(form, "hands_off") == "true",
+            seen=form_text(form, "seen"),
         )
 
     async def save(self, uow: UnitOfWork, user_id: int) -> KnowledgeArticle:
@@ -565,13 +575,27 @@ async def edit_article_page(intent: str, request: Request, uow: Uow, principal: 
     return await article_page(request, uow, principal, ArticleDraft.of(row), new=False)
 
 
+def saved_version(row: KnowledgeArticle) -> str:
+    return row.updated_at.isoformat()
+
+
 @knowledge.post("/articles/{intent}")
 async def save_article(intent: str, request: Request, uow: Uow, principal: Admin) -> Response:
     try:
-        await kb_svc.get_article(uow, intent)
+        row = await kb_svc.get_article(uow, intent)
     except NotFound as exc:
         return await problem_page(request, uow, principal, exc)
     draft = ArticleDraft.from_form(await request.form(), intent)
+    if draft.seen and draft.seen != saved_version(row):  # a form from before this field: unchecked
+        # Shown with this admin's text, now marked as seen the other save: saving again is
+        # a choice to replace it, made knowing it is there.
+        draft.seen = saved_version(row)
+        edited = Conflict(
+            "someone saved this article after you opened it: your text is below; save again to "
+            "replace theirs, or reload the page to see it",
+            field="intent",
+        )
+        return await article_page(request, uow, principal, draft, new=False, error=edited)
     try:
         await draft.save(uow, principal.user.id)
     except DomainError as exc:
