@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import warnings
 from collections import Counter
@@ -67,8 +68,8 @@ from helpline.domain.text import ARABIC_MARKS, remove_invisible
 #: encoder (``use_onnx``); 4: format characters (soft hyphens, zero-width and bidi marks)
 #: removed from what both feature sets read, and a model with fewer than three intents and no
 #: out-of-scope class has a threshold of at least FEW_INTENTS_MIN_THRESHOLD; 5: the character
-#: n-grams fold hamza on its seat (``ئ``→``ي``, ``ؤ``→``و``); 6: the encoder reads Arabic without
-#: diacritics and tatweel. Change it when training changes.
+#: n-grams fold hamza on its seat (``ئ``→``ي``, ``ؤ``→``و``); 6: the encoder reads vowelled
+#: Arabic without its diacritics and tatweel. Change it when training changes.
 FORMAT_VERSION = 6
 #: Messages longer than this are cut before classification (keeps every prediction fast).
 MAX_CHARS = 1000
@@ -76,13 +77,30 @@ MAX_CHARS = 1000
 
 def prepared(text: str) -> str:
     """What both feature sets read: the first MAX_CHARS characters without format characters
-    (invisible, but they split a word for the encoder's tokenizer as for the n-grams), without
-    Arabic diacritics and tatweel, colloquial Arabic in MSA.
+    (invisible, but they split a word for the encoder's tokenizer as for the n-grams), vowelled
+    Arabic without its diacritics, colloquial Arabic in MSA."""
+    return colloquial_to_msa(_unvowelled(remove_invisible(text[:MAX_CHARS])))
 
-    Why the diacritics: customers rarely write them, but an admin may in the knowledge base's
-    questions, and the encoder read «أَيْنَ أَرْكُنُ سَيَّارَتِي» and «أين أركن سيارتي» as different
-    sentences (the n-grams folded them already)."""
-    return colloquial_to_msa(ARABIC_MARKS.sub("", remove_invisible(text[:MAX_CHARS])))
+
+_ARABIC_LETTER = re.compile("[\u0621-\u064a]")
+
+
+def _unvowelled(text: str) -> str:
+    """Fully vowelled Arabic (a diacritic for every few letters) without its diacritics and
+    tatweel; the odd shadda or tanween of everyday writing («شكرًا») is left as it is.
+
+    Why: customers rarely vowel, but an admin may in the knowledge base's questions, and the
+    encoder read «أَيْنَ أَرْكُنُ سَيَّارَتِي» and «أين أركن سيارتي» as different sentences (the
+    n-grams fold diacritics anyway). Everyday marks are left because the encoder learnt them:
+    removing every mark cost three Arabic questions of the FAQ's cross-validation."""
+    marks = len(ARABIC_MARKS.findall(text))
+    if marks and marks * VOWELLED_SHARE >= len(_ARABIC_LETTER.findall(text)):
+        return ARABIC_MARKS.sub("", text)
+    return text
+
+
+#: One mark for at most this many letters is vowelled text.
+VOWELLED_SHARE = 4
 
 
 ENGINE_AUTO = "auto"
