@@ -9,6 +9,7 @@ from babel.messages.extract import extract_from_dir
 
 from helpline.domain.contacts import Language
 from helpline.web.i18n import translations
+from helpline.web.labels import channel_noter
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "helpline" / "web" / "templates"
 
@@ -317,3 +318,18 @@ def test_why_a_pattern_or_the_yaml_is_refused_reads_in_the_consoles_language(lan
     assert gettext("lookaheads (?=…) and (?!…) are not supported") in shown
     (yaml_problem,) = load_flow("name: x\nstart: [main\n").problems
     assert "did not find" not in tell(yaml_problem)
+
+
+def test_a_channels_note_in_a_customer_message_reads_in_the_consoles_language() -> None:
+    """A Russian agent read "[unsupported message type: sticker]"."""
+    told = channel_noter(translations(Language.RU).gettext)
+    assert told("👍\n[unsupported message type: sticker]") == (
+        "👍\n[сообщение такого вида здесь не показать: стикер]"
+    )
+    assert told("Вот видео\n[video not available: 21 MB is more than bots may download]") == (
+        "Вот видео\n[видео недоступно: 21 MB is more than bots may download]"
+    )
+    assert told("[unsupported message type: game]") == "[сообщение такого вида здесь не показать: game]"
+    assert told("мой заказ [12345] опаздывает") == "мой заказ [12345] опаздывает"
+    arabic = channel_noter(translations(Language.AR).gettext)
+    assert arabic("[voice not stored: too big]") == "[رسالة صوتية لم يُحفظ: too big]"

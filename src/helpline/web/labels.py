@@ -121,6 +121,53 @@ def system_noter(gettext: Callable[[str], str], reason: Callable[[str], str]) ->
     return note
 
 
+#: What a channel writes where a message held something the console cannot show, or lost part
+#: of itself on the way (see domain.inbound.customer_words); stored in English, told in the
+#: reader's language.
+_UNSUPPORTED_NOTE = re.compile(r"\[unsupported message type: ([^\[\]\n]+)\]")
+_MISSING_NOTE = re.compile(r"\[(\w+) (not available|not stored|too large to keep): ([^\[\]\n]*)\]")
+
+
+def _media_kinds(gettext: Callable[[str], str]) -> dict[str, str]:
+    return {
+        "sticker": gettext("sticker"),
+        "photo": gettext("photo"),
+        "image": gettext("photo"),
+        "video": gettext("video"),
+        "video_note": gettext("video message"),
+        "voice": gettext("voice message"),
+        "audio": gettext("audio"),
+        "document": gettext("document"),
+        "file": gettext("file"),
+        "location": gettext("location"),
+        "contact": gettext("contact"),
+        "poll": gettext("poll"),
+        "unknown": gettext("unknown"),
+    }
+
+
+def channel_noter(gettext: Callable[[str], str]) -> Callable[[str], str]:
+    """`told(text)` for templates: a customer message with its channel notes in the reader's
+    language. A Russian agent read "[unsupported message type: sticker]"."""
+    kinds = _media_kinds(gettext)
+    why = {
+        "not available": gettext("not available"),
+        "not stored": gettext("not stored"),
+        "too large to keep": gettext("too large to keep"),
+    }
+
+    def told(text: str) -> str:
+        if "[" not in text:
+            return text
+        text = _UNSUPPORTED_NOTE.sub(
+            lambda m: f"[{gettext('a kind of message that cannot be shown here')}: {kinds.get(m[1], m[1])}]",
+            text,
+        )
+        return _MISSING_NOTE.sub(lambda m: f"[{kinds.get(m[1], m[1])} {why[m[2]]}: {m[3]}]", text)
+
+    return told
+
+
 #: The refusals' parameters that hold codes the console names (a channel, a language, an identity
 #: kind, a status, a field): any other is the customer's or an admin's own words, shown as written,
 #: so a Telegram handle "open" is not read as the status «Открыт».

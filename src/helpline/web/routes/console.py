@@ -33,7 +33,14 @@ from helpline.storage.models import Contact, Team, User
 from helpline.storage.uow import UnitOfWork
 from helpline.web.deps import container, open_uow
 from helpline.web.i18n import language_of, text_direction, translations
-from helpline.web.labels import flow_problem_teller, labeller, problem_teller, reason_labeller, system_noter
+from helpline.web.labels import (
+    channel_noter,
+    flow_problem_teller,
+    labeller,
+    problem_teller,
+    reason_labeller,
+    system_noter,
+)
 from helpline.web.security import Principal, require_agent
 from helpline.web.templating import templates
 
@@ -59,6 +66,7 @@ def render(
             "_": trans.gettext,
             "label": labeller(trans.gettext),
             "note": system_noter(trans.gettext, reason),
+            "told": channel_noter(trans.gettext),
             "problem": problem_teller(trans.gettext),
             "flow_problem": flow_problem_teller(trans.gettext),
             "reason": reason,
