@@ -858,6 +858,14 @@ async def test_a_channels_note_is_not_read_as_the_customers_words(bot_container:
     await chat.say("когда следующий тираж")
     (glad,) = await chat.say("👍\n[unsupported message type: sticker]")
     assert glad.text.startswith("Рады были помочь")
+    # So is a WhatsApp reaction's, and "[срочно]" before a question is the customer's own word.
+    chat = Chat(bot_container, chat.account_id, Channel.WEBCHAT, IdentityKind.WEBCHAT, "reacts")
+    await chat.say("когда следующий тираж")
+    (glad,) = await chat.say("👍\n[reaction]")
+    assert glad.text.startswith("Рады были помочь")
+    chat = Chat(bot_container, chat.account_id, Channel.WEBCHAT, IdentityKind.WEBCHAT, "urgent")
+    answer, _ = await chat.say("[срочно] когда следующий тираж")
+    assert answer.text == ANSWERS["next_draw_schedule"]["ru"]
 
 
 async def test_a_new_session_runs_the_flow_the_channel_has_now(bot_container: Container) -> None:

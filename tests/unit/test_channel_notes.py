@@ -10,8 +10,13 @@ def test_notes_are_left_out_and_words_kept() -> None:
     assert customer_words("[unsupported message type: sticker]") == ""
     assert customer_words("👍\n[unsupported message type: sticker]") == "👍"
     assert customer_words("Вот видео\n[video not available: 21 MB is too big]") == "Вот видео"
-    assert customer_words("[reaction: 👍]") == ""
-    assert customer_words("[share] Draw results; Prizes") == ""
+    assert customer_words("👍\n[reaction]") == "👍"
+    assert customer_words(" [reaction removed] ") == ""
+
+
+def test_a_line_that_only_starts_with_brackets_is_the_customers() -> None:
+    assert customer_words("[срочно] когда следующий тираж") == "[срочно] когда следующий тираж"
+    assert customer_words("[Ticket 123] still no answer") == "[Ticket 123] still no answer"
 
 
 def test_brackets_inside_a_sentence_are_the_customers() -> None:

@@ -150,7 +150,7 @@ def test_shared_contacts_are_text_with_names_and_phones() -> None:
 
 
 def test_reactions_and_unsupported_messages_are_never_dropped() -> None:
-    assert only_message(fixture("reaction")).text == "[reaction: 👍]"
+    assert only_message(fixture("reaction")).text == "👍\n[reaction]"
     removed = fixture("reaction")
     del message_of(removed)["reaction"]["emoji"]
     assert only_message(removed).text == "[reaction removed]"

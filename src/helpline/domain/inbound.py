@@ -12,9 +12,10 @@ from helpline.domain.identities import IdentityKind
 from helpline.domain.text import storable
 
 #: A line a channel adapter writes where a message had no words of its own, or lost part of
-#: itself: "[unsupported message type: sticker]", "[video not available: …]", "[reaction: 👍]".
-#: It is stored for the agent to see; it is not something the customer said.
-_CHANNEL_NOTE = re.compile(r"^\[[^\[\]\n]+\]")
+#: itself: "[unsupported message type: sticker]", "[video not available: …]", "[reaction]".
+#: It is stored for the agent to see; it is not something the customer said. Only a whole line
+#: in brackets is one: "[срочно] когда тираж" is the customer's.
+_CHANNEL_NOTE = re.compile(r"\[[^\[\]\n]+\]")
 
 
 def customer_words(text: str) -> str:
@@ -24,7 +25,7 @@ def customer_words(text: str) -> str:
     Russian conversation English and offered articles for it."""
     if "[" not in text:
         return text
-    return "\n".join(line for line in text.split("\n") if not _CHANNEL_NOTE.match(line.strip()))
+    return "\n".join(line for line in text.split("\n") if not _CHANNEL_NOTE.fullmatch(line.strip()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,9 +156,15 @@ def channel_noter(gettext: Callable[[str], str]) -> Callable[[str], str]:
         "too large to keep": gettext("too large to keep"),
     }
 
+    whole = {
+        "[reaction]": f"[{gettext('reaction')}]",
+        "[reaction removed]": f"[{gettext('reaction removed')}]",
+    }
+
     def told(text: str) -> str:
         if "[" not in text:
             return text
+        text = "\n".join(whole.get(line.strip(), line) for line in text.split("\n"))
         text = _UNSUPPORTED_NOTE.sub(
             lambda m: f"[{gettext('a kind of message that cannot be shown here')}: {kinds.get(m[1], m[1])}]",
             text,

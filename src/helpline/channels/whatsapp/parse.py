@@ -326,7 +326,8 @@ def _contact_card(card: object, where: str) -> str:
 def _reaction(reaction: Mapping[str, Any]) -> str:
     """A reaction to one of our messages; an empty or missing emoji means it was taken back."""
     emoji = _optional_str(reaction, "emoji", "message.reaction")
-    return f"[reaction: {emoji}]" if emoji else "[reaction removed]"
+    # The emoji on a line of its own is the customer's word (a 👍 answers "did it help?").
+    return f"{emoji}\n[reaction]" if emoji else "[reaction removed]"
 
 
 def _unsupported_kind(message: Mapping[str, Any], kind: str) -> str:
