@@ -117,6 +117,26 @@ def test_a_button_of_an_earlier_menu_does_what_its_label_says(runtime: FlowRunti
     assert not runtime.needs_intent(asked.state, "Выигрыши и выплаты")
 
 
+def test_a_button_whose_label_names_a_person_runs_its_option_not_a_hand_off() -> None:
+    """Buttons send their labels: "Become a lottery agent" was read as asking for a person."""
+    option = """      - digit: 2
+        label: {ru: "Стать агентом лотереи", en: "Become a lottery agent", ar: "كن وكيلا"}
+        answer: next_draw_schedule
+"""
+    runtime = FlowRuntime(tiny_flow(extra_option=option), ARTICLES)
+    state = SessionState(node="main", language="en")
+    assert not runtime.needs_intent(state, "Become a lottery agent")
+    turn = runtime.handle(state, "Become a lottery agent")
+    assert (turn.answered, turn.handoff) == ("next_draw_schedule", None)
+    assert runtime.handle(state, "I want to become an agent").handoff is not None  # words, not a button
+    asked = replace(state, awaiting=Awaiting.CLARIFY, candidates=("draw_results", "operator_article"))
+    titled = FlowRuntime(
+        tiny_flow(),
+        {**ARTICLES, "operator_article": Article(title={"en": "Operator salaries"}, answer={"en": "-"})},
+    )
+    assert titled.handle(asked, "Operator salaries").answered == "operator_article"
+
+
 def test_a_label_two_options_use_for_different_things_is_not_guessed_between() -> None:
     operator = """      - digit: 0
         label: {ru: "Оператор", en: "Operator", ar: "موظف"}

@@ -153,9 +153,12 @@ def test_links_wall_posts_and_forwards_become_text() -> None:
     )
 
 
-def test_our_button_brings_back_the_option_payload() -> None:
+def test_our_button_is_read_by_its_label_and_by_its_payload_only_without_one() -> None:
     result = inbound(fixture("message_new_button"))
-    assert (result.text, result.provider_message_id) == ("billing", "1030")
+    assert (result.text, result.provider_message_id) == ("Оплата и счета", "1030")
+    body = fixture("message_new_button")
+    body["object"]["message"]["text"] = ""
+    assert inbound(body).text == "billing"
 
 
 def test_callback_button_event_is_stored_with_its_own_id() -> None:

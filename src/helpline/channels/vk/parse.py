@@ -200,7 +200,9 @@ def _message_new(obj: Mapping[str, Any]) -> VkInbound | None:
         provider_message_id=provider_id,
         user_id=from_id,
         peer_id=peer_id,
-        text=pressed if pressed is not None else text,
+        # A press of our button is read by its label, the text VK sends with it: buttons stay
+        # pressable on earlier menus, where the payload's digit means another option now.
+        text=text if text.strip() or pressed is None else pressed,
         sent_at=sent_at,
         media=media,
         language=_language(obj.get("client_info")),

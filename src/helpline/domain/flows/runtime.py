@@ -558,6 +558,8 @@ class FlowRuntime:
         """The bot's answer to one customer message."""
         state = replace(state, language=language or state.language)
         node = self.flow.nodes.get(state.node)
+        if (pressed := self._button_pressed(state, node, text)) is not None:
+            return pressed
         if asks_for_operator(text):
             return self._handoff(state, self._operator_handoff(node), ())
         if node is None:  # the flow changed under a running session: start over, never get stuck
@@ -592,8 +594,8 @@ class FlowRuntime:
                 awaiting=Awaiting.FIELD if node.collect is not None else Awaiting.MENU,
                 candidates=(),
             )
-            if (pressed := self._labelled_elsewhere(text)) is not None:
-                return self._run(state, pressed, ())
+            if (elsewhere := self._labelled_elsewhere(text)) is not None:
+                return self._run(state, elsewhere, ())
             if node.faq and guess is not None and node.collect is None:
                 return self._understood(state, node, guess)
             return self._missed(state, node)
@@ -763,6 +765,19 @@ class FlowRuntime:
             return next((o.step for o in node.options if o.digit == named), None)
         place = _position_named(text)
         return node.options[place - 1].step if place is not None and place <= len(node.options) else None
+
+    def _button_pressed(self, state: SessionState, node: Node | None, text: str) -> Turn | None:
+        """A message that is a button's label, word for word, does what that button does before
+        its words are read: "Become a lottery agent" is an option, not a request for a person
+        (buttons on Telegram, VK, WhatsApp and Messenger send their labels)."""
+        if node is None or state.awaiting is Awaiting.CONFIRM:
+            return None  # "did it help?" has its own buttons, read below
+        if state.awaiting is Awaiting.CLARIFY:
+            chosen = self._clarify_choice(state, text)
+            return self._run(state, AnswerArticle(chosen), ()) if chosen is not None else None
+        step = next((o.step for o in node.options if _matches_label(text, o.label)), None)
+        step = step or self._labelled_elsewhere(text)
+        return self._run(replace(state, misses=0), step, ()) if step is not None else None
 
     def _labelled_elsewhere(self, text: str) -> Step | None:
         """The step of the option on any node whose label the message is, word for word, when
