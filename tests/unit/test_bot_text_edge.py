@@ -76,6 +76,8 @@ def test_the_encoder_reads_vowelled_arabic_without_diacritics_or_tatweel() -> No
     assert prepared("أَيْنَ أَرْكُنُ سَيَّارَتِي؟") == prepared("أين أركن سيارتي؟")
     assert prepared("مـــوقف") == prepared("موقف")
     assert prepared("شكرًا جزيلا على المساعدة") == "شكرًا جزيلا على المساعدة"  # everyday marks: as learnt
+    assert prepared("شكرًا") == "شكرًا"
+    assert prepared("متى السحب القـــادم") == "متى السحب القادم"  # tatweel is never a letter
 
 
 @pytest.mark.parametrize(

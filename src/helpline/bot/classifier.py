@@ -82,19 +82,22 @@ def prepared(text: str) -> str:
     return colloquial_to_msa(_unvowelled(remove_invisible(text[:MAX_CHARS])))
 
 
-_ARABIC_LETTER = re.compile("[\u0621-\u064a]")
+_ARABIC_LETTER = re.compile("[\u0621-\u063f\u0641-\u064a]")  # tatweel (0640) is no letter
+_TATWEEL = "\u0640"
 
 
 def _unvowelled(text: str) -> str:
-    """Fully vowelled Arabic (a diacritic for every few letters) without its diacritics and
-    tatweel; the odd shadda or tanween of everyday writing («شكرًا») is left as it is.
+    """Arabic without tatweel, and fully vowelled Arabic (a diacritic for fewer than four
+    letters) without its diacritics; the odd shadda or tanween of everyday writing («شكرًا») is
+    left as it is.
 
     Why: customers rarely vowel, but an admin may in the knowledge base's questions, and the
     encoder read «أَيْنَ أَرْكُنُ سَيَّارَتِي» and «أين أركن سيارتي» as different sentences (the
     n-grams fold diacritics anyway). Everyday marks are left because the encoder learnt them:
     removing every mark cost three Arabic questions of the FAQ's cross-validation."""
+    text = text.replace(_TATWEEL, "")
     marks = len(ARABIC_MARKS.findall(text))
-    if marks and marks * VOWELLED_SHARE >= len(_ARABIC_LETTER.findall(text)):
+    if marks and marks * VOWELLED_SHARE > len(_ARABIC_LETTER.findall(text)):
         return ARABIC_MARKS.sub("", text)
     return text
 
