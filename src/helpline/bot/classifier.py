@@ -84,6 +84,8 @@ def prepared(text: str) -> str:
 
 _ARABIC_LETTER = re.compile("[\u0621-\u063f\u0641-\u064a]")  # tatweel (0640) is no letter
 _TATWEEL = "\u0640"
+#: One mark for fewer than this many letters is vowelled text.
+VOWELLED_SHARE = 4
 
 
 def _unvowelled(text: str) -> str:
@@ -100,10 +102,6 @@ def _unvowelled(text: str) -> str:
     if marks and marks * VOWELLED_SHARE > len(_ARABIC_LETTER.findall(text)):
         return ARABIC_MARKS.sub("", text)
     return text
-
-
-#: One mark for at most this many letters is vowelled text.
-VOWELLED_SHARE = 4
 
 
 ENGINE_AUTO = "auto"

@@ -18,8 +18,16 @@ import httpx
 
 from helpline.domain.conversations import Channel, DeliveryStatus
 from helpline.domain.delivery import DeliveryOutcome
+from helpline.domain.errors import DomainError
 from helpline.domain.identities import IdentityKind
-from helpline.domain.inbound import InboundMessage
+from helpline.domain.inbound import (
+    MEDIA_NOT_AVAILABLE,
+    MEDIA_NOT_STORED,
+    InboundAttachment,
+    InboundMessage,
+    media_note,
+)
+from helpline.services.attachments import store_provider_media
 from helpline.services.inbound import IngestResult
 from helpline.storage.files import FileStore
 from helpline.storage.uow import UnitOfWorkFactory
@@ -128,6 +136,35 @@ class MalformedPayload(ValueError):
 class TryAgainLater(Exception):
     """Something the request refers to (a media file) is not available yet: answer 503 so the
     provider redelivers; the provider's message id makes the redelivery store once."""
+
+
+class MediaGone(Exception):
+    """The provider will never hand over this file (too large, an id it no longer knows): the
+    message is stored without it, with a note saying why, instead of being refused at every
+    redelivery (which would lose the customer's words with it)."""
+
+
+async def keep_media(
+    files: FileStore,
+    download: Awaitable[bytes],
+    kind: str,
+    filename: str | None,
+    content_type: str | None,
+    notes: list[str],
+) -> InboundAttachment | None:
+    """The file stored, or None with a note in `notes` saying why it never will be.
+
+    TryAgainLater from `download` passes through: the provider sends the message again."""
+    try:
+        data = await download
+    except MediaGone as exc:
+        notes.append(media_note(kind, MEDIA_NOT_AVAILABLE, str(exc)))
+        return None
+    try:
+        return await store_provider_media(files, data, filename, content_type)
+    except DomainError as exc:
+        notes.append(media_note(kind, MEDIA_NOT_STORED, exc.reason))
+        return None
 
 
 class ChannelReceiver(Protocol):

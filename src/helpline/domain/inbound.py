@@ -11,11 +11,32 @@ from helpline.domain.conversations import Channel
 from helpline.domain.identities import IdentityKind
 from helpline.domain.text import storable
 
-#: A line a channel adapter writes where a message had no words of its own, or lost part of
-#: itself: "[unsupported message type: sticker]", "[video not available: …]", "[reaction]".
-#: It is stored for the agent to see; it is not something the customer said. Only a whole line
-#: in brackets is one: "[срочно] когда тираж" is the customer's.
+# --- channel notes -----------------------------------------------------------------------------
+# A line a channel adapter writes where a message had no words of its own, or lost part of itself
+# on the way. It is stored in English for the agent to see (the console tells it in the agent's
+# language) and is not something the customer said, so the bot does not read it. Writers and
+# readers share this grammar: only a whole line in brackets is a note ("[срочно] когда тираж" is
+# the customer's).
+
+#: What happened to a file the provider named, in a media note.
+MEDIA_NOT_AVAILABLE = "not available"
+MEDIA_NOT_STORED = "not stored"
+MEDIA_TOO_LARGE = "too large to keep"
 _CHANNEL_NOTE = re.compile(r"\[[^\[\]\n]+\]")
+UNSUPPORTED_NOTE = re.compile(r"\[unsupported message type: ([^\[\]\n]+)\]")
+MEDIA_NOTE = re.compile(
+    rf"\[(\w+) ({MEDIA_NOT_AVAILABLE}|{MEDIA_NOT_STORED}|{MEDIA_TOO_LARGE}): ([^\[\]\n]*)\]"
+)
+
+
+def unsupported_note(kind: str) -> str:
+    """The note for content we cannot show ("sticker", "poll"…)."""
+    return f"[unsupported message type: {kind}]"
+
+
+def media_note(kind: str, what: str, detail: str) -> str:
+    """The note for a file (`kind`: "video", "document"…) that is `what` (MEDIA_…), and why."""
+    return f"[{kind} {what}: {detail}]"
 
 
 def customer_words(text: str) -> str:

@@ -110,17 +110,17 @@ async def load_turn(uow: UnitOfWork, item_id: int) -> TurnContext | None:
             )
         ).one_or_none()
     if session is not None:
-        version_id = session.flow_version_id
+        flow = select(FlowVersion.id, FlowVersion.data).where(FlowVersion.id == session.flow_version_id)
     else:
         # A new session runs the flow the channel has now, not the one the conversation first
         # met: a flow rolled back, replaced or turned off reached returning customers never,
         # since a conversation the bot handles stays open. None: turned off, people take over.
-        version_id = await uow.session.scalar(
-            select(FlowActivation.flow_version_id).where(FlowActivation.channel == conv.channel)
+        flow = (
+            select(FlowVersion.id, FlowVersion.data)
+            .join(FlowActivation, FlowActivation.flow_version_id == FlowVersion.id)
+            .where(FlowActivation.channel == conv.channel)
         )
-    data = None
-    if version_id is not None:
-        data = await uow.session.scalar(select(FlowVersion.data).where(FlowVersion.id == version_id))
+    version_id, data = (await uow.session.execute(flow)).one_or_none() or (None, None)
     return TurnContext(
         item_id=item_id,
         message_id=message.id,

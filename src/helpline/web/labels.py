@@ -13,6 +13,13 @@ from collections.abc import Callable, Mapping
 from helpline.domain.errors import DomainError
 from helpline.domain.flows.model import LocalText, localised
 from helpline.domain.flows.runtime import HandoffReason, HandoffReasonAbout
+from helpline.domain.inbound import (
+    MEDIA_NOT_AVAILABLE,
+    MEDIA_NOT_STORED,
+    MEDIA_NOTE,
+    MEDIA_TOO_LARGE,
+    UNSUPPORTED_NOTE,
+)
 from helpline.flows.loader import Problem
 from helpline.services.bot_sessions import HANDOFF_NOTE, TICKET_NOTE
 
@@ -121,13 +128,6 @@ def system_noter(gettext: Callable[[str], str], reason: Callable[[str], str]) ->
     return note
 
 
-#: What a channel writes where a message held something the console cannot show, or lost part
-#: of itself on the way (see domain.inbound.customer_words); stored in English, told in the
-#: reader's language.
-_UNSUPPORTED_NOTE = re.compile(r"\[unsupported message type: ([^\[\]\n]+)\]")
-_MISSING_NOTE = re.compile(r"\[(\w+) (not available|not stored|too large to keep): ([^\[\]\n]*)\]")
-
-
 def _media_kinds(gettext: Callable[[str], str]) -> dict[str, str]:
     return {
         "sticker": gettext("sticker"),
@@ -147,13 +147,14 @@ def _media_kinds(gettext: Callable[[str], str]) -> dict[str, str]:
 
 
 def channel_noter(gettext: Callable[[str], str]) -> Callable[[str], str]:
-    """`told(text)` for templates: a customer message with its channel notes in the reader's
-    language. A Russian agent read "[unsupported message type: sticker]"."""
+    """`told(text)` for templates: a customer message with its channel notes (their grammar is
+    domain.inbound's) in the reader's language. A Russian agent read "[unsupported message
+    type: sticker]"."""
     kinds = _media_kinds(gettext)
     why = {
-        "not available": gettext("not available"),
-        "not stored": gettext("not stored"),
-        "too large to keep": gettext("too large to keep"),
+        MEDIA_NOT_AVAILABLE: gettext("not available"),
+        MEDIA_NOT_STORED: gettext("not stored"),
+        MEDIA_TOO_LARGE: gettext("too large to keep"),
     }
 
     whole = {
@@ -165,11 +166,11 @@ def channel_noter(gettext: Callable[[str], str]) -> Callable[[str], str]:
         if "[" not in text:
             return text
         text = "\n".join(whole.get(line.strip(), line) for line in text.split("\n"))
-        text = _UNSUPPORTED_NOTE.sub(
+        text = UNSUPPORTED_NOTE.sub(
             lambda m: f"[{gettext('a kind of message that cannot be shown here')}: {kinds.get(m[1], m[1])}]",
             text,
         )
-        return _MISSING_NOTE.sub(lambda m: f"[{kinds.get(m[1], m[1])} {why[m[2]]}: {m[3]}]", text)
+        return MEDIA_NOTE.sub(lambda m: f"[{kinds.get(m[1], m[1])} {why[m[2]]}: {m[3]}]", text)
 
     return told
 

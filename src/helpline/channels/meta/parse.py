@@ -31,6 +31,7 @@ from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from helpline.domain.conversations import DeliveryStatus
+from helpline.domain.inbound import unsupported_note
 
 __all__ = [
     "MediaRef",
@@ -202,10 +203,10 @@ def _message(
         )
     lines, media = _attachments(message, where, text)
     if _optional_bool(message, "is_unsupported", where):
-        lines.append("[unsupported message type: unsupported]")
+        lines.append(unsupported_note("unsupported"))
     body = "\n".join(part for part in (text, *lines) if part)
     if not body and not media:
-        body = "[unsupported message type: unknown]"
+        body = unsupported_note("unknown")
     return MetaInbound(mid, page_id, sender_id, body, sent_at, tuple(media), payload)
 
 
@@ -227,7 +228,7 @@ def _attachments(message: Mapping[str, Any], where: str, text: str) -> tuple[lis
             if sticker in THUMBS_UP_STICKERS and sticker not in stickers:
                 lines.append("👍")
             elif sticker is None or sticker not in stickers:
-                lines.append("[unsupported message type: sticker]")
+                lines.append(unsupported_note("sticker"))
             if sticker is not None:
                 stickers.add(sticker)
         elif kind in MEDIA_KINDS:
@@ -240,7 +241,7 @@ def _attachments(message: Mapping[str, Any], where: str, text: str) -> tuple[lis
             lines.append(_template(payload, f"{at}.payload"))
         else:  # share, story_mention, reel, ig_reel, post, ig_post, appointment_booking, …
             url = _optional_url(payload, "url", f"{at}.payload") if payload is not None else None
-            lines.append(f"[unsupported message type: {kind}]" + (f" {url}" if url else ""))
+            lines.append(unsupported_note(kind) + (f" {url}" if url else ""))
     return lines, media
 
 
@@ -290,7 +291,7 @@ def _fallback(attachment: Mapping[str, Any], payload: Mapping[str, Any] | None, 
     parts = [part for part in (title, url) if part and part.strip() and part not in text]
     if parts:
         return " ".join(parts)
-    return "" if (title or url) else "[unsupported message type: fallback]"
+    return "" if (title or url) else unsupported_note("fallback")
 
 
 def _template(payload: Mapping[str, Any] | None, where: str) -> str:

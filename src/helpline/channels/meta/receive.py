@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from helpline.channels.base import (
     MalformedPayload,
+    MediaGone,
     StatusReceipt,
     TryAgainLater,
     WebhookContext,
@@ -38,7 +39,13 @@ from helpline.channels.meta.parse import MediaRef, MetaInbound, MetaNotification
 from helpline.channels.meta.platform import MetaPlatform
 from helpline.channels.signatures import hub_signature_matches, secret_equals
 from helpline.domain.attachments import MAX_ATTACHMENT_BYTES
-from helpline.domain.inbound import InboundAttachment, InboundMessage
+from helpline.domain.inbound import (
+    MEDIA_NOT_AVAILABLE,
+    MEDIA_TOO_LARGE,
+    InboundAttachment,
+    InboundMessage,
+    media_note,
+)
 from helpline.logs import get_logger
 from helpline.services.attachments import store_provider_media
 from helpline.services.receipts import record_receipts
@@ -58,12 +65,6 @@ log = get_logger(__name__)
 
 class MediaUnavailable(TryAgainLater):
     """Meta's CDN could not hand over a file right now: answer 503 so the notification comes again."""
-
-
-class MediaGone(Exception):
-    """The file's signed URL expired or names nothing (400/403/404/410): a redelivery of the
-    notification carries the same URL, so asking again cannot help. The message is stored with
-    a note instead, never held back."""
 
 
 #: CDN answers that will not change on a redelivery.
@@ -163,10 +164,10 @@ async def store_message(ctx: WebhookContext, platform: MetaPlatform, message: Me
         try:
             stored = await fetch(ctx, media)
         except MediaGone as exc:
-            notes.append(f"[{media.kind} not available: {exc}]")
+            notes.append(media_note(media.kind, MEDIA_NOT_AVAILABLE, str(exc)))
             continue
         if stored is None:
-            notes.append(f"[{media.kind} too large to keep: {media.filename}]")
+            notes.append(media_note(media.kind, MEDIA_TOO_LARGE, media.filename))
         else:
             attachments.append(stored)
     name = None if known else await profile_name(ctx.http, ctx.config, platform, message.sender_id)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from helpline.domain.inbound import unsupported_note
+
 __all__ = ["MediaRef", "TelegramInbound", "parse_update"]
 
 
@@ -258,7 +260,7 @@ def _content(message: Mapping[str, Any], sender_id: int) -> tuple[str, tuple[Med
     if "contact" in message:
         return _contact(_require_object(message, "contact", where), sender_id)
     kind = next((field for field in _OTHER_CONTENT if field in message), "unknown")
-    placeholder = f"[unsupported message type: {kind}]"
+    placeholder = unsupported_note(kind)
     if kind == "sticker":  # a sticker stands for its emoji: a 👍 answers "did it help?"
         emoji = _optional_str(_require_object(message, "sticker", where), "emoji", "message.sticker")
         return (f"{emoji}\n{placeholder}" if emoji else placeholder), (), None

@@ -16,24 +16,23 @@ import httpx
 
 from helpline.channels.base import (
     MalformedPayload,
+    MediaGone,
     TryAgainLater,
     WebhookContext,
     WebhookRejected,
     WebhookReply,
     WebhookRequest,
+    keep_media,
 )
 from helpline.channels.signatures import secret_equals
 from helpline.channels.telegram.parse import MediaRef, TelegramInbound, parse_update
 from helpline.channels.telegram.send import DEFAULT_API_BASE
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel
-from helpline.domain.errors import DomainError
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundAttachment, InboundMessage
 from helpline.logs import get_logger
-from helpline.services.attachments import store_provider_media
 from helpline.services.contacts import link_revealed_phone
-from helpline.storage.files import FileStore
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name)
 #: Bots may download files of up to 20 MB (Bot API, getFile).
@@ -45,11 +44,6 @@ log = get_logger(__name__)
 
 class MediaUnavailable(TryAgainLater):
     """Telegram could not give us a file right now: answer non-2xx so the update comes again."""
-
-
-class MediaGone(Exception):
-    """Telegram will never give us this file (over the bots' 20 MB, or an id getFile refuses):
-    the message is stored without it, with a note, instead of being refused at every retry."""
 
 
 class TelegramReceiver:
@@ -137,7 +131,17 @@ async def receive_update(ctx: WebhookContext, update: Mapping[str, Any]) -> Tele
     if parsed is None:
         return None
     notes: list[str] = []
-    stored = [await _fetch(ctx.files, ctx.http, ctx.config, media, notes) for media in parsed.media]
+    stored = [
+        await keep_media(
+            ctx.files,
+            download(ctx.http, ctx.config, media),
+            media.kind,
+            media.filename,
+            media.content_type,
+            notes,
+        )
+        for media in parsed.media
+    ]
     attachments = tuple(a for a in stored if a is not None)
     result = await ctx.ingest(inbound_message(ctx.account_id, parsed, attachments, notes))
     if parsed.shared_phone and not result.duplicate:
@@ -145,22 +149,6 @@ async def receive_update(ctx: WebhookContext, update: Mapping[str, Any]) -> Tele
             await link_revealed_phone(uow, result.contact_id, parsed.shared_phone, ctx.default_region)
             await uow.commit()
     return parsed
-
-
-async def _fetch(
-    files: FileStore, http: httpx.AsyncClient, config: Mapping[str, Any], media: MediaRef, notes: list[str]
-) -> InboundAttachment | None:
-    """The stored file, or None with a note saying why it never will be (the words are kept)."""
-    try:
-        data = await download(http, config, media)
-    except MediaGone as exc:
-        notes.append(f"[{media.kind} not available: {exc}]")
-        return None
-    try:
-        return await store_provider_media(files, data, media.filename, media.content_type)
-    except DomainError as exc:
-        notes.append(f"[{media.kind} not stored: {exc.reason}]")
-        return None
 
 
 def inbound_message(

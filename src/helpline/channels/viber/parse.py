@@ -36,6 +36,7 @@ from typing import Any, Final
 
 from helpline.channels.base import StatusReceipt
 from helpline.domain.conversations import DeliveryStatus
+from helpline.domain.inbound import unsupported_note
 
 __all__ = ["MediaRef", "Notice", "ViberInbound", "parse_callback"]
 
@@ -165,7 +166,7 @@ def _content(message: Mapping[str, Any]) -> tuple[str, tuple[MediaRef, ...]]:
         return (caption if caption and caption != url else url), ()
     if kind == "sticker":
         _optional_int(message, "sticker_id", where)
-    return f"[unsupported message type: {kind or 'unknown'}]", ()
+    return unsupported_note(kind or "unknown"), ()
 
 
 def _media(message: Mapping[str, Any], kind: str) -> MediaRef:

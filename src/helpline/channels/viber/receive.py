@@ -30,7 +30,7 @@ from helpline.domain.attachments import MAX_ATTACHMENT_BYTES
 from helpline.domain.contacts import Language
 from helpline.domain.conversations import Channel
 from helpline.domain.identities import IdentityKind
-from helpline.domain.inbound import InboundAttachment, InboundMessage
+from helpline.domain.inbound import MEDIA_TOO_LARGE, InboundAttachment, InboundMessage, media_note
 from helpline.logs import get_logger
 from helpline.services.attachments import store_provider_media
 from helpline.services.receipts import record_receipts
@@ -100,7 +100,7 @@ async def store_message(ctx: WebhookContext, parsed: ViberInbound) -> None:
     for media in parsed.media:
         stored = await fetch(ctx.files, ctx.http, media)
         if stored is None:
-            notes.append(f"[file too large to keep: {media.filename}]")
+            notes.append(media_note("file", MEDIA_TOO_LARGE, media.filename))
         else:
             attachments.append(stored)
     text = "\n".join(part for part in (parsed.text, *notes) if part)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from helpline.domain.inbound import unsupported_note
+
 __all__ = [
     "CallbackEnvelope",
     "MediaRef",
@@ -309,7 +311,7 @@ def _attachment(item: Mapping[str, Any], index: int) -> tuple[MediaRef | None, s
         post_id = post.get("id")
         if _is_int(owner) and _is_int(post_id):
             return None, f"https://vk.com/wall{owner}_{post_id}"
-    return None, f"[unsupported message type: {kind}]"
+    return None, unsupported_note(kind)
 
 
 def _largest_photo(photo: Mapping[str, Any], where: str) -> MediaRef:

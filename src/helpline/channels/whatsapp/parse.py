@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from helpline.domain.conversations import DeliveryStatus
+from helpline.domain.inbound import unsupported_note
 
 __all__ = [
     "MediaRef",
@@ -248,7 +249,7 @@ def _content(message: Mapping[str, Any], kind: str) -> tuple[str, tuple[MediaRef
         notice = message.get("system")
         words = notice.get("body") if isinstance(notice, Mapping) else None
         return (words if isinstance(words, str) and words else "[system message]"), (), None
-    return f"[unsupported message type: {_unsupported_kind(message, kind)}]", (), None
+    return unsupported_note(_unsupported_kind(message, kind)), (), None
 
 
 def _interactive(obj: Mapping[str, Any]) -> tuple[str, tuple[MediaRef, ...], str | None]:
@@ -258,7 +259,7 @@ def _interactive(obj: Mapping[str, Any]) -> tuple[str, tuple[MediaRef, ...], str
         reply = _require_object(obj, kind, "message.interactive")
         where = f"message.interactive.{kind}"
         return _require_str(reply, "title", where), (), _require_str(reply, "id", where)
-    return f"[unsupported message type: interactive {kind}]", (), None
+    return unsupported_note(f"interactive {kind}"), (), None
 
 
 def _media(obj: Mapping[str, Any], kind: str) -> MediaRef:

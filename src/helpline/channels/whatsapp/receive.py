@@ -23,12 +23,14 @@ from sqlalchemy import select
 
 from helpline.channels.base import (
     MalformedPayload,
+    MediaGone,
     StatusReceipt,
     TryAgainLater,
     WebhookContext,
     WebhookRejected,
     WebhookReply,
     WebhookRequest,
+    keep_media,
 )
 from helpline.channels.signatures import hub_signature_matches, secret_equals
 from helpline.channels.whatsapp.parse import MediaRef, WhatsAppBatch, WhatsAppInbound, parse_webhook
@@ -39,7 +41,6 @@ from helpline.domain.errors import DomainError
 from helpline.domain.identities import IdentityKind
 from helpline.domain.inbound import InboundAttachment, InboundMessage
 from helpline.logs import get_logger
-from helpline.services.attachments import store_provider_media
 from helpline.services.contacts import link_revealed_phone
 from helpline.services.receipts import record_receipts
 from helpline.storage.models import Message
@@ -52,10 +53,6 @@ log = get_logger(__name__)
 
 class MediaUnavailable(TryAgainLater):
     """Meta could not give us a file right now: answer non-2xx so the notification comes again."""
-
-
-class MediaGone(Exception):
-    """Meta will never give us this file (unknown or expired id): keep the message, say so in it."""
 
 
 class WhatsAppReceiver:
@@ -106,7 +103,17 @@ async def receive_batch(ctx: WebhookContext, batch: WhatsAppBatch) -> None:
         attachments: tuple[InboundAttachment, ...] = ()
         notes: list[str] = []
         if message.media and not await _already_stored(ctx.make_uow, ctx.account_id, message):
-            stored = [await _fetch(ctx, media, notes) for media in message.media]
+            stored = [
+                await keep_media(
+                    ctx.files,
+                    download(ctx.http, ctx.config, media),
+                    media.kind,
+                    media.filename,
+                    media.content_type,
+                    notes,
+                )
+                for media in message.media
+            ]
             attachments = tuple(a for a in stored if a is not None)
         result = await ctx.ingest(inbound_message(ctx.account_id, message, attachments, notes))
         if message.wa_id not in linked:
@@ -134,19 +141,6 @@ async def _link_phone(ctx: WebhookContext, contact_id: int, wa_id: str) -> None:
             await uow.commit()
     except DomainError as exc:  # the message is stored; a link that cannot be made must not lose it
         log.warning("whatsapp_phone_link_failed", reason=exc.reason)
-
-
-async def _fetch(ctx: WebhookContext, media: MediaRef, notes: list[str]) -> InboundAttachment | None:
-    try:
-        data = await download(ctx.http, ctx.config, media)
-    except MediaGone as exc:
-        notes.append(f"[{media.kind} not available: {exc}]")
-        return None
-    try:
-        return await store_provider_media(ctx.files, data, media.filename, media.content_type)
-    except DomainError as exc:
-        notes.append(f"[{media.kind} not stored: {exc.reason}]")
-        return None
 
 
 async def download(http: httpx.AsyncClient, config: Mapping[str, Any], media: MediaRef) -> bytes:

@@ -111,14 +111,15 @@ def _check_node(
         for language, label in option.label.items():
             # A button sends its label, and the first option with it is taken: the second of two
             # buttons both saying "Draws and results" could never be chosen by pressing it.
-            if normalise(label) and normalise(label) in labels.setdefault(language, set()):
+            said, taken = normalise(label), labels.setdefault(language, set())
+            if said and said in taken:
                 yield _problem(
                     (*where, "label", language),
                     "the label '{label}' is used twice on node '{node}'",
                     label=label,
                     node=node_id,
                 )
-            labels[language].add(normalise(label))
+            taken.add(said)
         yield from _check_text((*where, "label"), option.label)
         yield from _check_placeholders((*where, "label"), option.label, set())
         yield from _check_step(flow, where, option.step, known_articles)

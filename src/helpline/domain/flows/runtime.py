@@ -599,7 +599,7 @@ class FlowRuntime:
             if node.faq and guess is not None and node.collect is None:
                 return self._understood(state, node, guess)
             return self._missed(state, node)
-        option = self._picked_option(state, text) or self._labelled_elsewhere(text)
+        option = self._picked_option(state, text)  # labels were taken above (_button_pressed)
         if option is not None:
             return self._run(replace(state, misses=0), option, ())
         if _asks_for_menu_in_words(text, self._menu()):
