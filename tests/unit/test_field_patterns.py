@@ -140,7 +140,8 @@ def test_an_answer_in_a_sentence_is_the_one_word_that_matches(pattern: str, type
         assert kept == whole
     elif kept is not None:
         assert re.fullmatch(pattern, kept) is not None
-        words = [w.strip("\"'«»“”„()[]{}<>.,;:!?¿¡،؟؛…#№*") for w in typed.split()]
+        stripped = (w.strip("\"'«»“”„()[]{}<>.,;:!?¿¡،؟؛…#№*") for w in typed.split())
+        words = [w for w in stripped if w]  # "«" alone is no word (field_value skips it too)
         assert kept in words or kept in [w.replace("-", "") for w in words]
         assert len({w for w in words if re.fullmatch(pattern, w)}) <= 1
 

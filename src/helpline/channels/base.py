@@ -9,10 +9,10 @@ the delivery worker only know these ports; which adapter serves which channel is
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -144,27 +144,41 @@ class MediaGone(Exception):
     redelivery (which would lose the customer's words with it)."""
 
 
+class ProviderMedia(Protocol):
+    """A file a provider named in a message, as the channels' parsers describe one."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+
+
+M = TypeVar("M", bound=ProviderMedia)
+
+
 async def keep_media(
-    files: FileStore,
-    download: Awaitable[bytes],
-    kind: str,
-    filename: str | None,
-    content_type: str | None,
-    notes: list[str],
-) -> InboundAttachment | None:
-    """The file stored, or None with a note in `notes` saying why it never will be.
+    ctx: WebhookContext,
+    download: Callable[[httpx.AsyncClient, Mapping[str, Any], M], Awaitable[bytes]],
+    media: Sequence[M],
+) -> tuple[tuple[InboundAttachment, ...], list[str]]:
+    """The files of a message stored, and a note for each one that never will be, saying why.
 
     TryAgainLater from `download` passes through: the provider sends the message again."""
-    try:
-        data = await download
-    except MediaGone as exc:
-        notes.append(media_note(kind, MEDIA_NOT_AVAILABLE, str(exc)))
-        return None
-    try:
-        return await store_provider_media(files, data, filename, content_type)
-    except DomainError as exc:
-        notes.append(media_note(kind, MEDIA_NOT_STORED, exc.reason))
-        return None
+    kept: list[InboundAttachment] = []
+    notes: list[str] = []
+    for item in media:
+        try:
+            data = await download(ctx.http, ctx.config, item)
+        except MediaGone as exc:
+            notes.append(media_note(item.kind, MEDIA_NOT_AVAILABLE, str(exc)))
+            continue
+        try:
+            kept.append(await store_provider_media(ctx.files, data, item.filename, item.content_type))
+        except DomainError as exc:
+            notes.append(media_note(item.kind, MEDIA_NOT_STORED, exc.reason))
+    return tuple(kept), notes
 
 
 class ChannelReceiver(Protocol):

@@ -130,19 +130,7 @@ async def receive_update(ctx: WebhookContext, update: Mapping[str, Any]) -> Tele
     parsed = parse_update(update)
     if parsed is None:
         return None
-    notes: list[str] = []
-    stored = [
-        await keep_media(
-            ctx.files,
-            download(ctx.http, ctx.config, media),
-            media.kind,
-            media.filename,
-            media.content_type,
-            notes,
-        )
-        for media in parsed.media
-    ]
-    attachments = tuple(a for a in stored if a is not None)
+    attachments, notes = await keep_media(ctx, download, parsed.media)
     result = await ctx.ingest(inbound_message(ctx.account_id, parsed, attachments, notes))
     if parsed.shared_phone and not result.duplicate:
         async with ctx.make_uow() as uow:

@@ -103,18 +103,7 @@ async def receive_batch(ctx: WebhookContext, batch: WhatsAppBatch) -> None:
         attachments: tuple[InboundAttachment, ...] = ()
         notes: list[str] = []
         if message.media and not await _already_stored(ctx.make_uow, ctx.account_id, message):
-            stored = [
-                await keep_media(
-                    ctx.files,
-                    download(ctx.http, ctx.config, media),
-                    media.kind,
-                    media.filename,
-                    media.content_type,
-                    notes,
-                )
-                for media in message.media
-            ]
-            attachments = tuple(a for a in stored if a is not None)
+            attachments, notes = await keep_media(ctx, download, message.media)
         result = await ctx.ingest(inbound_message(ctx.account_id, message, attachments, notes))
         if message.wa_id not in linked:
             linked.add(message.wa_id)
